@@ -1,0 +1,37 @@
+# The README's commands. Everything installs from requirements.lock into .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Tests use their own state directory and port, so they never touch a learner's running course.
+TEST_ENV := GLASSBOX_HOME=$(CURDIR)/.glassbox-test GLASSBOX_VAULT_PORT=8210
+
+.PHONY: lab test labs lock vault-down clean
+
+$(BIN)/glassbox: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+lab: $(BIN)/glassbox            ## start (or reuse) the dev Vault and open JupyterLab on labs/
+	$(BIN)/glassbox lab
+
+test: $(BIN)/glassbox           ## run every test: unit tests, the labs/ sync check, every notebook
+	$(BIN)/glassbox labs check
+	$(TEST_ENV) $(BIN)/python -m pytest tests solutions labs; status=$$?; \
+	  $(TEST_ENV) $(BIN)/glassbox vault down >/dev/null; exit $$status
+
+labs: $(BIN)/glassbox           ## regenerate labs/ from solutions/
+	$(BIN)/glassbox labs build
+
+lock:                           ## re-resolve requirements.lock from pyproject.toml
+	$(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv pip compile pyproject.toml --universal --python-version 3.11 \
+	  --custom-compile-command "make lock" -o requirements.lock
+
+vault-down: $(BIN)/glassbox
+	$(BIN)/glassbox vault down
+
+clean:
+	rm -rf $(VENV) .glassbox-test
