@@ -1,0 +1,7 @@
+"""``python -m glassbox`` is the ``glassbox`` command."""
+
+import sys
+
+from glassbox.cli import main
+
+sys.exit(main())

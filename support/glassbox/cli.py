@@ -1,0 +1,123 @@
+"""The ``glassbox`` command: ``doctor``, ``vault``, ``lab``, ``labs``, ``progress``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+
+def _doctor(args) -> int:
+    from glassbox import doctor
+
+    rows = doctor.collect()
+    print(doctor.render(rows))
+    return 0 if doctor.ready(rows) else 1
+
+
+def _vault(args) -> int:
+    from glassbox import vault
+
+    try:
+        if args.action == "up":
+            server = vault.up(backend=args.backend, port=args.port)
+            print(f"Vault ({server.kind}, {server.backend}) at {server.addr}")
+            print('Point a shell at it with: eval "$(glassbox vault env)"')
+        elif args.action == "status":
+            status = vault.status()
+            print(status)
+            return 0 if status.healthy else 1
+        elif args.action == "env":
+            print(vault.env_exports())
+        else:
+            print(vault.down())
+    except vault.VaultError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _labs(args) -> int:
+    from glassbox.course import build
+
+    solutions, labs = Path(args.solutions), Path(args.labs)
+    if args.action == "build":
+        changed = build.build(solutions, labs)
+        print(f"{len(changed)} lab(s) written" + "".join(f"\n  {path}" for path in changed))
+        return 0
+    problems = build.stale(solutions, labs)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print("Run `glassbox labs build` (or `make labs`) and commit labs/.", file=sys.stderr)
+        return 1
+    print(f"labs/ is in sync with solutions/ ({len(list(solutions.glob('*.ipynb')))} notebooks)")
+    return 0
+
+
+def _lab(args) -> int:
+    from glassbox import vault
+
+    try:
+        server = vault.up()
+    except vault.VaultError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    token = secrets.token_urlsafe(24)
+    print(f"Vault ({server.kind}, {server.backend}): VAULT_ADDR={server.addr}")
+    print(f"JupyterLab: http://127.0.0.1:{args.port}/lab?token={token}", flush=True)
+    os.execvp(sys.executable, [
+        sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={args.dir}",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", f"--ServerApp.open_browser={not args.no_browser}",
+    ])
+
+
+def _progress(args) -> int:
+    from glassbox.course import progress
+
+    if args.reset:
+        print(f"Lab {args.reset}: {progress.reset(args.reset)} recorded check(s) forgotten")
+    print(progress.summary())
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glassbox", description="Glassbox Labs course tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("doctor", help="check that this machine can run the course").set_defaults(run=_doctor)
+
+    vault_cmd = commands.add_parser("vault", help="the course's dev-mode Vault server")
+    vault_cmd.add_argument("action", choices=["up", "status", "env", "down"])
+    vault_cmd.add_argument("--backend", choices=["existing", "container", "embedded"])
+    vault_cmd.add_argument("--port", type=int, help="port on 127.0.0.1 (default 8200 or $GLASSBOX_VAULT_PORT)")
+    vault_cmd.set_defaults(run=_vault)
+
+    labs_cmd = commands.add_parser("labs", help="generate labs/ from solutions/, or check it is in sync")
+    labs_cmd.add_argument("action", choices=["build", "check"])
+    labs_cmd.add_argument("--solutions", default="solutions")
+    labs_cmd.add_argument("--labs", default="labs")
+    labs_cmd.set_defaults(run=_labs)
+
+    lab_cmd = commands.add_parser("lab", help="start the dev Vault and JupyterLab on labs/")
+    lab_cmd.add_argument("--dir", default="labs")
+    lab_cmd.add_argument("--port", type=int, default=8888)
+    lab_cmd.add_argument("--no-browser", action="store_true")
+    lab_cmd.set_defaults(run=_lab)
+
+    progress_cmd = commands.add_parser("progress", help="which self-checks pass in each lab")
+    progress_cmd.add_argument("--reset", metavar="LAB", help="forget a lab's recorded checks, e.g. 02")
+    progress_cmd.set_defaults(run=_progress)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
