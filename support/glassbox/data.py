@@ -169,15 +169,10 @@ class GroundTruth:
         ``importances``: a mapping or ``pd.Series`` feature -> importance (extra features are ignored).
         ``method``: ``"spearman"`` or ``"kendall"``. 1.0 means the same order as the truth.
         """
-        from scipy import stats
+        from glassbox.explain import rank_agreement
 
         recovered = _as_series(importances, self.important)
-        true = pd.Series(self.contribution)[self.important]
-        if method == "spearman":
-            return float(stats.spearmanr(recovered.to_numpy(), true.to_numpy()).statistic)
-        if method == "kendall":
-            return float(stats.kendalltau(recovered.to_numpy(), true.to_numpy()).statistic)
-        raise ValueError("method must be 'spearman' or 'kendall'")
+        return rank_agreement(recovered, pd.Series(self.contribution)[self.important], method=method)
 
     def noise_separation(self, importances) -> float:
         """Share of (important feature, noise feature) pairs in which the important one scores higher.

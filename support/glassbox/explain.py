@@ -1,0 +1,139 @@
+"""Helpers the interpretability labs share: comparing explanations, scoring them, and plotting them.
+
+The explanation methods themselves (``permutation_importance``, ``partial_dependence``, SHAP, LIME) stay in the
+notebooks; what lives here is the bookkeeping around them.
+
+>>> import pandas as pd
+>>> a = pd.Series({"x": 3.0, "y": 2.0, "z": 1.0})
+>>> rank_agreement(a, a * 10)
+1.0
+>>> top_k_overlap(a, pd.Series({"x": 1.0, "y": 0.0, "z": 2.0}), k=2)
+0.5
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "centred", "importance_table", "interaction_strength", "plot_effect_vs_truth", "plot_importances",
+    "rank_agreement", "top_k_overlap",
+]
+
+
+# ---- comparing and scoring -------------------------------------------------------------------------------
+def rank_agreement(a, b, method: str = "spearman") -> float:
+    """Rank correlation of two importance vectors (mappings or Series) over the features they share.
+
+    ``method``: ``"spearman"`` or ``"kendall"``; 1.0 is the same order, -1.0 the reverse.
+    """
+    from scipy import stats
+
+    a, b = pd.Series(a, dtype=float), pd.Series(b, dtype=float)
+    shared = a.index.intersection(b.index)
+    if len(shared) < 2:
+        raise ValueError("the two importance vectors share fewer than two features")
+    test = {"spearman": stats.spearmanr, "kendall": stats.kendalltau}.get(method)
+    if test is None:
+        raise ValueError("method must be 'spearman' or 'kendall'")
+    return float(test(a[shared].to_numpy(), b[shared].to_numpy()).statistic)
+
+
+def top_k_overlap(a, b, k: int = 3, absolute: bool = True) -> float:
+    """Share of the ``k`` largest features of ``a`` that are also among the ``k`` largest of ``b``.
+
+    With ``absolute`` (the default) features are ranked by magnitude, as for signed attributions.
+    """
+    a, b = pd.Series(a, dtype=float), pd.Series(b, dtype=float)
+    if absolute:
+        a, b = a.abs(), b.abs()
+    top_a, top_b = set(a.nlargest(k).index), set(b.nlargest(k).index)
+    return len(top_a & top_b) / k
+
+
+def centred(curve) -> np.ndarray:
+    """``curve`` minus its mean: two effect curves can then be laid over each other."""
+    curve = np.asarray(curve, dtype=float)
+    return curve - curve.mean()
+
+
+def interaction_strength(surface) -> float:
+    """Share of a two-feature partial-dependence surface that the two one-feature curves cannot explain.
+
+    ``surface`` has shape (len(grid_a), len(grid_b)). The additive part is the row mean plus the column mean
+    minus the grand mean; the result is ``var(surface - additive) / var(surface)``, between 0 (no interaction
+    on this grid) and 1 (pure interaction) — Friedman and Popescu's H² measured on the grid.
+    """
+    s = np.asarray(surface, dtype=float)
+    if s.ndim != 2:
+        raise ValueError(f"expected a 2-D surface, got shape {s.shape}")
+    additive = s.mean(axis=1, keepdims=True) + s.mean(axis=0, keepdims=True) - s.mean()
+    total = np.var(s)
+    return 0.0 if total == 0 else float(np.var(s - additive) / total)
+
+
+def importance_table(result, feature_names, impurity=None, decimals: int = 4) -> pd.DataFrame:
+    """A permutation-importance result as a table: mean, std and a ~95 % range over the repeats.
+
+    ``result`` is what ``sklearn.inspection.permutation_importance`` returns; ``impurity`` (optional) adds a
+    column such as a forest's ``feature_importances_``. Sorted by the permutation mean, largest first.
+    """
+    repeats = np.asarray(result.importances)
+    table = pd.DataFrame({
+        "permutation_mean": repeats.mean(axis=1),
+        "permutation_std": repeats.std(axis=1),
+        "low": np.quantile(repeats, 0.025, axis=1),
+        "high": np.quantile(repeats, 0.975, axis=1),
+    }, index=pd.Index(list(feature_names), name="feature"))
+    if impurity is not None:
+        table.insert(0, "impurity", np.asarray(impurity, dtype=float))
+    return table.sort_values("permutation_mean", ascending=False).round(decimals)
+
+
+# ---- plotting --------------------------------------------------------------------------------------------
+def plot_importances(result, feature_names, ax=None, title: str = "Permutation importance",
+                     highlight=(), xlabel: str = "drop in score when the feature is shuffled"):
+    """Box plot of the repeats of a permutation-importance result, one row per feature, largest on top.
+
+    Features named in ``highlight`` are drawn in orange. Returns the matplotlib ``Axes``.
+    """
+    import matplotlib.pyplot as plt
+
+    repeats = pd.DataFrame(np.asarray(result.importances).T, columns=list(feature_names))
+    order = repeats.mean().sort_values().index
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.35 * len(order) + 1))
+    box = ax.boxplot([repeats[f] for f in order], orientation="horizontal", patch_artist=True, widths=0.6)
+    ax.set_yticks(range(1, len(order) + 1), labels=list(order))
+    for patch, name in zip(box["boxes"], order):
+        patch.set_facecolor("tab:orange" if name in set(highlight) else "tab:blue")
+        patch.set_alpha(0.6)
+    ax.axvline(0, color="grey", lw=0.8, ls="--")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    return ax
+
+
+def plot_effect_vs_truth(truth, feature: str, grid, curve, ax=None, label: str = "recovered", rescale: bool = False):
+    """Overlay a recovered effect curve (for example partial dependence) and the generator's true effect.
+
+    Both are centred. With ``rescale`` the true curve is fitted to the recovered one by least squares (use
+    it when the curve is on the probability scale: then only the *shape* is compared). The legend shows
+    ``truth.shape_agreement``. Returns the ``Axes``.
+    """
+    import matplotlib.pyplot as plt
+
+    grid = np.asarray(grid, dtype=float)
+    recovered, true = centred(curve), truth.effect(feature, grid)
+    if rescale and np.dot(true, true) > 0:
+        true = true * np.dot(true, recovered) / np.dot(true, true)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.2))
+    score = truth.shape_agreement(feature, grid, curve)
+    ax.plot(grid, recovered, lw=2, label=f"{label} (shape agreement {score:.2f})")
+    ax.plot(grid, true, ls="--", color="black", label="true effect" + (" (rescaled)" if rescale else ""))
+    ax.set_xlabel(feature)
+    ax.set_ylabel("centred effect" + ("" if rescale else " (log-odds)"))
+    ax.legend(fontsize="small")
+    return ax
