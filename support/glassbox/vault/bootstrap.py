@@ -1,0 +1,260 @@
+"""The course's Vault setup for the model service, made idempotently so that later labs need not redo lab 05.
+
+Lab 05 builds this setup by hand; labs 06-08 and the model server call :func:`ensure` instead::
+
+    import hvac
+    from glassbox import vault
+    from glassbox.vault import bootstrap
+
+    server = vault.up()
+    admin = hvac.Client(url=server.addr, token=server.token)
+    setup = bootstrap.ensure(admin)                  # safe to call again and again
+    service = bootstrap.login_service(admin)         # an AppRole login on a client of its own
+    api_key = bootstrap.read_api_key(service)        # never print it
+
+Fixed names (module constants, also carried by :class:`Setup`):
+
+=====================  ==============================  ==================================================
+what                   name                            notes
+=====================  ==============================  ==================================================
+KV v2 mount            ``secret``                      the dev server's own ``secret/`` mount
+service's secret       ``glassbox/model-service``      one field, ``api_key`` (made with ``secrets``)
+service's policy       ``glassbox-model-service``      read ``secret/data/glassbox/model-service`` only
+AppRole mount, role    ``approle``, ``glassbox-model-service``  token TTL 15m, max TTL 1h; secret IDs
+                                                       single-use, valid 10m
+transit mount, key     ``transit``, ``glassbox-pii``   encrypts the dataset's personal columns
+=====================  ==============================  ==================================================
+
+Every function takes an ``hvac.Client``; admin functions need a token allowed to manage mounts, policies
+and roles (the dev root token), service functions take the service's own client. Nothing here prints or
+logs a secret value.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+
+import hvac
+import hvac.exceptions
+
+__all__ = [
+    "Setup", "WrappingTokenError", "ensure", "service_policy", "role_id", "wrapped_secret_id",
+    "login_with_wrapped_secret", "login_service", "read_api_key", "rotate_api_key",
+    "encrypt_values", "decrypt_values",
+    "MOUNT", "SERVICE_PATH", "API_KEY_FIELD", "POLICY", "APPROLE_MOUNT", "ROLE", "TRANSIT_MOUNT",
+    "TRANSIT_KEY", "TOKEN_TTL", "TOKEN_MAX_TTL", "SECRET_ID_TTL", "SECRET_ID_NUM_USES", "WRAP_TTL",
+]
+
+MOUNT = "secret"
+SERVICE_PATH = "glassbox/model-service"
+API_KEY_FIELD = "api_key"
+POLICY = "glassbox-model-service"
+APPROLE_MOUNT = "approle"
+ROLE = "glassbox-model-service"
+TRANSIT_MOUNT = "transit"
+TRANSIT_KEY = "glassbox-pii"
+TOKEN_TTL = "15m"
+TOKEN_MAX_TTL = "1h"
+SECRET_ID_TTL = "10m"
+SECRET_ID_NUM_USES = 1
+WRAP_TTL = "60s"
+
+
+class WrappingTokenError(RuntimeError):
+    """A wrapping token that is invalid, already used, or was not made where it claims to come from."""
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Names and settings of the course's model-service setup (no secrets in here)."""
+
+    mount: str = MOUNT
+    service_path: str = SERVICE_PATH
+    api_key_field: str = API_KEY_FIELD
+    policy: str = POLICY
+    approle_mount: str = APPROLE_MOUNT
+    role: str = ROLE
+    transit_mount: str = TRANSIT_MOUNT
+    transit_key: str = TRANSIT_KEY
+    token_ttl: str = TOKEN_TTL
+    token_max_ttl: str = TOKEN_MAX_TTL
+    secret_id_ttl: str = SECRET_ID_TTL
+    secret_id_num_uses: int = SECRET_ID_NUM_USES
+
+    @property
+    def api_path(self) -> str:
+        """The HTTP API path of the service's secret (what a policy names): ``secret/data/glassbox/...``."""
+        return f"{self.mount}/data/{self.service_path}"
+
+    @property
+    def secret_id_creation_path(self) -> str:
+        """Where a genuine wrapped secret ID for the role is created (checked before unwrapping)."""
+        return f"auth/{self.approle_mount}/role/{self.role}/secret-id"
+
+
+def service_policy(setup: Setup | None = None) -> str:
+    """The service's policy in HCL: read its own secret, and nothing else."""
+    setup = setup or Setup()
+    return (
+        f"# {setup.policy}: the model service reads its own secret, nothing else.\n"
+        f'path "{setup.api_path}" {{\n  capabilities = ["read"]\n}}\n'
+    )
+
+
+def ensure(client: hvac.Client) -> Setup:
+    """Create whatever is missing of the course setup and return its names; idempotent.
+
+    KV v2 at ``secret/`` (enabled if absent), the service's policy, the AppRole auth method and role, the
+    transit engine and key, and the service's API key (created once; use :func:`rotate_api_key` to change it).
+    """
+    setup = Setup()
+    _ensure_kv2(client, setup.mount)
+    client.sys.create_or_update_policy(name=setup.policy, policy=service_policy(setup))
+    if f"{setup.approle_mount}/" not in client.sys.list_auth_methods()["data"]:
+        _tolerate_race(lambda: client.sys.enable_auth_method("approle", path=setup.approle_mount))
+    client.auth.approle.create_or_update_approle(
+        setup.role,
+        token_policies=[setup.policy],
+        token_ttl=setup.token_ttl,
+        token_max_ttl=setup.token_max_ttl,
+        secret_id_ttl=setup.secret_id_ttl,
+        secret_id_num_uses=setup.secret_id_num_uses,
+        mount_point=setup.approle_mount,
+    )
+    if f"{setup.transit_mount}/" not in client.sys.list_mounted_secrets_engines()["data"]:
+        _tolerate_race(lambda: client.sys.enable_secrets_engine("transit", path=setup.transit_mount))
+    client.secrets.transit.create_key(setup.transit_key, mount_point=setup.transit_mount)  # no-op if present
+    _ensure_api_key(client, setup)
+    return setup
+
+
+def role_id(client: hvac.Client) -> str:
+    """The role ID of the service's AppRole (an identifier, not a secret on its own)."""
+    return client.auth.approle.read_role_id(ROLE, mount_point=APPROLE_MOUNT)["data"]["role_id"]
+
+
+def wrapped_secret_id(client: hvac.Client, wrap_ttl: str = WRAP_TTL) -> str:
+    """A new single-use secret ID for the service, response-wrapped: returns the wrapping token only."""
+    response = client.auth.approle.generate_secret_id(ROLE, mount_point=APPROLE_MOUNT, wrap_ttl=wrap_ttl)
+    return response["wrap_info"]["token"]
+
+
+def login_with_wrapped_secret(addr: str, role_id: str, wrapping_token: str) -> hvac.Client:
+    """Log the service in on a new client of its own: check the wrapping token, unwrap, log in with AppRole.
+
+    Raises :class:`WrappingTokenError` when the token is unknown, already unwrapped, or was not created by
+    the service's role (someone may have handed over a look-alike wrapped secret).
+    """
+    expected = Setup().secret_id_creation_path
+    anonymous = hvac.Client(url=addr, token="")  # token="" keeps hvac from using VAULT_TOKEN
+    try:
+        info = anonymous.adapter.post("/v1/sys/wrapping/lookup", json={"token": wrapping_token})["data"]
+    except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden) as error:
+        raise WrappingTokenError("the wrapping token is invalid, expired or already used") from error
+    if info.get("creation_path") != expected:
+        raise WrappingTokenError(
+            f"the wrapping token was created at {info.get('creation_path')!r}, not {expected!r}: do not use it"
+        )
+    service = hvac.Client(url=addr, token=wrapping_token)
+    try:
+        secret_id = service.sys.unwrap()["data"]["secret_id"]
+    except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden) as error:
+        raise WrappingTokenError("the wrapping token was unwrapped by someone else first") from error
+    service.auth.approle.login(role_id=role_id, secret_id=secret_id, mount_point=APPROLE_MOUNT)
+    return service
+
+
+def login_service(admin_client: hvac.Client, wrap_ttl: str = WRAP_TTL) -> hvac.Client:
+    """Both sides at once (for tests and later labs): issue a wrapped secret ID and log the service in."""
+    return login_with_wrapped_secret(admin_client.url, role_id(admin_client), wrapped_secret_id(admin_client, wrap_ttl))
+
+
+def read_api_key(service_client: hvac.Client, version: int | None = None) -> str:
+    """The service's API key (latest version unless ``version``); the caller must never print it."""
+    response = service_client.secrets.kv.v2.read_secret_version(
+        path=SERVICE_PATH, version=version, mount_point=MOUNT, raise_on_deleted_version=True
+    )
+    return response["data"]["data"][API_KEY_FIELD]
+
+
+def rotate_api_key(admin_client: hvac.Client) -> int:
+    """Store a new random API key as a new KV version (check-and-set) and return that version number."""
+    kv = admin_client.secrets.kv.v2
+    current = kv.read_secret_metadata(path=SERVICE_PATH, mount_point=MOUNT)["data"]["current_version"]
+    response = kv.create_or_update_secret(
+        path=SERVICE_PATH, secret={API_KEY_FIELD: _new_api_key()}, cas=current, mount_point=MOUNT
+    )
+    return response["data"]["version"]
+
+
+def encrypt_values(client: hvac.Client, values, key: str = TRANSIT_KEY) -> list[str]:
+    """Encrypt strings with the transit key in one batch request; returns ``vault:vN:...`` ciphertexts."""
+    batch = [{"plaintext": base64.b64encode(str(value).encode()).decode("ascii")} for value in values]
+    if not batch:
+        return []
+    response = client.secrets.transit.encrypt_data(key, batch_input=batch, mount_point=TRANSIT_MOUNT)
+    return [item["ciphertext"] for item in _batch_results(response)]
+
+
+def decrypt_values(client: hvac.Client, ciphertexts, key: str = TRANSIT_KEY) -> list[str]:
+    """Decrypt transit ciphertexts in one batch request (needs a token allowed to decrypt)."""
+    batch = [{"ciphertext": text} for text in ciphertexts]
+    if not batch:
+        return []
+    response = client.secrets.transit.decrypt_data(key, batch_input=batch, mount_point=TRANSIT_MOUNT)
+    return [base64.b64decode(item["plaintext"]).decode() for item in _batch_results(response)]
+
+
+# -- private helpers -------------------------------------------------------------------------------------
+
+def _new_api_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _tolerate_race(enable) -> None:
+    """Enable a mount; another process enabling it at the same moment is fine."""
+    try:
+        enable()
+    except hvac.exceptions.InvalidRequest as error:
+        if "already in use" not in str(error):
+            raise
+
+
+def _ensure_kv2(client: hvac.Client, mount: str) -> None:
+    mounts = client.sys.list_mounted_secrets_engines()["data"]
+    found = mounts.get(f"{mount}/")
+    if found is None:
+        _tolerate_race(lambda: client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"}))
+    elif found.get("type") != "kv" or (found.get("options") or {}).get("version") != "2":
+        raise RuntimeError(f"the mount {mount}/ exists but is not KV version 2; the course needs KV v2 there")
+
+
+def _ensure_api_key(client: hvac.Client, setup: Setup) -> None:
+    """Write a first API key unless a live (not deleted, not destroyed) version already exists."""
+    kv = client.secrets.kv.v2
+    try:
+        meta = kv.read_secret_metadata(path=setup.service_path, mount_point=setup.mount)["data"]
+    except hvac.exceptions.InvalidPath:
+        meta = None
+    if meta is not None:
+        latest = meta["versions"].get(str(meta["current_version"]), {})
+        if not latest.get("deletion_time") and not latest.get("destroyed"):
+            return
+    try:
+        kv.create_or_update_secret(
+            path=setup.service_path, secret={setup.api_key_field: _new_api_key()},
+            cas=meta["current_version"] if meta else 0, mount_point=setup.mount,
+        )
+    except hvac.exceptions.InvalidRequest as error:  # someone else wrote it first: theirs stands
+        if "check-and-set" not in str(error):
+            raise
+
+
+def _batch_results(response) -> list[dict]:
+    results = response["data"]["batch_results"]
+    errors = [item["error"] for item in results if item.get("error")]
+    if errors:
+        raise hvac.exceptions.InvalidRequest(f"{len(errors)} of {len(results)} batch item(s) failed: {errors[0]}")
+    return results
