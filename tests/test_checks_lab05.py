@@ -1,0 +1,296 @@
+"""Lab 05's self-checks pass on the solution's objects and catch the mistakes the lab warns about:
+a root token in the service, a policy with `*`, plaintext that is not base64, the minimum decryption version
+raised before rewrapping, and every hardening shortfall."""
+
+import base64
+import secrets
+
+import hvac
+import hvac.exceptions
+import pandas as pd
+import pytest
+
+from glassbox.checks.lab05 import (
+    check_hardening, check_role, check_rotation, check_service_login, check_service_policy,
+    check_transit_batch, check_who_read, hardening_findings, policy_paths,
+)
+
+SERVICE, NEIGHBOUR = "glassbox-tests/lab05/model-service", "glassbox-tests/lab05/billing"
+POLICY = ROLE = "glassbox-tests-lab05-service"
+KEY = "glassbox-tests-lab05-pii"
+GOOD_POLICY = f'path "secret/data/{SERVICE}" {{\n  capabilities = ["read"]\n}}\n'
+GOOD_ROLE = dict(token_policies=[POLICY], token_ttl="10m", token_max_ttl="30m", secret_id_num_uses=1,
+                 secret_id_ttl="5m")
+
+
+def _fails(feedback, *words):
+    assert not feedback, feedback
+    assert feedback.hint, "a failing check must say how to fix it"
+    for word in words:
+        assert word in feedback.message + " " + feedback.hint, feedback
+
+
+@pytest.fixture(scope="module")
+def lab(vault_client):
+    """The lab's setup, built the way the solution builds it."""
+    kv = vault_client.secrets.kv.v2
+    for path in (SERVICE, NEIGHBOUR):
+        kv.create_or_update_secret(path=path, secret={"api_key": secrets.token_urlsafe(32)}, mount_point="secret")
+    vault_client.sys.create_or_update_policy(name=POLICY, policy=GOOD_POLICY)
+    if "approle/" not in vault_client.sys.list_auth_methods()["data"]:
+        vault_client.sys.enable_auth_method("approle")
+    vault_client.auth.approle.create_or_update_approle(ROLE, **GOOD_ROLE)
+    if "transit/" not in vault_client.sys.list_mounted_secrets_engines()["data"]:
+        vault_client.sys.enable_secrets_engine("transit")
+    return vault_client
+
+
+def _login(client, role=ROLE):
+    role_id = client.auth.approle.read_role_id(role)["data"]["role_id"]
+    secret_id = client.auth.approle.generate_secret_id(role)["data"]["secret_id"]
+    service = hvac.Client(url=client.url, token="")
+    service.auth.approle.login(role_id=role_id, secret_id=secret_id)
+    return service
+
+
+# -- policy ---------------------------------------------------------------------------------------------
+
+def test_policy_passes_on_the_solution_statically_and_on_the_server(lab):
+    assert check_service_policy(GOOD_POLICY, path=SERVICE, neighbour=NEIGHBOUR)
+    feedback = check_service_policy(GOOD_POLICY, lab, path=SERVICE, neighbour=NEIGHBOUR)
+    assert feedback and "server denies" in feedback.message
+
+
+STUB_POLICY = 'path "secret/*" {\n  capabilities = ["create", "read", "update", "delete", "list"]\n}\n'
+
+
+@pytest.mark.parametrize("hcl, says", [
+    (..., "stub"),
+    (STUB_POLICY, "wildcard"),                                               # the lab's stub
+    ('path "*" { capabilities = ["read"] }', "wildcard"),
+    (f'path "secret/data/{SERVICE}*" {{ capabilities = ["read"] }}', "wildcard"),
+    (f'path "secret/data/+/lab05/model-service" {{ capabilities = ["read"] }}', "wildcard"),
+    (f'path "secret/data/{SERVICE}" {{ capabilities = ["read", "sudo"] }}', "sudo"),
+    (f'path "secret/data/{SERVICE}" {{ capabilities = ["read", "update"] }}', "['read', 'update']"),
+    (f'path "secret/{SERVICE}" {{ capabilities = ["read"] }}', "secret/data/"),       # KV v1 style path
+    (f'path "{SERVICE}" {{ capabilities = ["read"] }}', "lacks the mount"),
+    (GOOD_POLICY + f'path "secret/data/{NEIGHBOUR}" {{ capabilities = ["read"] }}', "also grants"),
+    ("read everything please", "no `path"),
+])
+def test_policy_catches_each_mistake(lab, hcl, says):
+    _fails(check_service_policy(hcl, lab, path=SERVICE, neighbour=NEIGHBOUR), says)
+
+
+def test_policy_proof_on_the_server_catches_what_static_rules_miss(lab):
+    """A policy that reads well but also lists the folder is caught by a real request."""
+    hcl = GOOD_POLICY + f'path "secret/metadata/glassbox-tests/lab05" {{ capabilities = ["list"] }}'
+    assert policy_paths(hcl)["secret/metadata/glassbox-tests/lab05"] == ["list"]
+    _fails(check_service_policy(hcl, lab, path=SERVICE, neighbour=NEIGHBOUR), "also grants")
+
+
+def test_policy_proof_never_overwrites_the_service_secret(lab):
+    before = lab.secrets.kv.v2.read_secret_metadata(path=SERVICE, mount_point="secret")["data"]["current_version"]
+    check_service_policy(STUB_POLICY.replace("secret/*", f"secret/data/{SERVICE}"), lab, path=SERVICE,
+                         neighbour=NEIGHBOUR)
+    after = lab.secrets.kv.v2.read_secret_metadata(path=SERVICE, mount_point="secret")["data"]["current_version"]
+    assert after == before
+    assert "lab05-policy-selfcheck" not in lab.sys.list_policies()["data"]["policies"]
+
+
+# -- AppRole --------------------------------------------------------------------------------------------
+
+def test_role_passes_on_the_solution(lab):
+    feedback = check_role(lab, ROLE, POLICY)
+    assert feedback and "10m" in feedback.message and "once" in feedback.message
+
+
+@pytest.mark.parametrize("settings, says", [
+    (dict(token_policies=[POLICY]), "no token TTL"),                                      # the lab's stub
+    (dict(GOOD_ROLE, token_ttl="0", token_max_ttl="0"), "no token TTL"),
+    (dict(GOOD_ROLE, token_max_ttl="0"), "no token max TTL"),
+    (dict(GOOD_ROLE, token_ttl="8h", token_max_ttl="8h"), "too long"),
+    (dict(GOOD_ROLE, secret_id_num_uses=0), "unlimited uses"),
+    (dict(GOOD_ROLE, secret_id_num_uses=5), "single-use"),
+    (dict(GOOD_ROLE, secret_id_ttl="0"), "never expire"),
+    (dict(GOOD_ROLE, token_policies=["root"]), "root"),
+])
+def test_role_names_each_shortfall(lab, settings, says):
+    name = "glassbox-tests-lab05-weak"
+    lab.auth.approle.delete_role(name)
+    lab.auth.approle.create_or_update_approle(name, **settings)
+    _fails(check_role(lab, name, POLICY), says)
+
+
+def test_role_fails_when_missing(lab):
+    _fails(check_role(lab, "glassbox-tests-no-such-role", POLICY), "no AppRole")
+
+
+# -- login ----------------------------------------------------------------------------------------------
+
+def test_login_passes_on_an_approle_client(lab):
+    service = _login(lab)
+    feedback = check_service_login(service, lab, ROLE, POLICY)
+    assert feedback, feedback
+    assert service.token not in repr(feedback)
+
+
+def test_login_catches_the_root_token_used_by_the_service(lab):
+    """The lab's stub: `service.token = server.token`."""
+    service = hvac.Client(url=lab.url, token=lab.token)
+    _fails(check_service_login(service, lab, ROLE, POLICY), "root", "approle.login")
+    _fails(check_service_login(lab, lab, ROLE, POLICY), "admin client")
+    root_child = lab.auth.token.create(ttl="5m")["auth"]["client_token"]
+    _fails(check_service_login(hvac.Client(url=lab.url, token=root_child), lab, ROLE, POLICY), "root")
+    lab.auth.token.revoke(root_child)
+
+
+def test_login_catches_a_token_that_is_not_from_approle_or_is_spent(lab):
+    token = lab.auth.token.create(policies=[POLICY], ttl="5m")["auth"]["client_token"]
+    _fails(check_service_login(hvac.Client(url=lab.url, token=token), lab, ROLE, POLICY), "not issued by an AppRole")
+    wrapping = lab.auth.approle.generate_secret_id(ROLE, wrap_ttl="60s")["wrap_info"]["token"]
+    spent = hvac.Client(url=lab.url, token=wrapping)
+    spent.sys.unwrap()
+    _fails(check_service_login(spent, lab, ROLE, POLICY), "not valid")
+    _fails(check_service_login(..., lab, ROLE, POLICY), "not an hvac.Client")
+
+
+# -- transit batch --------------------------------------------------------------------------------------
+
+def good_batch(values):
+    return [{"plaintext": base64.b64encode(value.encode("utf-8")).decode("ascii")} for value in values]
+
+
+def test_transit_batch_passes_on_the_solution(lab):
+    lab.secrets.transit.create_key(KEY)
+    assert check_transit_batch(good_batch)
+    feedback = check_transit_batch(good_batch, lab, KEY)
+    assert feedback and "round trip" in feedback.message
+
+
+@pytest.mark.parametrize("to_batch, says", [
+    (lambda values: [{"plaintext": value} for value in values], "not its base64 encoding"),  # plain text
+    (lambda values: [{"plaintext": base64.b64encode(b"TODO").decode()} for value in values], "decodes to 'TODO'"),
+    (lambda values: [{"plaintext": base64.b64encode(value.encode())} for value in values], "bytes"),
+    (lambda values: [{"plaintext": base64.b64encode(value.encode("latin-1", "replace")).decode()}
+                     for value in values], "UTF-8"),
+    (lambda values: [value for value in values], "'plaintext' key"),
+    (lambda values: good_batch(values)[:1], "batch item(s)"),
+    (lambda values: ..., "returned Ellipsis"),
+    ("not a function", "not a function"),
+])
+def test_transit_batch_catches_each_mistake(lab, to_batch, says):
+    _fails(check_transit_batch(to_batch, lab, KEY), says)
+
+
+# -- rotation -------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def stored(lab):
+    """A fresh key and a frame of ciphertexts made with its version 1."""
+    transit = lab.secrets.transit
+    try:
+        transit.read_key(KEY + "-rot")
+        transit.update_key_configuration(KEY + "-rot", deletion_allowed=True)
+        transit.delete_key(KEY + "-rot")
+    except hvac.exceptions.InvalidPath:
+        pass
+    transit.create_key(KEY + "-rot")
+    names = ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
+    result = transit.encrypt_data(KEY + "-rot", batch_input=good_batch(names))["data"]["batch_results"]
+    return pd.DataFrame({"name": [item["ciphertext"] for item in result], "age": [36, 41, 85]})
+
+
+def _rewrap(lab, frame):
+    response = lab.secrets.transit.rewrap_data(KEY + "-rot", ciphertext=None,
+                                               batch_input=[{"ciphertext": c} for c in frame["name"]])
+    results = response["data"]["batch_results"]
+    if any(item.get("error") for item in results):
+        return frame
+    return frame.assign(name=[item["ciphertext"] for item in results])
+
+
+def test_rotation_passes_in_the_right_order(lab, stored):
+    transit = lab.secrets.transit
+    transit.rotate_key(KEY + "-rot")
+    stored = _rewrap(lab, stored)
+    transit.update_key_configuration(KEY + "-rot", min_decryption_version=2)
+    feedback = check_rotation(lab, KEY + "-rot", stored, ["name"])
+    assert feedback and "key version 2" in feedback.message
+
+
+def test_rotation_catches_min_decryption_version_raised_before_rewrapping(lab, stored):
+    transit = lab.secrets.transit
+    transit.rotate_key(KEY + "-rot")
+    transit.update_key_configuration(KEY + "-rot", min_decryption_version=2)
+    try:
+        stored = _rewrap(lab, stored)  # refused: the data is now too old to rewrap
+    except hvac.exceptions.InvalidRequest:
+        pass
+    _fails(check_rotation(lab, KEY + "-rot", stored, ["name"]), "raised before rewrapping",
+           "min_decryption_version=1")
+
+
+def test_rotation_fails_on_the_stub_and_on_each_missing_step(lab, stored):
+    transit = lab.secrets.transit
+    _fails(check_rotation(lab, KEY + "-rot", stored, ["name"]), "never been rotated")       # the stub
+    transit.rotate_key(KEY + "-rot")
+    _fails(check_rotation(lab, KEY + "-rot", stored, ["name"]), "still uses key version(s) [1]")
+    stored = _rewrap(lab, stored)
+    _fails(check_rotation(lab, KEY + "-rot", stored, ["name"]), "old key versions still decrypt")
+    plain = stored.assign(name=["Ada Lovelace", "Alan Turing", "Grace Hopper"])
+    _fails(check_rotation(lab, KEY + "-rot", plain, ["name"]), "not transit ciphertexts")
+    _fails(check_rotation(lab, "glassbox-tests-no-such-key", stored, ["name"]), "no transit key")
+
+
+# -- who read -------------------------------------------------------------------------------------------
+
+def _entry(kind, request_id, api_key=None):
+    entry = {"type": kind, "request": {"id": request_id, "path": "secret/data/x"}, "auth": {"policies": ["p"]}}
+    if kind == "response":
+        entry["response"] = {"data": {"data": {"api_key": api_key}}}
+    return entry
+
+
+def test_who_read_matches_exactly_the_responses_that_return_the_value():
+    hashed, other = "hmac-sha256:" + "a" * 64, "hmac-sha256:" + "b" * 64
+    entries = [_entry("request", "1"), _entry("response", "1", hashed), _entry("request", "2"),
+               _entry("response", "2", other), _entry("request", "3"), _entry("response", "3", hashed)]
+    assert check_who_read([entries[1], entries[5]], entries, hashed)
+    _fails(check_who_read([], entries, hashed), "found 0 read(s)")
+    _fails(check_who_read(..., entries, hashed), "stub")
+    _fails(check_who_read([entries[0], entries[1], entries[5]], entries, hashed), "requests")
+    _fails(check_who_read([entries[1]], entries, hashed), "found 1 read(s)")
+    _fails(check_who_read([entries[1], entries[5]], entries, "the-clear-value"), "not an audit hash")
+
+
+# -- hardening ------------------------------------------------------------------------------------------
+
+def test_hardening_passes_on_the_solution_with_audit_on(lab, monkeypatch):
+    service = _login(lab)
+    monkeypatch.setattr(lab.sys, "list_enabled_audit_devices", lambda: {"data": {"course/": {"type": "file"}}})
+    assert hardening_findings(lab, service, role=ROLE, wrap_ttl="60s", policy=POLICY) == []
+    assert check_hardening(lab, service, role=ROLE, wrap_ttl="60s", policy=POLICY)
+
+
+def test_hardening_lists_every_shortfall(lab, monkeypatch):
+    name = "glassbox-tests-lab05-weak"
+    lab.sys.create_or_update_policy(name="glassbox-tests-too-wide",
+                                    policy='path "secret/*" { capabilities = ["read", "list", "sudo"] }')
+    lab.auth.approle.delete_role(name)
+    lab.auth.approle.create_or_update_approle(name, token_policies=["glassbox-tests-too-wide"])
+    monkeypatch.setattr(lab.sys, "list_enabled_audit_devices", lambda: {"data": {}})
+    findings = hardening_findings(lab, lab, role=name, wrap_ttl="24h")
+    text = " | ".join(findings)
+    for shortfall in ("root token", "no token TTL", "no token max TTL", "unlimited uses", "never expire",
+                      "wrap TTL 24h", "wildcard path `secret/*`", "sudo", "audit is off"):
+        assert shortfall in text, shortfall
+    feedback = check_hardening(lab, lab, role=name, wrap_ttl="24h")
+    _fails(feedback, "root token", "audit is off")
+    assert f"{len(findings)} shortfall(s)" in feedback.message
+    assert lab.token not in repr(feedback)
+
+
+def test_hardening_names_a_missing_service_and_an_unwrapped_delivery(lab):
+    findings = hardening_findings(lab, ..., role=ROLE, wrap_ttl=None, policy=POLICY)
+    assert any("no client" in f for f in findings) and any("unwrapped" in f for f in findings)
+    assert any("not a duration" in f for f in hardening_findings(lab, ..., role=ROLE, wrap_ttl="soon"))
