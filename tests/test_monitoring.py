@@ -1,0 +1,280 @@
+"""glassbox.monitoring: the load generator against a real HTTP server (bounded, loopback only, counting what
+failed, picking up a rotated key), Prometheus scraping and quantiles, and drift detection that alerts on the
+features that moved and stays quiet on the ones that did not."""
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import pick_free_port
+from glassbox import monitoring
+from glassbox.data import load_credit
+
+# -- a small real server (run as a separate process: python tests/test_monitoring.py PORT KEYFILE) --------
+
+def _serve(port: int, keyfile: str) -> None:
+    import uvicorn
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    registry = CollectorRegistry()
+    latency = Histogram("demo_request_duration_seconds", "latency", ["endpoint"], registry=registry,
+                        buckets=(0.001, 0.002, 0.005, 0.01, 0.05))
+    failures = Counter("demo_request_failures", "failures", registry=registry)
+
+    async def infer(request):
+        started = time.perf_counter()
+        body = json.loads(await request.body())
+        keys = Path(keyfile).read_text().split()
+        if request.headers.get("authorization", "")[len("Bearer "):] not in keys:
+            failures.inc()
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        latency.labels("infer").observe(time.perf_counter() - started)
+        return JSONResponse({"outputs": [{"name": "n", "shape": [1], "datatype": "INT64",
+                                          "data": [body["inputs"][0]["shape"][0]]}]})
+
+    async def broken(request):
+        failures.inc()
+        return JSONResponse({"error": "no"}, status_code=500)
+
+    async def metrics(request):
+        return Response(generate_latest(registry), media_type="text/plain")
+
+    app = Starlette(routes=[Route("/infer", infer, methods=["POST"]), Route("/broken", broken, methods=["POST"]),
+                            Route("/metrics", metrics)])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), sys.argv[2])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    keyfile = tmp_path_factory.mktemp("monitoring") / "keys"
+    keyfile.write_text("first-key\n")
+    port = pick_free_port()
+    process = subprocess.Popen([sys.executable, __file__, str(port), str(keyfile)])
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/metrics", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("the test server did not start")
+    yield url, keyfile
+    process.terminate()
+    process.wait(10)
+
+
+BODY = monitoring.v2_request(np.arange(12.0).reshape(1, 12))
+
+
+# -- requests ----------------------------------------------------------------------------------------------
+
+def test_v2_request_is_the_protocols_json_form():
+    rows = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.5]})
+    request = json.loads(monitoring.v2_request(rows, outputs=["predict_proba"]))
+    assert request["inputs"] == [{"name": "input-0", "shape": [2, 2], "datatype": "FP64",
+                                  "data": [1.0, 3.0, 2.0, 4.5]}]
+    assert request["outputs"] == [{"name": "predict_proba"}]
+
+
+def test_load_sends_exactly_the_requests_asked_for_and_measures_each(server):
+    url, keyfile = server
+    keyfile.write_text("first-key\n")
+    result = monitoring.run_load(url + "/infer", [BODY], concurrency=4, requests=300, api_key="first-key")
+    assert result.requests == 300 and result.ok == 300 and result.failed == 0
+    assert result.statuses == {200: 300}
+    assert np.all(result.latency > 0) and np.all(np.diff(result.started) >= 0)
+    assert 0 < result.percentile(50) <= result.percentile(99) < 1000
+    assert result.throughput > 50
+    timeline = result.timeline(0.1)
+    assert timeline["throughput"].sum() * 0.1 == pytest.approx(300)
+    assert (timeline["error_rate"] == 0).all()
+
+
+def test_load_stops_at_its_duration(server):
+    url, _ = server
+    started = time.perf_counter()
+    result = monitoring.run_load(url + "/infer", BODY, concurrency=2, duration=0.5, api_key="first-key")
+    assert 0.5 <= time.perf_counter() - started < 3
+    assert result.requests > 10 and result.failed == 0
+
+
+def test_failures_are_counted_not_hidden(server, free_port):
+    url, _ = server
+    result = monitoring.run_load(url + "/broken", BODY, concurrency=2, requests=20)
+    assert result.failed == 20 and result.statuses == {500: 20}
+    wrong_key = monitoring.run_load(url + "/infer", BODY, concurrency=2, requests=20, api_key="not-the-key")
+    assert wrong_key.statuses == {401: 20}
+    nobody_there = monitoring.run_load(f"http://127.0.0.1:{free_port}/infer", BODY, concurrency=2, requests=10)
+    assert nobody_there.failed == 10 and nobody_there.statuses == {0: 10}
+    assert nobody_there.errors and "refused" in nobody_there.errors[0].lower()
+
+
+@pytest.mark.parametrize("url", ["http://10.1.2.3:8080/infer", "http://192.168.0.1/x", "https://127.0.0.1/x"])
+def test_load_only_goes_to_this_machine(url):
+    with pytest.raises(ValueError):
+        monitoring.run_load(url, BODY, requests=1)
+
+
+@pytest.mark.parametrize("bounds", [{}, {"requests": 0}, {"requests": monitoring.MAX_REQUESTS + 1},
+                                    {"duration": 0}, {"duration": monitoring.MAX_DURATION + 1},
+                                    {"requests": 5, "concurrency": 1000}])
+def test_load_is_always_bounded(bounds):
+    with pytest.raises(ValueError):
+        monitoring.run_load("http://127.0.0.1:9/x", BODY, **bounds)
+
+
+def test_a_caller_that_picks_up_the_rotated_key_sees_no_failure(server):
+    """The server switches keys mid-run; a fixed-key caller starts failing, a KeyCaller never does — whether
+    it learns the new key before the server does (the server still on the old key) or after."""
+    url, keyfile = server
+    keyfile.write_text("key-1\n")
+    vault = {"key": "key-1"}                                   # what the caller reads (its "Vault")
+    caller = monitoring.KeyCaller(lambda: vault["key"], min_interval=0)
+    assert "key-1" not in repr(caller)
+    with monitoring.BackgroundLoad(url + "/infer", [BODY], concurrency=4, duration=1.5, api_key=caller) as load, \
+            monitoring.BackgroundLoad(url + "/infer", [BODY], concurrency=1, duration=1.5, api_key="key-1") as fixed:
+        time.sleep(0.4)
+        vault["key"] = "key-2"          # rotated in "Vault"; the server does not know it yet
+        time.sleep(0.4)
+        keyfile.write_text("key-2\n")   # the server picks it up
+    result = load.result
+    assert result.failed == 0, result.statuses
+    assert caller.refreshes == 1 and caller.keys == ["key-2", "key-1"]
+    assert result.retried >= 1 and result.requests > 100
+    assert fixed.result.statuses.get(401, 0) > 0      # a caller that never re-reads is locked out
+
+
+def test_background_load_can_be_stopped_early(server):
+    url, _ = server
+    load = monitoring.BackgroundLoad(url + "/infer", [BODY], duration=30, api_key="first-key").start()
+    time.sleep(0.3)
+    started = time.perf_counter()
+    result = load.stop()
+    assert time.perf_counter() - started < 2 and result.requests > 0
+
+
+# -- metrics -------------------------------------------------------------------------------------------------
+
+def test_histogram_quantile_interpolates_like_prometheus():
+    buckets = [(0.1, 10.0), (0.2, 60.0), (0.5, 100.0), (float("inf"), 100.0)]
+    assert monitoring.histogram_quantile(0.05, buckets) == pytest.approx(0.05)
+    assert monitoring.histogram_quantile(0.5, buckets) == pytest.approx(0.1 + 0.1 * 40 / 50)
+    assert monitoring.histogram_quantile(0.99, buckets) == pytest.approx(0.2 + 0.3 * 39 / 40)
+    assert monitoring.histogram_quantile(0.99, [(0.1, 0.0), (float("inf"), 5.0)]) == 0.1  # in +Inf
+    assert np.isnan(monitoring.histogram_quantile(0.5, [(0.1, 0.0), (float("inf"), 0.0)]))
+
+
+def test_scraping_sees_the_requests_the_load_made(server):
+    url, keyfile = server
+    keyfile.write_text("first-key\n")
+    before = monitoring.scrape(url + "/metrics")
+    with monitoring.Scraper(url + "/metrics", interval=0.2) as scraper:
+        result = monitoring.run_load(url + "/infer", BODY, concurrency=2, requests=400, api_key="first-key")
+        monitoring.run_load(url + "/infer", BODY, concurrency=1, requests=7, api_key="wrong")
+    after = scraper.snapshots[-1]
+    name = "demo_request_duration_seconds"
+    assert after.value(name + "_count", endpoint="infer") - before.value(name + "_count") == 400
+    assert after.value("demo_request_failures_total") - before.value("demo_request_failures_total") == 7
+    assert after.labels(name + "_count", "endpoint") == ["infer"]
+    assert after.buckets(name)[-1] == (float("inf"), after.value(name + "_count"))
+    rates = scraper.rates(name, errors=lambda m: m.value("demo_request_failures_total"))
+    spans = np.diff(np.concatenate([[0.0], rates["time"].to_numpy()]))
+    assert (rates["throughput"] * spans).sum() == pytest.approx(400, rel=0.02)
+    assert (rates[["p50", "p95", "p99"]].dropna() <= 50).all().all()   # ms, within the histogram's range
+    assert result.failed == 0 and scraper.errors == 0
+
+
+def test_scraping_is_loopback_only():
+    with pytest.raises(ValueError):
+        monitoring.scrape("http://10.0.0.1:9090/metrics")
+
+
+# -- drift ----------------------------------------------------------------------------------------------------
+
+def test_psi_is_zero_without_shift_and_grows_with_it():
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=20_000)
+    assert monitoring.psi(reference, rng.normal(size=5000)) < 0.01
+    small, large = (monitoring.psi(reference, rng.normal(loc, size=5000)) for loc in (0.2, 1.0))
+    assert 0.02 < small < 0.1 < 0.25 < large
+    # a discrete feature: bins are its values
+    coins = rng.integers(0, 2, 10_000)
+    assert monitoring.psi(coins, rng.integers(0, 2, 2000)) < 0.01
+    assert monitoring.psi(coins, (rng.random(2000) < 0.8).astype(int)) > 0.25
+
+
+def test_ks_detects_a_shift_in_scale():
+    rng = np.random.default_rng(1)
+    statistic, pvalue = monitoring.ks(rng.normal(size=5000), rng.normal(scale=1.5, size=500))
+    assert statistic > 0.05 and pvalue < 1e-3
+    assert monitoring.ks(rng.normal(size=5000), rng.normal(size=500))[1] > 0.01
+
+
+def _shifted(frame):
+    """A downturn: incomes 30 % lower, debt-to-income up; nothing else moves."""
+    frame = frame.copy()
+    frame["income"] = frame["income"] * 0.7
+    frame["debt_to_income"] = np.clip(frame["debt_to_income"] + 0.15, 0, 1)
+    return frame
+
+
+@pytest.mark.parametrize("method", ["psi", "ks"])
+def test_drift_monitor_alerts_on_the_features_that_moved_and_only_then(method):
+    reference = load_credit(4000, seed=0).X
+    live = load_credit(1200, seed=1).X
+    traffic = pd.concat([live.iloc[:600], _shifted(live.iloc[600:])], ignore_index=True)
+    seen = []
+    monitor = monitoring.DriftMonitor(reference, window=300, step=50, method=method, on_alert=seen.append)
+    raised = []
+    for start in range(0, len(traffic), 37):          # batches that do not line up with the step
+        raised += monitor.update(traffic.iloc[start:start + 37])
+    assert raised == seen == monitor.alerts
+    assert len(raised) >= 1
+    first = raised[0]
+    assert 600 < first.position <= 900                 # after the shift began, before a full window of it
+    assert {f for a in raised for f in a.features} == {"income", "debt_to_income"}
+    assert monitor.drifted == {"income", "debt_to_income"}
+    assert all(a.position > 600 for a in raised)      # no false alarm on the first 600 rows
+    # each feature alerts once while it stays drifted
+    alerted = [f for a in raised for f in a.features]
+    assert sorted(alerted) == ["debt_to_income", "income"]
+    history = monitor.history
+    assert set(history["position"]) == set(range(300, 1201, 50))
+    assert monitor.scores()["feature"].iloc[0] in {"income", "debt_to_income"}
+    assert "DRIFT at row" in str(first)
+
+
+def test_drift_monitor_settles_when_the_traffic_returns():
+    reference = load_credit(4000, seed=0).X
+    live = load_credit(1500, seed=2).X
+    traffic = pd.concat([_shifted(live.iloc[:500]), live.iloc[500:]], ignore_index=True)
+    monitor = monitoring.DriftMonitor(reference, window=200, step=50)
+    monitor.update(traffic.iloc[:500])
+    assert monitor.drifted == {"income", "debt_to_income"}
+    monitor.update(traffic.iloc[500:])
+    assert monitor.drifted == set()
+    assert len(monitor.alerts) == 1
+
+
+def test_drift_monitor_rejects_bad_settings():
+    reference = pd.DataFrame({"a": np.arange(100.0)})
+    with pytest.raises(ValueError):
+        monitoring.DriftMonitor(reference, method="chi2")
+    with pytest.raises(ValueError):
+        monitoring.DriftMonitor(reference, window=5)
