@@ -118,5 +118,12 @@ def test_transit_round_trip_and_who_may_decrypt(vault_client, setup, service):
     assert bootstrap.encrypt_values(vault_client, []) == []
 
 
+def test_transit_helpers_split_a_long_column_into_requests_the_server_accepts(vault_client, setup):
+    """One request with thousands of items exceeds the server's JSON limits; the helpers slice it."""
+    values = [f"person-{number}@example.org" for number in range(1200)]
+    ciphertexts = bootstrap.encrypt_values(vault_client, values)
+    assert len(ciphertexts) == 1200 and bootstrap.decrypt_values(vault_client, ciphertexts) == values
+
+
 def test_setup_repr_holds_no_secret(vault_client, setup, service):
     assert bootstrap.read_api_key(service) not in repr(setup)

@@ -60,6 +60,7 @@ TOKEN_MAX_TTL = "1h"
 SECRET_ID_TTL = "10m"
 SECRET_ID_NUM_USES = 1
 WRAP_TTL = "60s"
+_BATCH_SIZE = 250  # transit batch items per request
 
 
 class WrappingTokenError(RuntimeError):
@@ -190,21 +191,19 @@ def rotate_api_key(admin_client: hvac.Client) -> int:
 
 
 def encrypt_values(client: hvac.Client, values, key: str = TRANSIT_KEY) -> list[str]:
-    """Encrypt strings with the transit key in one batch request; returns ``vault:vN:...`` ciphertexts."""
+    """Encrypt strings with the transit key in batch requests; returns ``vault:vN:...`` ciphertexts."""
     batch = [{"plaintext": base64.b64encode(str(value).encode()).decode("ascii")} for value in values]
-    if not batch:
-        return []
-    response = client.secrets.transit.encrypt_data(key, batch_input=batch, mount_point=TRANSIT_MOUNT)
-    return [item["ciphertext"] for item in _batch_results(response)]
+    results = _in_batches(lambda items: client.secrets.transit.encrypt_data(
+        key, batch_input=items, mount_point=TRANSIT_MOUNT), batch)
+    return [item["ciphertext"] for item in results]
 
 
 def decrypt_values(client: hvac.Client, ciphertexts, key: str = TRANSIT_KEY) -> list[str]:
-    """Decrypt transit ciphertexts in one batch request (needs a token allowed to decrypt)."""
+    """Decrypt transit ciphertexts in batch requests (needs a token allowed to decrypt)."""
     batch = [{"ciphertext": text} for text in ciphertexts]
-    if not batch:
-        return []
-    response = client.secrets.transit.decrypt_data(key, batch_input=batch, mount_point=TRANSIT_MOUNT)
-    return [base64.b64decode(item["plaintext"]).decode() for item in _batch_results(response)]
+    results = _in_batches(lambda items: client.secrets.transit.decrypt_data(
+        key, batch_input=items, mount_point=TRANSIT_MOUNT), batch)
+    return [base64.b64decode(item["plaintext"]).decode() for item in results]
 
 
 # -- private helpers -------------------------------------------------------------------------------------
@@ -252,9 +251,13 @@ def _ensure_api_key(client: hvac.Client, setup: Setup) -> None:
             raise
 
 
-def _batch_results(response) -> list[dict]:
-    results = response["data"]["batch_results"]
-    errors = [item["error"] for item in results if item.get("error")]
-    if errors:
-        raise hvac.exceptions.InvalidRequest(f"{len(errors)} of {len(results)} batch item(s) failed: {errors[0]}")
+def _in_batches(call, items: list[dict]) -> list[dict]:
+    """Send ``items`` in slices small enough for the server's JSON limits (OpenBao: 1,000 strings a request)."""
+    results: list[dict] = []
+    for start in range(0, len(items), _BATCH_SIZE):
+        batch = call(items[start:start + _BATCH_SIZE])["data"]["batch_results"]
+        errors = [item["error"] for item in batch if item.get("error")]
+        if errors:
+            raise hvac.exceptions.InvalidRequest(f"{len(errors)} of {len(batch)} batch item(s) failed: {errors[0]}")
+        results += batch
     return results
