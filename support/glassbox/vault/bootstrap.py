@@ -14,16 +14,16 @@ Lab 05 builds this setup by hand; labs 06-08 and the model server call :func:`en
 
 Fixed names (module constants, also carried by :class:`Setup`):
 
-=====================  ==============================  ==================================================
-what                   name                            notes
-=====================  ==============================  ==================================================
-KV v2 mount            ``secret``                      the dev server's own ``secret/`` mount
-service's secret       ``glassbox/model-service``      one field, ``api_key`` (made with ``secrets``)
-service's policy       ``glassbox-model-service``      read ``secret/data/glassbox/model-service`` only
-AppRole mount, role    ``approle``, ``glassbox-model-service``  token TTL 15m, max TTL 1h; secret IDs
-                                                       single-use, valid 10m
-transit mount, key     ``transit``, ``glassbox-pii``   encrypts the dataset's personal columns
-=====================  ==============================  ==================================================
+- KV v2 mount ``secret`` (:data:`MOUNT`): the dev server's own ``secret/`` mount, enabled if absent;
+- the service's secret ``glassbox/model-service`` (:data:`SERVICE_PATH`), one field ``api_key``
+  (:data:`API_KEY_FIELD`), 43 URL-safe characters from ``secrets``; API path ``secret/data/glassbox/model-service``;
+- the service's policy ``glassbox-model-service`` (:data:`POLICY`): ``read`` on that API path, nothing else;
+- the AppRole ``glassbox-model-service`` (:data:`ROLE`) at ``auth/approle`` (:data:`APPROLE_MOUNT`): tokens
+  carry only the policy, TTL 15m (:data:`TOKEN_TTL`), max TTL 1h (:data:`TOKEN_MAX_TTL`); secret IDs are
+  single-use (:data:`SECRET_ID_NUM_USES`) and valid 10m (:data:`SECRET_ID_TTL`); wrapped for 60s by default
+  (:data:`WRAP_TTL`);
+- the transit key ``glassbox-pii`` (:data:`TRANSIT_KEY`) at ``transit/`` (:data:`TRANSIT_MOUNT`), for the
+  dataset's personal columns.
 
 Every function takes an ``hvac.Client``; admin functions need a token allowed to manage mounts, policies
 and roles (the dev root token), service functions take the service's own client. Nothing here prints or
