@@ -91,5 +91,8 @@ def own_vault_home(tmp_path, monkeypatch, free_port):
 def pytest_sessionfinish(session, exitstatus):
     """Stop any server still recorded in the session's own temporary home (notebooks may start one), drop it."""
     if _SESSION_HOME:
-        vault.down()
-        shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+        os.environ["GLASSBOX_HOME"] = _SESSION_HOME
+        try:
+            vault.down()
+        finally:
+            shutil.rmtree(_SESSION_HOME, ignore_errors=True)
