@@ -1,0 +1,236 @@
+"""Zero downtime under real load: a real server process (Vault-fed key, AppRole login), the course's load
+generator, and changes made while the load runs.
+
+- Model swap through the protocol's model-repository extension (``POST /v2/repository/models/credit/load``):
+  not one request fails, requests after the swap get the new model, and a request in flight when the swap
+  happens finishes on the model it started with.
+- Rotating the API key in Vault, twice: callers that pick up the new key (``monitoring.KeyCaller``) see no
+  failure; a caller that keeps the old key is refused once the server has moved on.
+- Rotating the AppRole secret ID (a new wrapped secret ID delivered to the server's file): the server logs in
+  again with it, and keeps answering throughout; a key rotated afterwards is read through the new login.
+"""
+
+import socket
+import time
+
+import httpx
+import hvac
+import numpy as np
+import orjson
+import pytest
+import tritonclient.http as triton
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from glassbox import artifacts, monitoring
+from glassbox.data import load_credit, train_test
+from glassbox.serving import LocalServer
+from glassbox.vault import bootstrap
+
+LOAD = dict(concurrency=4, duration=4.0)   # bounded: a few thousand requests at most on 2 cores
+
+
+@pytest.fixture(scope="module")
+def served(vault_client, tmp_path_factory):
+    """A server process on the course model, logged in to Vault with a wrapped secret ID from a file."""
+    bootstrap.ensure(vault_client)
+    home = tmp_path_factory.mktemp("zero-downtime")
+    model_dir = artifacts.build_course_model(home / "model")
+    secret_file = home / "wrapped-secret-id"
+    secret_file.write_text(bootstrap.wrapped_secret_id(vault_client))
+    server = LocalServer({
+        "VAULT_ADDR": vault_client.url, "GLASSBOX_VAULT_ROLE_ID": bootstrap.role_id(vault_client),
+        "GLASSBOX_VAULT_WRAPPED_SECRET_ID_FILE": str(secret_file), "GLASSBOX_MODEL_DIR": str(model_dir),
+        "GLASSBOX_KEY_REFRESH_SECONDS": "1",
+    }, log_path=home / "server.log").start(timeout=120)
+    data = load_credit(4000, seed=0)
+    features = [f for f in data.feature_names if f != data.leaky_feature]
+    yield server, model_dir, secret_file, data, features
+    server.stop()
+
+
+class _SlowRequest:
+    """An inference request whose body arrives in two parts: the server has routed it (to the model being
+    served) after the first part, and answers only after the second."""
+
+    def __init__(self, server, body: bytes, headers: dict):
+        host, port = server.url.removeprefix("http://").split(":")
+        self.body = body
+        self.sock = socket.create_connection((host, int(port)), timeout=30)
+        head = (f"POST /v2/models/credit/infer HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+                + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n")
+        self.sock.sendall(head.encode() + body[:len(body) // 2])
+
+    def finish(self):
+        self.sock.sendall(self.body[len(self.body) // 2:])
+        received = b""
+        while chunk := self.sock.recv(65536):
+            received += chunk
+        self.sock.close()
+        head, _, payload = received.partition(b"\r\n\r\n")
+        return int(head.split(b" ")[1]), orjson.loads(payload)
+
+
+def _infer_url(server):
+    return server.url + "/v2/models/credit/infer"
+
+
+def _headers(client):
+    return {"Authorization": f"Bearer {bootstrap.read_api_key(client)}"}
+
+
+def _caller(vault_client):
+    """A client of the model service that reads the key from Vault and re-reads it when refused."""
+    return monitoring.KeyCaller(lambda: bootstrap.read_api_key(vault_client))
+
+
+def _version_served(server, client, body):
+    answer = httpx.post(_infer_url(server), content=body, headers=_headers(client), timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["model_version"]
+
+
+def test_model_swap_under_load_fails_no_request(served, vault_client):
+    server, model_dir, _, data, features = served
+    X_train, X_test, y_train, y_test = train_test(data, seed=0)
+    bodies = [monitoring.v2_request(X_test[features].iloc[i:i + 1], outputs=["predict_proba"]) for i in range(50)]
+    before = _version_served(server, vault_client, bodies[0])
+
+    # a candidate trained on fresh data, written over the served artifact (atomically, as artifacts.save does)
+    fresh = load_credit(4000, seed=7)
+    F_train, F_test, g_train, g_test = train_test(fresh, seed=7)
+    candidate = HistGradientBoostingClassifier(max_iter=60, random_state=7).fit(F_train[features], g_train)
+    new_version = str(int(before) + 1)
+    manifest = artifacts.save(candidate, model_dir, X_train=F_train[features], X_test=F_test[features],
+                              y_test=g_test, name="credit", version=new_version, overwrite=True)
+    assert _version_served(server, vault_client, bodies[0]) == before       # nothing changes until asked
+
+    # a request in flight during the swap: headers and half its body sent before, the rest after
+    caller = _caller(vault_client)
+    with monitoring.BackgroundLoad(_infer_url(server), bodies, api_key=caller, **LOAD) as load:
+        time.sleep(1.0)
+        in_flight = _SlowRequest(server, bodies[0], _headers(vault_client))
+        time.sleep(0.2)
+        swapped = httpx.post(server.url + "/v2/repository/models/credit/load", headers=_headers(vault_client),
+                             timeout=60)
+        status, answer = in_flight.finish()
+        time.sleep(0.5)
+    result = load.result
+    assert swapped.status_code == 200, swapped.text
+    assert swapped.json()["version"] == new_version
+    assert swapped.json()["manifest_sha256"] == artifacts.manifest_digest(model_dir)
+    assert result.failed == 0, (result.statuses, result.errors)
+    assert result.requests > 200
+    # the request in flight during the swap finished on the model it started with
+    assert status == 200 and answer["model_version"] == before
+    assert _version_served(server, vault_client, bodies[0]) == new_version
+
+    # the new model really answers: its probabilities, not the old model's
+    answer = httpx.post(_infer_url(server), content=bodies[0], headers=_headers(vault_client)).json()
+    expected = candidate.predict_proba(X_test[features].iloc[:1])
+    np.testing.assert_allclose(answer["outputs"][0]["data"], expected.ravel(), rtol=1e-12)
+    metrics = monitoring.scrape(server.url + "/metrics")
+    assert metrics.value("glassbox_requests_total", endpoint="repository_load", code="200") >= 1
+    assert manifest["version"] == new_version
+
+
+def test_a_real_protocol_client_drives_the_repository(served, vault_client):
+    server, model_dir, _, _, _ = served
+    client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+    index = client.get_model_repository_index(headers=_headers(vault_client))
+    assert index == [{"name": "credit", "version": index[0]["version"], "state": "READY", "reason": ""}]
+    client.load_model("credit", headers=_headers(vault_client))          # the same artifact again: fine
+    with pytest.raises(triton.InferenceServerException, match="unknown model"):
+        client.load_model("other", headers=_headers(vault_client))
+    with pytest.raises(triton.InferenceServerException, match="unsupported load parameter"):
+        client.load_model("credit", headers=_headers(vault_client), config="{}")
+    with pytest.raises(triton.InferenceServerException):
+        client.load_model("credit")                                        # no key: 401
+    assert client.is_server_ready()
+
+
+def test_a_refused_load_keeps_the_old_model_serving(served, vault_client):
+    server, model_dir, _, data, features = served
+    body = monitoring.v2_request(data.X[features].iloc[:1])
+    version = _version_served(server, vault_client, body)
+    wrong_pin = httpx.post(server.url + "/v2/repository/models/credit/load", headers=_headers(vault_client),
+                           json={"parameters": {"manifest_sha256": "0" * 64}})
+    assert wrong_pin.status_code == 400 and "pinned" in wrong_pin.json()["error"]
+    card = model_dir / artifacts.CARD_FILE
+    original = card.read_bytes()
+    card.write_bytes(original + b"\ntampered\n")
+    try:
+        tampered = httpx.post(server.url + "/v2/repository/models/credit/load", headers=_headers(vault_client))
+    finally:
+        card.write_bytes(original)
+    assert tampered.status_code == 400 and "sha256" in tampered.json()["error"]
+    index = httpx.post(server.url + "/v2/repository/index", headers=_headers(vault_client)).json()
+    assert index[0]["state"] == "READY" and "failed" in index[0]["reason"]
+    assert _version_served(server, vault_client, body) == version
+    unload = httpx.post(server.url + "/v2/repository/models/credit/unload", headers=_headers(vault_client))
+    assert unload.status_code == 400 and "error" in unload.json()
+    assert httpx.post(server.url + "/v2/repository/models/credit/load").status_code == 401
+
+
+def _key_version(server):
+    return monitoring.scrape(server.url + "/metrics").value("glassbox_api_key_version")
+
+
+def _wait_for(condition, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_api_key_rotation_under_load_fails_no_request_for_callers_that_pick_it_up(served, vault_client):
+    server, _, _, data, features = served
+    bodies = [monitoring.v2_request(data.X[features].iloc[i:i + 1]) for i in range(20)]
+    old_key = bootstrap.read_api_key(vault_client)
+    caller = _caller(vault_client)
+    with monitoring.BackgroundLoad(_infer_url(server), bodies, api_key=caller, **LOAD) as load, \
+            monitoring.BackgroundLoad(_infer_url(server), bodies, api_key=old_key, concurrency=1,
+                                      duration=LOAD["duration"]) as stale:
+        time.sleep(0.8)
+        first = bootstrap.rotate_api_key(vault_client)
+        assert _wait_for(lambda: _key_version(server) == first)      # the server picked it up, no restart
+        time.sleep(0.5)
+        second = bootstrap.rotate_api_key(vault_client)
+        assert _wait_for(lambda: _key_version(server) == second)
+    result = load.result
+    assert result.failed == 0, (result.statuses, result.errors)
+    assert caller.refreshes >= 1 and result.requests > 200
+    assert stale.result.statuses.get(401, 0) > 0                       # the old key stopped working
+    assert httpx.post(_infer_url(server), content=bodies[0],
+                      headers={"Authorization": f"Bearer {old_key}"}).status_code == 401
+
+
+def test_secret_id_rotation_under_load_fails_no_request(served, vault_client):
+    server, _, secret_file, data, features = served
+    bodies = [monitoring.v2_request(data.X[features].iloc[i:i + 1]) for i in range(20)]
+    anonymous = hvac.Client(url=vault_client.url, token="")
+    caller = _caller(vault_client)
+    with monitoring.BackgroundLoad(_infer_url(server), bodies, api_key=caller, **LOAD) as load:
+        time.sleep(0.8)
+        # rotate the secret ID: a new single-use, wrapped secret ID, delivered where the server looks for it
+        wrapping_token = bootstrap.wrapped_secret_id(vault_client)
+        secret_file.write_text(wrapping_token)
+
+        def unwrapped():
+            try:
+                anonymous.adapter.post("/v1/sys/wrapping/lookup", json={"token": wrapping_token})
+                return False
+            except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden):
+                return True          # the server has unwrapped it (a wrapping token works once)
+
+        assert _wait_for(unwrapped), "the server did not log in with the new secret ID"
+        # the new login is the one that reads keys now: rotate the key and see it picked up
+        version = bootstrap.rotate_api_key(vault_client)
+        assert _wait_for(lambda: _key_version(server) == version)
+    result = load.result
+    assert result.failed == 0, (result.statuses, result.errors)
+    assert result.requests > 200
+    log = server.log()
+    assert wrapping_token not in log and bootstrap.read_api_key(vault_client) not in log
