@@ -468,22 +468,22 @@ class Metrics:
     def value(self, name: str, **labels) -> float:
         """The sum of the samples called ``name`` whose labels include ``labels`` (0.0 if none)."""
         wanted = set(labels.items())
-        return float(sum(v for (n, l), v in self.samples.items() if n == name and wanted <= l))
+        return float(sum(v for (n, tags), v in self.samples.items() if n == name and wanted <= tags))
 
     def names(self) -> list[str]:
         return sorted({n for n, _ in self.samples})
 
     def labels(self, name: str, label: str) -> list[str]:
         """The values ``label`` takes among the samples called ``name``."""
-        return sorted({dict(l)[label] for n, l in self.samples if n == name and label in dict(l)})
+        return sorted({dict(tags)[label] for n, tags in self.samples if n == name and label in dict(tags)})
 
     def buckets(self, histogram: str, **labels) -> list[tuple[float, float]]:
         """A histogram's cumulative buckets ``[(upper bound, count), ...]``, summed over other labels."""
         wanted = set(labels.items())
         sums: dict[float, float] = {}
-        for (n, l), v in self.samples.items():
-            if n == histogram + "_bucket" and wanted <= l:
-                bound = float(dict(l)["le"])
+        for (n, tags), v in self.samples.items():
+            if n == histogram + "_bucket" and wanted <= tags:
+                bound = float(dict(tags)["le"])
                 sums[bound] = sums.get(bound, 0.0) + v
         return sorted(sums.items())
 
