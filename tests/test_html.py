@@ -82,7 +82,7 @@ def test_one_page_per_solution_with_its_outputs_and_an_index(solutions, tmp_path
 
     index = _page(out / "index.html")
     assert index.links == ["00-first.html", "01-second.html"]
-    assert "Lab 00 – First & foremost" in index.text and "Lab 01 – Second" in index.text
+    assert "Lab 00 – First & foremost (5 minutes)" in index.text and "Lab 01 – Second (5 minutes)" in index.text
 
 
 def test_pages_link_to_the_index_and_their_neighbours(solutions, tmp_path):

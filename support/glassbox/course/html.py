@@ -32,6 +32,15 @@ def title(notebook: nbformat.NotebookNode, fallback: str) -> str:
     return fallback
 
 
+def _duration(notebook: nbformat.NotebookNode) -> str | None:
+    """The lab's stated time (``**Time:** about 45 minutes.``), if its opening says so."""
+    for cell in notebook.cells[:3]:
+        match = re.search(r"\*\*Time:\*\*\s*([^.(\n]+)", cell.source)  # up to a full stop or an aside
+        if cell.cell_type == "markdown" and match:
+            return match.group(1).strip()
+    return None
+
+
 def _executed(notebook: nbformat.NotebookNode) -> bool:
     code = [cell for cell in notebook.cells if cell.cell_type == "code" and cell.source.strip()]
     return not code or any(cell.get("execution_count") for cell in code)
@@ -47,8 +56,10 @@ def _with_nav(page: str, nav: str) -> str:
     return page[: body.end()] + nav + page[body.end():] if body else nav + page
 
 
-def _index(entries: list[tuple[str, str]]) -> str:
-    rows = "\n".join(f'<li><a href="{html.escape(href)}">{html.escape(text)}</a></li>' for text, href in entries)
+def _index(entries: list[tuple[str, str, str | None]]) -> str:
+    rows = "\n".join(f'<li><a href="{html.escape(href)}">{html.escape(text)}</a>'
+                     + (f" <small>({html.escape(duration)})</small>" if duration else "") + "</li>"
+                     for text, href, duration in entries)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Glassbox Labs: solutions</title>
@@ -99,7 +110,7 @@ def render(solutions: Path = Path("solutions"), out: Path = Path("build/html")) 
     for stale in sorted(set(out.glob("*.html")) - set(pages) - {out / "index.html"}):
         stale.unlink()
     index = out / "index.html"
-    index.write_text(_index(list(zip(titles, hrefs))), encoding="utf-8")
+    index.write_text(_index(list(zip(titles, hrefs, map(_duration, notebooks)))), encoding="utf-8")
     return pages + [index]
 
 
