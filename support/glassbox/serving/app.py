@@ -1,0 +1,261 @@
+"""The HTTP layer: Open Inference Protocol (V2) routes, the API-key check, body limits, metrics, errors.
+
+=====================================================  ======  =====  ==========================================
+route                                                  method  key?   answer
+=====================================================  ======  =====  ==========================================
+``/v2/health/live``                                    GET     no     ``{"live": true}``
+``/v2/health/ready``                                   GET     no     ``{"ready": true}`` (503 when not ready)
+``/v2/models/{name}[/versions/{v}]/ready``             GET     no     ``{"name": ..., "ready": true}``
+``/v2``                                                GET     yes    server metadata
+``/v2/models/{name}[/versions/{v}]``                   GET     yes    model metadata (inputs, outputs, features)
+``/v2/models/{name}[/versions/{v}]/infer``             POST    yes    inference (see :mod:`.protocol`)
+``/metrics``                                           GET     no     Prometheus text format
+=====================================================  ======  =====  ==========================================
+
+Health endpoints stay open so that probes (Docker ``HEALTHCHECK``, Kubernetes) need no secret; they reveal
+nothing but liveness. ``/metrics`` is open for the scraper too: it holds counts and timings, never inputs or
+keys. Everything else needs ``Authorization: Bearer <key>`` and answers 401 without it.
+
+Every error is a JSON body ``{"error": "..."}`` with a 4xx status (400 bad request, 401 no or wrong key, 404
+unknown model or route, 405 wrong method, 413 body or batch too large, 415 not JSON); an unexpected fault in
+the server would be a 500 with the same shape and no traceback.
+
+The hot path: auth check, body read (capped), :func:`.protocol.parse_infer_request`, the runtime's compiled
+trees on the serving thread for small batches (large batches and explanations of many rows go to a worker
+thread), one ``orjson.dumps`` with numpy support.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from glassbox import __version__
+from glassbox.serving import protocol
+from glassbox.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from glassbox.serving.metrics import ServerMetrics
+from glassbox.serving.protocol import ProtocolError
+
+__all__ = ["create_app"]
+
+_log = logging.getLogger("glassbox.serving")
+_JSON = "application/json"
+_UNAUTHORIZED = {"www-authenticate": 'Bearer realm="glassbox"'}
+# Explanations cost about 0.4 ms a row: more rows than this go to a worker thread.
+_EXPLAIN_INLINE_ROWS = 8
+
+
+def _json(body: bytes, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(body, status_code=status, media_type=_JSON, headers=headers)
+
+
+def _error(message: str, status: int, headers: dict | None = None) -> Response:
+    return _json(protocol.error_body(message), status, headers)
+
+
+def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_bytes: int = 4 * 1024 * 1024,
+               metrics: ServerMetrics | None = None, exit_with_parent: bool = False) -> Starlette:
+    """The Starlette application serving ``runtime`` (a :class:`.runtime.ModelRuntime`).
+
+    ``guard`` (an :class:`.auth.ApiKeyGuard` whose key is already loaded) protects everything but health and
+    metrics; ``None`` switches authentication off (development only: :func:`glassbox.serving.serve` allows it
+    on loopback addresses only). ``max_body_bytes`` caps request bodies.
+    """
+    name = model_name or runtime.name
+    version = runtime.version
+    schema = runtime.schema
+    metrics = metrics or ServerMetrics()
+    metrics.model(name, version, runtime.artifact.manifest_sha256, runtime.compiled)
+    if guard is not None and guard.metrics is None:
+        guard.metrics = metrics
+        if guard.version is not None:
+            metrics.key_refresh("ok", guard.version)
+    model_metadata = protocol.orjson.dumps({**runtime.metadata(), "name": name})
+    server_metadata = protocol.orjson.dumps({"name": "glassbox", "version": __version__, "extensions": []})
+    predict_datatype = runtime.predict_datatype
+    explanation_parameters = {"base_value": runtime.base_value, "feature_names": list(runtime.feature_names),
+                              "scale": "log-odds of class " + str(runtime.classes[-1])}
+    not_found = f"unknown model; this server serves {name!r}"
+
+    def endpoint(label: str, protected: bool):
+        """Wrap a handler: key check, error shaping, metrics. The label names the route in the metrics."""
+
+        def wrap(handler):
+            async def run(request: Request) -> Response:
+                started = time.perf_counter()
+                try:
+                    if protected and guard is not None and not await guard.authorize(
+                            request.headers.get("authorization")):
+                        response = _error("missing or invalid API key: send \"Authorization: Bearer <key>\"",
+                                          401, _UNAUTHORIZED)
+                    else:
+                        response = await handler(request)
+                except ProtocolError as error:
+                    response = _error(error.message, error.status)
+                except ClientDisconnect:
+                    response = _error("the client went away", 400)
+                except Exception:  # a fault of ours: logged here, never a traceback to the caller
+                    _log.exception("unexpected error on %s", label)
+                    response = _error("internal server error", 500)
+                metrics.request(label, response.status_code, time.perf_counter() - started)
+                return response
+
+            return run
+
+        return wrap
+
+    def check_model(request: Request) -> None:
+        params = request.path_params
+        if params["name"] != name or params.get("version", version) != version:
+            raise ProtocolError(f"{not_found} (version {version})", status=404)
+
+    async def live(request):
+        return _json(b'{"live":true}')
+
+    async def ready(request):
+        if guard is not None and not guard.ready:
+            return _json(b'{"ready":false,"error":"the API key has not been read yet"}', 503)
+        return _json(b'{"ready":true}')
+
+    async def model_ready(request):
+        check_model(request)
+        return _json(protocol.orjson.dumps({"name": name, "ready": True}))
+
+    async def server_meta(request):
+        return _json(server_metadata)
+
+    async def model_meta(request):
+        check_model(request)
+        return _json(model_metadata)
+
+    async def infer(request):
+        check_model(request)
+        headers = request.headers
+        content_type = headers.get("content-type")
+        if content_type is not None and content_type.split(";", 1)[0].strip().lower() != _JSON:
+            raise ProtocolError(f"Content-Type must be {_JSON} (got {content_type[:60]!r})", status=415)
+        encoding = headers.get("content-encoding")
+        if encoding is not None and encoding.strip().lower() != "identity":
+            raise ProtocolError(f"Content-Encoding {encoding[:30]!r} is not supported; send plain JSON", status=415)
+        if "inference-header-content-length" in headers:
+            raise ProtocolError(f"the body uses Triton's binary extension: {protocol._BINARY_HINT}")
+        body = await _read_body(request, max_body_bytes)
+        parsed = protocol.parse_infer_request(body, schema)
+        X = parsed.X
+        wants_explanation = "explanation" in parsed.outputs
+        if runtime.is_large(X) or (wants_explanation and X.shape[0] > _EXPLAIN_INLINE_ROWS):
+            outputs = await run_in_threadpool(_compute, X, parsed.outputs)
+        else:
+            outputs = _compute(X, parsed.outputs)
+        return _json(protocol.infer_response(name, version, parsed.id, outputs))
+
+    def _compute(X: np.ndarray, wanted: tuple[str, ...]) -> list[dict]:
+        proba = runtime.predict_proba(X)
+        predicted = runtime.predict(proba)
+        if predicted.shape[0] == 1:
+            metrics.predictions((predicted[0].item(),), (1,), X.shape[0] if "explanation" in wanted else 0)
+        else:
+            metrics.predictions(*np.unique(predicted, return_counts=True),
+                                X.shape[0] if "explanation" in wanted else 0)
+        outputs = []
+        for output in wanted:
+            if output == "predict":
+                data = predicted if predict_datatype == "INT64" else predicted.astype(str)
+                outputs.append({"name": "predict", "datatype": predict_datatype, "data": data})
+            elif output == "predict_proba":
+                outputs.append({"name": "predict_proba", "datatype": "FP64", "data": proba})
+            else:
+                outputs.append({"name": "explanation", "datatype": "FP64", "data": runtime.explain(X),
+                                "parameters": explanation_parameters})
+        return outputs
+
+    async def metrics_endpoint(request):
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    routes = [
+        Route("/v2/health/live", endpoint("live", False)(live), methods=["GET"]),
+        Route("/v2/health/ready", endpoint("ready", False)(ready), methods=["GET"]),
+        Route("/v2", endpoint("server_metadata", True)(server_meta), methods=["GET"]),
+        Route("/v2/models/{name}", endpoint("model_metadata", True)(model_meta), methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}", endpoint("model_metadata", True)(model_meta),
+              methods=["GET"]),
+        Route("/v2/models/{name}/ready", endpoint("model_ready", False)(model_ready), methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/ready", endpoint("model_ready", False)(model_ready),
+              methods=["GET"]),
+        Route("/v2/models/{name}/infer", endpoint("infer", True)(infer), methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", endpoint("infer", True)(infer), methods=["POST"]),
+        Route("/metrics", endpoint("metrics", False)(metrics_endpoint), methods=["GET"]),
+    ]
+
+    async def http_error(request, error: HTTPException):
+        status = error.status_code
+        message = {404: "no such route; see GET /v2/models/" + name, 405: "method not allowed on this route"}
+        response = _error(message.get(status, str(error.detail)), status, getattr(error, "headers", None))
+        metrics.request("unrouted", status, 0.0)
+        return response
+
+    async def server_error(request, error: Exception):
+        _log.exception("unexpected error")
+        return _error("internal server error", 500)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        runtime.limit_threads()  # in the serving thread: OpenMP's thread count is per thread
+        if guard is not None:
+            guard.start()
+        watcher = asyncio.get_running_loop().create_task(_watch_parent()) if exit_with_parent else None
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if guard is not None:
+                await guard.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: http_error, Exception: server_error})
+    app.state.metrics = metrics
+    app.state.runtime = runtime
+    app.state.guard = guard
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ProtocolError("invalid Content-Length header")
+        if int(declared) > limit:
+            raise ProtocolError(f"the body has {int(declared)} bytes; this server takes at most {limit}", status=413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProtocolError(f"the body is larger than this server's limit of {limit} bytes", status=413)
+        chunks.append(chunk)
+    if not size:
+        raise ProtocolError("the body is empty; send a JSON inference request")
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _watch_parent() -> None:
+    """Stop the server (as SIGTERM would) when the process that started it has gone, e.g. a notebook kernel."""
+    parent = os.getppid()
+    while True:
+        await asyncio.sleep(1.0)
+        if os.getppid() != parent:
+            _log.warning("the parent process %s has gone: stopping", parent)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return

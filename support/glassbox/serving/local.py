@@ -1,0 +1,111 @@
+"""The model server as a child process on this machine: for notebooks, tests, and labs without Docker.
+
+    from glassbox.serving import LocalServer
+
+    with LocalServer({"GLASSBOX_VAULT_ROLE_ID": role_id, ...}) as server:   # waits until ready
+        httpx.get(server.url + "/v2/health/ready")
+    # stopped here (and it also stops by itself if this process dies)
+
+The child gets this process's environment without ``VAULT_TOKEN`` (the server never needs an admin token),
+plus ``env``; it listens on a free loopback port unless told otherwise, and writes its log to a file.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+__all__ = ["LocalServer"]
+
+
+class LocalServer:
+    """``python -m glassbox.serving`` in a child process; :meth:`start` waits until it answers ready."""
+
+    def __init__(self, env: dict | None = None, *, host: str = "127.0.0.1", port: int | None = None,
+                 log_path=None):
+        self.host = host
+        self.port = port or _free_port(host)
+        self.env = {key: str(value) for key, value in (env or {}).items()}
+        self.log_path = Path(log_path) if log_path else Path(
+            tempfile.mkstemp(prefix="glassbox-server-", suffix=".log")[1])
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 60.0) -> "LocalServer":
+        """Start the server and wait until ``/v2/health/ready`` answers 200; raise with the log if it does not."""
+        if self.running:
+            return self
+        env = {key: value for key, value in os.environ.items() if key != "VAULT_TOKEN"}
+        env.update(self.env)
+        env.update({"GLASSBOX_HOST": self.host, "GLASSBOX_PORT": str(self.port), "GLASSBOX_EXIT_WITH_PARENT": "1"})
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "glassbox.serving"], env=env,
+                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the model server exited with code {self.process.returncode}:\n{self.log(20)}")
+            if _ready(self.url):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the model server was not ready after {timeout:.0f} s:\n{self.log(20)}")
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout``); return its exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def log(self, lines: int | None = None) -> str:
+        """The server's log (its last ``lines`` lines)."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:]) if lines else text
+
+    def __enter__(self) -> "LocalServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"LocalServer({self.url}, {state})"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/v2/health/ready", timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False

@@ -1,0 +1,249 @@
+"""The model behind the server: loaded, checked and prepared once, then asked many times.
+
+:class:`ModelRuntime` wraps a verified artifact (:func:`glassbox.artifacts.load`). At start-up it
+
+* compiles the tree ensemble into flat arrays (:class:`_CompiledTrees`), so that a small batch is scored with a
+  handful of vectorised numpy steps instead of one Python-level call per tree; the compiled path is used only
+  after it reproduced ``model.predict_proba`` *exactly* (bit for bit) on probe rows, otherwise the runtime falls
+  back to scikit-learn;
+* builds the SHAP ``TreeExplainer`` once and checks that base value plus contributions give the model's
+  log-odds;
+* keeps OpenMP to one thread in the serving thread (one-row requests gain nothing from threads and lose to
+  their start-up and busy-waiting); large batches go to scikit-learn's parallel predictor on a worker thread
+  (:meth:`ModelRuntime.is_large`).
+
+Nothing here knows HTTP; :mod:`glassbox.serving.protocol` holds the request schema.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+
+import numpy as np
+from scipy.special import expit
+
+from glassbox.serving.protocol import ModelSchema
+
+__all__ = ["ModelRuntime"]
+
+_log = logging.getLogger("glassbox.serving")
+# Batches up to this many rows use the compiled trees on the serving thread; larger ones scikit-learn's
+# OpenMP predictor on a worker thread (the compiled path's cost grows with rows x trees).
+_COMPILED_MAX_ROWS = 64
+_PROBE_ROWS = 512
+
+
+class ModelRuntime:
+    """Predictions and explanations for one loaded artifact.
+
+    >>> runtime = ModelRuntime(artifacts.load(path))            # doctest: +SKIP
+    >>> runtime.predict_proba(X)                                 # doctest: +SKIP
+    """
+
+    def __init__(self, artifact, *, max_rows: int = 10_000, explain: bool = True, compile: bool = True):
+        self.artifact = artifact
+        self.model = artifact.model
+        self.name = artifact.name
+        self.version = artifact.version
+        self.feature_names = tuple(artifact.feature_names)
+        self.classes = np.asarray(self.model.classes_)
+        self.schema = ModelSchema(self.feature_names, max_rows=max_rows)
+        # Arrays carry no feature names: the protocol puts the columns in the model's order already.
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        self._compiled = _CompiledTrees.build(self.model, artifact.manifest) if compile else None
+        self._explainer = None
+        self._explain_lock = threading.Lock()
+        self.base_value = None
+        if explain:
+            self._prepare_explainer()
+        self._threads = None
+
+    # -- the hot path ---------------------------------------------------------------------------------------
+
+    @property
+    def compiled(self) -> bool:
+        """Whether small batches use the compiled trees (verified equal to scikit-learn at start-up)."""
+        return self._compiled is not None
+
+    def is_large(self, X: np.ndarray) -> bool:
+        """Whether a batch is big enough to be worth scikit-learn's multi-threaded path off the serving thread."""
+        return X.shape[0] > _COMPILED_MAX_ROWS
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities for a float64 matrix whose columns are :attr:`feature_names` (all finite)."""
+        if self._compiled is not None and X.shape[0] <= _COMPILED_MAX_ROWS:
+            return self._compiled.predict_proba(X)
+        if X.shape[0] > _COMPILED_MAX_ROWS and self._threads is not None:
+            with self._threads.limit(limits=os.cpu_count() or 1, user_api="openmp"):
+                return self.model.predict_proba(X)
+        return self.model.predict_proba(X)
+
+    def predict(self, proba: np.ndarray) -> np.ndarray:
+        """The predicted classes from :meth:`predict_proba`'s output (as scikit-learn's ``predict`` does)."""
+        return self.classes[proba.argmax(axis=1)]
+
+    def explain(self, X: np.ndarray) -> np.ndarray:
+        """SHAP contributions, shape ``(n, n_features)``, log-odds of the positive class; add :attr:`base_value`."""
+        if self._explainer is None:
+            raise RuntimeError("this runtime was created without an explainer")
+        with self._explain_lock:
+            values = self._explainer.shap_values(X, check_additivity=False)
+        values = np.asarray(values, dtype=np.float64)
+        return values[..., -1] if values.ndim == 3 else values
+
+    def limit_threads(self) -> None:
+        """Keep OpenMP and BLAS to one thread in the calling thread (call it from the serving thread)."""
+        from threadpoolctl import ThreadpoolController
+
+        self._threads = ThreadpoolController()
+        self._threads.limit(limits=1)
+
+    # -- metadata -------------------------------------------------------------------------------------------
+
+    @property
+    def predict_datatype(self) -> str:
+        return "INT64" if self.classes.dtype.kind in "iub" else "BYTES"
+
+    def metadata(self) -> dict:
+        """The protocol's model metadata (``GET /v2/models/{name}``)."""
+        n = len(self.feature_names)
+        manifest = self.artifact.manifest
+        return {
+            "name": self.name,
+            "versions": [self.version],
+            "platform": "sklearn",
+            "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, n]}],
+            "outputs": [
+                {"name": "predict", "datatype": self.predict_datatype, "shape": [-1]},
+                {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(self.classes)]},
+                {"name": "explanation", "datatype": "FP64", "shape": [-1, n]},
+            ],
+            "parameters": {
+                "feature_names": list(self.feature_names),
+                "per_feature_inputs": "also accepted: one tensor per feature, named after it, shape [-1]",
+                "classes": self.classes.tolist(),
+                "explanation": "SHAP contributions (log-odds of the positive class); parameters.base_value",
+                "estimator": manifest["estimator"],
+                "manifest_sha256": self.artifact.manifest_sha256,
+                "metrics": manifest.get("metrics", {}),
+                "max_batch_rows": self.schema.max_rows,
+            },
+        }
+
+    # -- start-up -------------------------------------------------------------------------------------------
+
+    def _prepare_explainer(self) -> None:
+        import shap
+
+        self._explainer = shap.TreeExplainer(self.model)
+        expected = np.asarray(self._explainer.expected_value, dtype=np.float64).ravel()
+        self.base_value = float(expected[-1])
+        probe = _probe_rows(self.artifact.manifest, 32)
+        contributions = self.explain(probe)
+        proba = self.model.predict_proba(probe)[:, -1]
+        log_odds = np.log(proba) - np.log1p(-proba)
+        gap = float(np.max(np.abs(self.base_value + contributions.sum(axis=1) - log_odds)))
+        if gap > 1e-6:
+            raise RuntimeError(f"the explainer does not add up to the model's log-odds (gap {gap:.2e})")
+
+
+class _CompiledTrees:
+    """A binary HistGradientBoostingClassifier's trees as flat arrays, walked for all trees at once.
+
+    Every node of every tree sits in one set of arrays (feature, threshold, left, right, value); leaves point
+    to themselves, so walking ``depth`` steps from the roots ends on every tree's leaf. Scores are summed in the
+    same order as scikit-learn (baseline, then tree by tree), so the result is bit-identical, which
+    :meth:`build` checks before the compiled path is used. Inputs must be finite (the protocol sees to it).
+    """
+
+    def __init__(self, model):
+        predictors = model._predictors
+        if model.n_trees_per_iteration_ != 1 or len(model.classes_) != 2:
+            raise ValueError("only binary classifiers are compiled")
+        nodes = [iteration[0].nodes for iteration in predictors]
+        if any(tree["is_categorical"].any() for tree in nodes):
+            raise ValueError("categorical splits are not compiled")
+        offsets = np.cumsum([0] + [len(tree) for tree in nodes[:-1]])
+        total = int(sum(len(tree) for tree in nodes))
+        feature = np.zeros(total, dtype=np.intp)
+        threshold = np.zeros(total, dtype=np.float64)
+        left = np.zeros(total, dtype=np.intp)
+        right = np.zeros(total, dtype=np.intp)
+        value = np.zeros(total, dtype=np.float64)
+        for offset, tree in zip(offsets, nodes):
+            where = slice(offset, offset + len(tree))
+            own = np.arange(offset, offset + len(tree))
+            leaf = tree["is_leaf"].astype(bool)
+            feature[where] = np.where(leaf, 0, tree["feature_idx"])
+            threshold[where] = np.where(leaf, np.inf, tree["num_threshold"])
+            left[where] = np.where(leaf, own, tree["left"].astype(np.intp) + offset)
+            right[where] = np.where(leaf, own, tree["right"].astype(np.intp) + offset)
+            value[where] = np.where(leaf, tree["value"], 0.0)
+        self.roots = offsets.astype(np.intp)
+        self.feature, self.threshold, self.left, self.right, self.value = feature, threshold, left, right, value
+        self.depth = int(max(tree["depth"].max() for tree in nodes))
+        self.baseline = float(np.asarray(model._baseline_prediction).ravel()[0])
+        self.n_trees = len(nodes)
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        n = X.shape[0]
+        feature, threshold, left, right = self.feature, self.threshold, self.left, self.right
+        if n == 1:
+            x = X[0]
+            node = self.roots
+            for _ in range(self.depth):
+                node = np.where(x[feature[node]] <= threshold[node], left[node], right[node])
+            leaves = self.value[node][None, :]
+        else:
+            rows = np.arange(n)[:, None]
+            node = np.broadcast_to(self.roots, (n, self.n_trees))
+            for _ in range(self.depth):
+                node = np.where(X[rows, feature[node]] <= threshold[node], left[node], right[node])
+            leaves = self.value[node]
+        scores = np.empty((n, self.n_trees + 1), dtype=np.float64)
+        scores[:, 0] = self.baseline
+        scores[:, 1:] = leaves
+        return np.cumsum(scores, axis=1)[:, -1]  # baseline + tree 1 + tree 2 + ..., in scikit-learn's order
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        positive = expit(self.raw(X))
+        proba = np.empty((X.shape[0], 2), dtype=np.float64)
+        proba[:, 1] = positive
+        proba[:, 0] = 1 - positive
+        return proba
+
+    @classmethod
+    def build(cls, model, manifest: dict):
+        """The compiled trees, or None when the model cannot be compiled or the result differs from sklearn."""
+        try:
+            compiled = cls(model)
+        except (AttributeError, ValueError, KeyError, IndexError) as error:
+            _log.info("serving with scikit-learn's predictor (%s)", error)
+            return None
+        probe = _probe_rows(manifest, _PROBE_ROWS, thresholds=compiled)
+        expected = model.predict_proba(probe)
+        batch = compiled.predict_proba(probe[:_COMPILED_MAX_ROWS])
+        single = np.vstack([compiled.predict_proba(probe[i:i + 1]) for i in range(len(probe))])
+        if not (np.array_equal(batch, expected[:_COMPILED_MAX_ROWS]) and np.array_equal(single, expected)):
+            _log.warning("compiled trees differ from scikit-learn's predict_proba: serving with scikit-learn")
+            return None
+        return compiled
+
+
+def _probe_rows(manifest: dict, n: int, thresholds: _CompiledTrees | None = None) -> np.ndarray:
+    """Rows for start-up self-tests: uniform over the training ranges, half of them set exactly on split
+    thresholds (where ``<=`` against ``<`` would show), seeded."""
+    rng = np.random.default_rng(0)
+    low = np.array([f["min"] for f in manifest["features"]], dtype=np.float64)
+    high = np.array([f["max"] for f in manifest["features"]], dtype=np.float64)
+    rows = rng.uniform(low, high, size=(n, len(low)))
+    if thresholds is not None:
+        internal = thresholds.left != np.arange(len(thresholds.left))
+        for j in range(len(low)):
+            cuts = thresholds.threshold[internal & (thresholds.feature == j)]
+            if len(cuts):
+                rows[: n // 2, j] = rng.choice(cuts, size=n // 2)
+    return rows
