@@ -508,6 +508,8 @@ def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> floa
     Returns NaN without observations; the upper bound of the highest finite bucket when the quantile lies in
     the ``+Inf`` bucket.
     """
+    if not 0 <= q <= 1:
+        raise ValueError(f"q is a fraction between 0 and 1 (0.99 for p99), not {q}")
     if not buckets:
         return float("nan")
     buckets = sorted(buckets)
