@@ -9,8 +9,8 @@ be built here: its base image and conda packages come from registries this machi
    engine (as on Binder), where the command is a real JupyterLab server, or nbval over every lab.
 
 Set ``GLASSBOX_BINDER_LABS`` to a comma-separated list of globs (``00-*``) to run fewer labs, and
-``GLASSBOX_BINDER_CACHE`` to a folder to reuse the environment while binder/'s files and the lock are unchanged
-(by default it is built afresh in a temporary folder). The launch prints its costs: environment build,
+``GLASSBOX_BINDER_CACHE`` to a folder to reuse the environment while binder/requirements.txt and the lock are
+unchanged (by default it is built afresh in a temporary folder). The launch prints its costs: environment build,
 launch-to-ready, peak memory of the kernel and Vault while the labs run (against Binder's 2 GB).
 """
 
@@ -172,7 +172,7 @@ def _copy_repository(target: Path) -> None:
 
 def _inputs_key() -> str:
     digest = hashlib.sha256(sys.version.encode())
-    for path in sorted(BINDER.iterdir()) + [REPO / "requirements.lock", REPO / "pyproject.toml"]:
+    for path in (BINDER / "requirements.txt", REPO / "requirements.lock", REPO / "pyproject.toml"):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -261,6 +261,10 @@ def test_start_hands_over_to_jupyter_with_vault_in_every_kernel(binder_env, tmp_
                                if "ipykernel_launcher" in " ".join(child.cmdline())]):
             assert time.monotonic() < deadline, "no kernel process appeared"
             time.sleep(0.2)
+        deadline = time.monotonic() + 30  # the culler starts with the first kernel: binder/'s server config
+        while "Culling kernels with idle durations > 1200 seconds" not in (tmp_path / "launch.log").read_text():
+            assert time.monotonic() < deadline, "binder/jupyter_server_config.json was not applied (no culling)"
+            time.sleep(0.2)
         for process in (server, kernels[0]):
             environ = process.environ()
             assert environ.get("VAULT_ADDR") == state["addr"], f"VAULT_ADDR did not reach {process.name()}"
@@ -317,6 +321,7 @@ class _PeakMemory(threading.Thread):
         self.root_pid, self.home, self.interval = root_pid, str(glassbox_home), interval
         self.peak = {"total": 0, "kernel": 0, "vault": 0, "runner": 0, "other": 0}
         self.kernel_executables: set[str] = set()
+        self.kernel_peaks: dict[int, int] = {}  # each lab's kernel (nbval starts one per notebook)
         self._detached: dict[int, psutil.Process] = {}
         self._done = threading.Event()
         self._samples = 0
@@ -359,6 +364,7 @@ class _PeakMemory(threading.Thread):
             if "ipykernel_launcher" in " ".join(command):
                 role = "kernel"
                 self.kernel_executables.add(command[0])
+                self.kernel_peaks[process.pid] = max(self.kernel_peaks.get(process.pid, 0), rss)
             elif command and Path(command[0]).name == "bao":
                 role = "vault"
             elif process.pid == self.root_pid:
@@ -411,6 +417,9 @@ def test_labs_run_under_nbval_in_a_simulated_launch(binder_env, tmp_path):
         f"{peak['total'] / MiB:.0f} MiB of Binder's {BINDER_MEMORY / MiB:.0f} "
         f"(kernel {peak['kernel'] / MiB:.0f}, Vault {peak['vault'] / MiB:.0f}, nbval {peak['runner'] / MiB:.0f}, "
         f"other {peak['other'] / MiB:.0f})")
+    binder_env.costs["each lab's kernel at its peak"] = (
+        ", ".join(f"{rss / MiB:.0f}" for rss in sampler.kernel_peaks.values()) + " MiB; with every lab's kernel "
+        f"left open, {(sum(sampler.kernel_peaks.values()) + peak['vault']) / MiB:.0f} MiB with Vault")
 
     assert returncode == 0, f"the labs failed in the simulated Binder launch:\n{text[-4000:]}"
     assert f"vault-check: ok, http://127.0.0.1:{env['GLASSBOX_VAULT_PORT']}" in text
