@@ -243,8 +243,8 @@ def _personal(rng: np.random.Generator, n: int) -> tuple[list[str], list[str]]:
     last = rng.choice(_LAST, n)
     number = rng.integers(1, 100, n)
     domain = rng.choice(_DOMAINS, n)
-    names = [f"{f} {l}" for f, l in zip(first, last)]
-    emails = [f"{f.lower()}.{l.lower()}{k}@{d}" for f, l, k, d in zip(first, last, number, domain)]
+    names = [f"{given} {family}" for given, family in zip(first, last)]
+    emails = [f"{given.lower()}.{family.lower()}{k}@{d}" for given, family, k, d in zip(first, last, number, domain)]
     return names, emails
 
 
