@@ -10,9 +10,11 @@ from pathlib import Path
 import httpx
 import hvac
 import hvac.exceptions
+import nbformat
 import numpy as np
 import pytest
 import yaml
+from nbclient import NotebookClient
 
 from glassbox import monitoring
 from glassbox.checks.lab08 import (
@@ -245,3 +247,23 @@ def test_replicas_pass_on_the_solution():
 ])
 def test_replicas_catch_the_mistakes(replicas, says):
     _fails(check_replicas(replicas, 3000, 700.0, HPA), says)
+
+
+# -- the untouched lab ---------------------------------------------------------------------------------------
+
+def test_every_check_fails_on_the_untouched_lab_and_the_lab_still_runs(vault_server):
+    """labs/08-operations.ipynb as a learner first opens it: every cell runs, every self-check says "not yet"."""
+    labs = REPO / "labs"
+    notebook = nbformat.read(labs / "08-operations.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(labs)}}).execute()
+    outcomes = [output["data"]["text/plain"] for cell in notebook.cells if cell.cell_type == "code"
+                for output in cell.outputs
+                if output.get("output_type") == "execute_result" and "Lab 08 ·" in output["data"]["text/plain"]]
+    assert len(outcomes) == 5
+    assert all(outcome.startswith("[NOT YET]") and "Hint:" in outcome for outcome in outcomes), outcomes
+    printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                      for output in cell.outputs)
+    assert "Complete exercise 1" in printed                      # later cells cope with the stubs
+    assert "now serving version 1" in printed                    # no swap happened
+    assert "the stale caller was refused after the rotation: False" in printed

@@ -278,3 +278,15 @@ def test_drift_monitor_rejects_bad_settings():
         monitoring.DriftMonitor(reference, method="chi2")
     with pytest.raises(ValueError):
         monitoring.DriftMonitor(reference, window=5)
+
+
+def test_load_runs_from_inside_a_running_event_loop_as_in_a_notebook(server):
+    import asyncio
+    url, keyfile = server
+    keyfile.write_text("first-key\n")
+
+    async def inside():
+        return monitoring.run_load(url + "/infer", BODY, concurrency=2, requests=50, api_key="first-key")
+
+    result = asyncio.run(inside())
+    assert result.requests == 50 and result.failed == 0

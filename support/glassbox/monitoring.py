@@ -232,7 +232,25 @@ def run_load(url: str, bodies: Sequence[bytes] | bytes, *, concurrency: int = 8,
         raise ValueError("no request body to send")
     run = _Run(host, port, path, method, bodies, concurrency, requests or MAX_REQUESTS,
                min(duration or MAX_DURATION, MAX_DURATION), api_key, timeout, tuple(ok_statuses), stop, progress)
-    return run.execute()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run.execute()
+    # called from a running event loop (a notebook's): the run gets a thread and a loop of its own
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["result"] = run.execute()
+        except BaseException as error:
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, name="glassbox-load", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 class BackgroundLoad:
