@@ -160,6 +160,14 @@ def test_an_incomplete_or_unsafe_configuration_is_refused(env, message):
         _key_guard(ServerConfig.from_env(env))
 
 
+def test_the_role_id_may_come_from_a_file(tmp_path):
+    role_file = tmp_path / "role-id"
+    role_file.write_text("a-role-id\n")
+    assert ServerConfig.from_env({"GLASSBOX_VAULT_ROLE_ID_FILE": str(role_file)}).vault_role_id == "a-role-id"
+    with pytest.raises(ConfigError, match="GLASSBOX_VAULT_ROLE_ID_FILE"):
+        ServerConfig.from_env({"GLASSBOX_VAULT_ROLE_ID_FILE": str(tmp_path / "missing")})
+
+
 def test_the_insecure_switch_works_on_loopback_only():
     assert _key_guard(ServerConfig.from_env({"GLASSBOX_INSECURE_DISABLE_AUTH": "1"})) is None
 

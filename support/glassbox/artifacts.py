@@ -296,7 +296,7 @@ def model_card(manifest) -> str:
         f"- Estimator: `{m['estimator']}`",
         f"- Inputs: {len(m['features'])} numeric features (FP64); target `{m.get('target', 'y')}`, "
         f"classes {', '.join(str(c) for c in m['classes'])}",
-        f"- Saved with skops (no pickle); libraries: "
+        "- Saved with skops (no pickle); libraries: "
         + ", ".join(f"{lib} {version}" for lib, version in sorted(m.get("libraries", {}).items())),
         "",
         "## Intended use",

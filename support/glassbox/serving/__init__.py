@@ -19,7 +19,7 @@ Configuration (environment variables; keyword arguments of :func:`serve` overrid
 ``GLASSBOX_HOST``, ``GLASSBOX_PORT``       where to listen (default ``127.0.0.1``, ``8080``; a container sets
                                            ``0.0.0.0``)
 ``VAULT_ADDR``                             the Vault server to read the API key from
-``GLASSBOX_VAULT_ROLE_ID``                 the service's AppRole role ID
+``GLASSBOX_VAULT_ROLE_ID``                 the service's AppRole role ID (or ``..._FILE``: a file holding it)
 ``GLASSBOX_VAULT_WRAPPED_SECRET_ID``       a response-wrapped, single-use secret ID (the wrapping token)...
 ``GLASSBOX_VAULT_WRAPPED_SECRET_ID_FILE``  ...or a file holding one; a new token written there later is used
                                            to log in again (secret-ID rotation, or after the token's max TTL)
@@ -110,6 +110,12 @@ class ServerConfig:
         def flag(name):
             return (text(name) or "0").lower() in {"1", "true", "yes", "on"}
 
+        role_id = text("GLASSBOX_VAULT_ROLE_ID")
+        if role_id is None and text("GLASSBOX_VAULT_ROLE_ID_FILE"):
+            try:
+                role_id = Path(text("GLASSBOX_VAULT_ROLE_ID_FILE")).read_text(encoding="utf-8").strip() or None
+            except OSError as error:
+                raise ConfigError(f"cannot read GLASSBOX_VAULT_ROLE_ID_FILE: {type(error).__name__}") from None
         build = (text("GLASSBOX_BUILD_MODEL") or "no").lower()
         if build not in {"no", "if-missing"}:
             raise ConfigError("GLASSBOX_BUILD_MODEL must be 'if-missing' or 'no'")
@@ -121,7 +127,7 @@ class ServerConfig:
             host=text("GLASSBOX_HOST") or "127.0.0.1",
             port=number("GLASSBOX_PORT", int, 8080),
             vault_addr=text("VAULT_ADDR"),
-            vault_role_id=text("GLASSBOX_VAULT_ROLE_ID"),
+            vault_role_id=role_id,
             vault_wrapped_secret_id=text("GLASSBOX_VAULT_WRAPPED_SECRET_ID"),
             vault_wrapped_secret_id_file=_path(text("GLASSBOX_VAULT_WRAPPED_SECRET_ID_FILE")),
             api_key_file=_path(text("GLASSBOX_API_KEY_FILE")),
