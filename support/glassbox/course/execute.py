@@ -1,5 +1,7 @@
 """Execute solution notebooks in place, in a fresh kernel whose working directory is the notebook's.
 
+Cells tagged ``strip-output`` keep no output (for example LIME's 1 MB of HTML with random element ids).
+
     python -m glassbox.course.execute solutions/01-models-and-tradeoffs.ipynb [...]
 """
 
@@ -19,6 +21,9 @@ def execute(path: Path, timeout: int = 600) -> None:
         notebook, timeout=timeout, kernel_name="python3", record_timing=False,
         resources={"metadata": {"path": str(path.parent.resolve())}},
     ).execute()
+    for cell in notebook.cells:
+        if "strip-output" in cell.metadata.get("tags", []):
+            cell.outputs = []
     nbformat.write(notebook, path)
 
 
