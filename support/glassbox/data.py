@@ -248,9 +248,9 @@ def _personal(rng: np.random.Generator, n: int) -> tuple[list[str], list[str]]:
     return names, emails
 
 
-def _generate(n: int, seed: int) -> pd.DataFrame:
+def _generate(n: int, seed: int, personal: bool = True) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    names, emails = _personal(rng, n)
+    names, emails = _personal(rng, n) if personal else ([""] * n, [""] * n)
     gender = rng.integers(0, 2, n)
     age = np.clip(rng.normal(42.0, 12.0, n), 18, 80).round()
     income = np.exp(rng.normal(np.log(48.0) - 0.12 * gender + 0.006 * (age - 42.0), 0.45, n)).round(1)
@@ -301,7 +301,7 @@ _POPULATION_SEED, _POPULATION_SIZE = 12345, 200_000
 
 def _truth() -> GroundTruth:
     # The contributions are a property of the generator, not of one sample: measure them on a large draw.
-    contribution = _contributions(_generate(_POPULATION_SIZE, _POPULATION_SEED))
+    contribution = _contributions(_generate(_POPULATION_SIZE, _POPULATION_SEED, personal=False))
     important = sorted((f for f, c in contribution.items() if c > 0), key=lambda f: -contribution[f])
     return GroundTruth(
         contribution=contribution, important=important, noise=list(_TRUTH_TEMPLATE.noise),
