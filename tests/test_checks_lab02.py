@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.inspection import partial_dependence, permutation_importance
+from threadpoolctl import threadpool_limits
 
 from glassbox.checks.lab02 import (
     SHAPE_THRESHOLD,
@@ -17,6 +18,13 @@ from glassbox.checks.lab02 import (
 from glassbox.data import load_credit, train_test
 
 TREES = 40  # smaller than the lab's forest: every check recomputes permutation importance
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Small data: OpenMP threads only add overhead, and they stall badly on a busy machine.
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,16 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.inspection import partial_dependence, permutation_importance
 from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from glassbox.data import load_credit, load_reference, train_test
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Small data: OpenMP threads only add overhead, and they stall badly on a busy machine.
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="module")
