@@ -1,0 +1,272 @@
+"""Lab 07's self-checks pass on the solution and fail, saying how to fix it, on the stub and the common mistakes.
+
+The review and leak-finding functions are taken from the notebooks themselves (the solution's and the
+generated lab's cells), so these tests judge what learners actually get. The last test runs the solution
+with no Docker engine and compares its outputs with nbval: the lab must hold in both modes.
+"""
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+
+from glassbox import artifacts, deploy, vault
+from glassbox.checks.lab07 import (
+    CODES, check_dockerfile_review, check_handover, check_image_leaks, check_smoke_test, dockerfile_cases,
+    metadata_case,
+)
+from glassbox.data import load_credit, train_test
+from glassbox.vault import bootstrap
+
+from conftest import pick_free_port
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTION, LAB = REPO / "solutions" / "07-containers.ipynb", REPO / "labs" / "07-containers.ipynb"
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+OTHER_ROLE = "glassbox-tests-lab07-other"
+
+
+def _fails(feedback, *words):
+    assert not feedback, feedback
+    assert feedback.hint, "a failing check must say how to fix it"
+    for word in words:
+        assert word in feedback.message + " " + feedback.hint, feedback
+
+
+def _definitions(notebook: Path, name: str) -> dict:
+    """The notebook's functions up to ``name``: from each code cell defining one, in order, only its imports,
+    assignments and functions run (no check is called)."""
+    namespace = {"re": re, "deploy": deploy}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type != "code" or "\ndef " not in "\n" + cell.source:
+            continue
+        tree = ast.parse(cell.source)
+        tree.body = [node for node in tree.body
+                     if isinstance(node, (ast.FunctionDef, ast.Assign, ast.Import, ast.ImportFrom))]
+        exec(compile(tree, str(notebook), "exec"), namespace)
+        if name in namespace:
+            return namespace
+    raise LookupError(f"{notebook.name} defines no {name}()")
+
+
+# -- exercise 1: the Dockerfile review ------------------------------------------------------------------
+
+def test_review_passes_on_the_solution_and_finds_the_course_dockerfile_clean():
+    review = _definitions(SOLUTION, "review")["review"]
+    assert review(DOCKERFILE) == set()
+    feedback = check_dockerfile_review(review, DOCKERFILE)
+    assert feedback, feedback
+    assert "course's own found clean" in feedback.message
+
+
+def test_review_fails_on_the_untouched_lab():
+    review = _definitions(LAB, "review")["review"]
+    assert review(DOCKERFILE) == set()          # the stub finds nothing, which is right only for clean files
+    _fails(check_dockerfile_review(review, DOCKERFILE), "missed 'runs-as-root'", "USER")
+
+
+def test_review_cases_cover_every_code_both_ways():
+    cases = dockerfile_cases()
+    for code in CODES:
+        assert any(code in expected for _, _, expected in cases), f"no case expects {code}"
+    assert sum(not expected for _, _, expected in cases) >= 4, "clean look-alikes keep a review honest"
+
+
+def _variant(wrong: str):
+    """The solution's review with one rule broken the way learners break it."""
+    solution = _definitions(SOLUTION, "review")["review"]
+
+    def review(text):
+        found = solution(text)
+        stages = deploy.dockerfile_stages(text)
+        if wrong == "root-anywhere" and any(k == "USER" and a.split(":")[0] in ("root", "0")
+                                            for stage in stages for k, a in stage):
+            found.add("runs-as-root")
+        if wrong == "key-is-secret" and any(k in ("ARG", "ENV") and "KEY" in a.upper()
+                                            for stage in stages for k, a in stage):
+            found.add("secret-in-build")
+        if wrong == "latest-only":
+            found.discard("unpinned-base")
+            if any(k == "FROM" and a.split()[0].endswith(":latest") for stage in stages for k, a in stage):
+                found.add("unpinned-base")
+        if wrong == "healthcheck-none-counts":
+            final = stages[-1]
+            if any(k == "HEALTHCHECK" for k, _ in final):
+                found.discard("no-healthcheck")
+        if wrong == "typo":
+            found = {"root" if code == "runs-as-root" else code for code in found}
+        return found
+
+    return review
+
+
+@pytest.mark.parametrize("wrong, says", [
+    ("root-anywhere", "not a problem there"),     # a build stage may run as root
+    ("key-is-secret", "SECRET_NAME"),             # KEY alone is not a secret's name
+    ("latest-only", "missed 'unpinned-base'"),    # no tag at all floats too
+    ("healthcheck-none-counts", "HEALTHCHECK NONE"),
+    ("typo", "unknown code"),
+])
+def test_review_catches_the_common_mistakes(wrong, says):
+    _fails(check_dockerfile_review(_variant(wrong), DOCKERFILE), says)
+
+
+def test_review_must_find_the_course_dockerfile_clean():
+    solution = _definitions(SOLUTION, "review")["review"]
+    bad_course = DOCKERFILE.replace("USER 10001:10001", "USER root")
+    _fails(check_dockerfile_review(solution, bad_course), "course's own Dockerfile", "runs-as-root")
+
+
+def test_review_stub_values():
+    _fails(check_dockerfile_review(..., DOCKERFILE), "not a function")
+    _fails(check_dockerfile_review(lambda text: None, DOCKERFILE), "returns nothing")
+
+
+# -- exercise 2: secrets in image metadata ------------------------------------------------------------------
+
+def test_image_leaks_passes_on_the_solution_and_on_a_clean_image():
+    image_leaks = _definitions(SOLUTION, "image_leaks")["image_leaks"]
+    clean = SimpleNamespace(env={"PATH": "/opt/venv/bin:/usr/bin", "GLASSBOX_PORT": "8080"},
+                            history=["/bin/sh -c #(nop)  USER 10001:10001", "/bin/sh -c pip install x"])
+    assert check_image_leaks(image_leaks)
+    assert check_image_leaks(image_leaks, clean)
+    leaky = SimpleNamespace(env={"API_KEY": "changeme"}, history=[])
+    _fails(check_image_leaks(image_leaks, leaky), "course's own image")
+
+
+def test_image_leaks_fails_on_the_untouched_lab():
+    image_leaks = _definitions(LAB, "image_leaks")["image_leaks"]
+    _fails(check_image_leaks(image_leaks), "VAULT_TOKEN")
+
+
+def test_image_leaks_catches_the_common_mistakes():
+    solution = _definitions(SOLUTION, "image_leaks")["image_leaks"]
+    env, history, _ = metadata_case()
+    # only the environment: the build argument in the history is missed
+    _fails(check_image_leaks(lambda e, h: [n for n in e if "TOKEN" in n]), "build argument")
+    # names with KEY anywhere, empty values included
+    _fails(check_image_leaks(lambda e, h: solution(e, h) + [n for n in e if "KEY" in n]), "KEY alone")
+    _fails(check_image_leaks(lambda e, h: solution(e, h) + ["GLASSBOX_VAULT_ROLE_ID"]), "empty variable")
+    # assignments only: the token written by a RUN line is missed
+    _fails(check_image_leaks(lambda e, h: [x for x in solution(e, h) if x != history[3]]), "TOKEN_SHAPE")
+    _fails(check_image_leaks(lambda e, h: solution(e, h) * 2), "twice")
+    _fails(check_image_leaks(lambda e, h: None), "returns nothing")
+
+
+def test_no_fixture_or_message_shows_the_fake_token():
+    env, history, _ = metadata_case()
+    token = env["VAULT_TOKEN"]
+    for feedback in (check_image_leaks(lambda e, h: []), check_image_leaks(lambda e, h: list(e))):
+        assert token not in repr(feedback) and token not in feedback._repr_html_()
+
+
+# -- exercise 3: the hand-over ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def admin(vault_client):
+    bootstrap.ensure(vault_client)
+    vault_client.auth.approle.create_or_update_approle(OTHER_ROLE, token_policies=["default"], secret_id_num_uses=1)
+    return vault_client
+
+
+def _solution_env(admin, wrap_ttl="60s", role=bootstrap.ROLE):
+    role_id = admin.auth.approle.read_role_id(bootstrap.ROLE)["data"]["role_id"]
+    wrapped = admin.auth.approle.generate_secret_id(role, wrap_ttl=wrap_ttl)["wrap_info"]["token"]
+    return {"VAULT_ADDR": admin.url, "GLASSBOX_VAULT_ROLE_ID": role_id, "GLASSBOX_VAULT_WRAPPED_SECRET_ID": wrapped}
+
+
+def test_handover_passes_on_the_solution_and_leaves_the_token_usable(admin):
+    run_env = _solution_env(admin)
+    feedback = check_handover(run_env, admin)
+    assert feedback, feedback
+    assert "valid 60 s" in feedback.message
+    # the check only looked the token up: the server can still unwrap it and log in
+    service = bootstrap.login_with_wrapped_secret(admin.url, run_env["GLASSBOX_VAULT_ROLE_ID"],
+                                                  run_env["GLASSBOX_VAULT_WRAPPED_SECRET_ID"])
+    assert bootstrap.read_api_key(service)
+
+
+def test_handover_fails_on_the_stub(admin):
+    _fails(check_handover(None, admin), "stub")
+    _fails(check_handover({}, admin), "lacks", "VAULT_ADDR")
+
+
+def test_handover_refuses_the_secret_id_itself(admin):
+    run_env = _solution_env(admin)
+    run_env["GLASSBOX_VAULT_WRAPPED_SECRET_ID"] = admin.auth.approle.generate_secret_id(bootstrap.ROLE)["data"]["secret_id"]
+    _fails(check_handover(run_env, admin), "secret ID itself", "wrap_ttl")
+
+
+def test_handover_refuses_an_admin_token(admin):
+    _fails(check_handover({**_solution_env(admin), "VAULT_TOKEN": admin.token}, admin), "administrator")
+    _fails(check_handover({**_solution_env(admin), "EXTRA": admin.token}, admin), "administrator")
+
+
+def test_handover_refuses_spent_foreign_and_long_lived_tokens(admin):
+    spent = _solution_env(admin)
+    bootstrap.login_with_wrapped_secret(admin.url, spent["GLASSBOX_VAULT_ROLE_ID"],
+                                        spent["GLASSBOX_VAULT_WRAPPED_SECRET_ID"])
+    _fails(check_handover(spent, admin), "not a live wrapping token", "fresh")
+    _fails(check_handover(_solution_env(admin, role=OTHER_ROLE), admin), "not by the service's role")
+    _fails(check_handover(_solution_env(admin, wrap_ttl="1h"), admin), "3600 s", "300")
+
+
+def test_handover_refuses_a_wrong_role_id_or_address(admin):
+    run_env = _solution_env(admin)
+    other = admin.auth.approle.read_role_id(OTHER_ROLE)["data"]["role_id"]
+    _fails(check_handover({**run_env, "GLASSBOX_VAULT_ROLE_ID": other}, admin), "role ID")
+    _fails(check_handover({**run_env, "VAULT_ADDR": "http://127.0.0.1:1"}, admin), "server.addr")
+
+
+# -- exercise 4: the smoke test ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def model_and_rows():
+    model = artifacts.load(artifacts.build_course_model()).model
+    data = load_credit(n_samples=4000, seed=0)
+    X_test = train_test(data, test_size=0.25, seed=0)[1]
+    return model, X_test[list(model.feature_names_in_)].iloc[:5]
+
+
+def test_smoke_passes_on_right_answers(model_and_rows):
+    model, rows = model_and_rows
+    feedback = check_smoke_test({"ready": 200, "without_key": 401, "proba": model.predict_proba(rows)}, model, rows)
+    assert feedback, feedback
+
+
+def test_smoke_fails_on_the_stub_and_the_common_mistakes(model_and_rows):
+    model, rows = model_and_rows
+    good = {"ready": 200, "without_key": 401, "proba": model.predict_proba(rows)}
+    _fails(check_smoke_test(None, model, rows), "stub")
+    _fails(check_smoke_test({"ready": None, "without_key": None, "proba": None}, model, rows), "'ready'")
+    _fails(check_smoke_test({**good, "ready": 503}, model, rows), "not 200")
+    _fails(check_smoke_test({**good, "without_key": 200}, model, rows), "401", "Authorization")
+    _fails(check_smoke_test({**good, "proba": good["proba"].ravel()}, model, rows), "shape", "Reshape")
+    _fails(check_smoke_test({**good, "proba": good["proba"][::-1]}, model, rows), "differs", "feature order")
+
+
+# -- both modes ---------------------------------------------------------------------------------------------
+
+def test_the_solution_holds_without_a_docker_engine(tmp_path, monkeypatch):
+    """nbval on the solution with DOCKER_HOST pointing nowhere: the local-process path gives the same outputs."""
+    home = tmp_path / "home"
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock", "GLASSBOX_HOME": str(home),
+           "GLASSBOX_VAULT_PORT": str(pick_free_port()), "GLASSBOX_VAULT_BACKEND": "embedded"}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(SOLUTION.relative_to(REPO))],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+        )
+    finally:
+        monkeypatch.setenv("GLASSBOX_HOME", str(home))
+        monkeypatch.delenv("VAULT_ADDR", raising=False)
+        monkeypatch.delenv("VAULT_TOKEN", raising=False)
+        vault.down()  # the notebook's own dev server in its own home
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.search(r"\d+ passed", result.stdout), result.stdout[-2000:]
