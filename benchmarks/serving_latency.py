@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     from glassbox.data import load_credit, train_test
     from glassbox.serving import LocalServer
 
+    # The row is an array in the model's column order; the feature-name warning is noise (and costs time).
+    warnings.filterwarnings("ignore", message="X does not have valid feature names")
     model_dir = artifacts.build_course_model(args.model_dir)
     artifact = artifacts.load(model_dir)
     data = load_credit()
@@ -99,8 +101,6 @@ def main(argv=None) -> int:
     key_file.unlink(missing_ok=True)
 
     model = artifact.model
-    # The row is an array in the model's column order; do not time the feature-name warning.
-    warnings.filterwarnings("ignore", message="X does not have valid feature names")
     results["in-process predict_proba, numpy row (default threads)"] = _time(lambda: model.predict_proba(row), n)
     with threadpool_limits(1):
         results["in-process predict_proba, numpy row (1 thread)"] = _time(lambda: model.predict_proba(row), n)

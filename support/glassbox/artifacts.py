@@ -297,7 +297,7 @@ def model_card(manifest) -> str:
         f"- Inputs: {len(m['features'])} numeric features (FP64); target `{m.get('target', 'y')}`, "
         f"classes {', '.join(str(c) for c in m['classes'])}",
         "- Saved with skops (no pickle); libraries: "
-        + ", ".join(f"{lib} {version}" for lib, version in sorted(m.get("libraries", {}).items())),
+        + ", ".join(f"{lib} {_card_version(lib, version)}" for lib, version in sorted(m.get("libraries", {}).items())),
         "",
         "## Intended use",
         m.get("intended_use") or "Not stated.",
@@ -411,6 +411,11 @@ def _round(value) -> float:
 
 def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _card_version(library: str, version: str) -> str:
+    """Versions as the card shows them: Python by minor version (the manifest keeps the full one)."""
+    return ".".join(version.split(".")[:2]) if library == "python" else version
 
 
 def _jsonable(value):

@@ -77,7 +77,7 @@ class ModelRuntime:
         if self._compiled is not None and X.shape[0] <= _COMPILED_MAX_ROWS:
             return self._compiled.predict_proba(X)
         if X.shape[0] > _COMPILED_MAX_ROWS and self._threads is not None:
-            with self._threads.limit(limits=os.cpu_count() or 1, user_api="openmp"):
+            with self._threads.limit(limits=_batch_threads(), user_api="openmp"):
                 return self.model.predict_proba(X)
         return self.model.predict_proba(X)
 
@@ -231,6 +231,18 @@ class _CompiledTrees:
             _log.warning("compiled trees differ from scikit-learn's predict_proba: serving with scikit-learn")
             return None
         return compiled
+
+
+def _batch_threads() -> int:
+    """Threads for a large batch: ``OMP_NUM_THREADS`` when set (a container may pin it), else the CPUs this
+    process may use."""
+    configured = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _probe_rows(manifest: dict, n: int, thresholds: _CompiledTrees | None = None) -> np.ndarray:
