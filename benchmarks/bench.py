@@ -322,6 +322,9 @@ def _table(results: dict, floor: dict, args, n_features: int) -> tuple[str, list
     explain_cost = explained[1]["p50"] - ours[1]["p50"]
     explain_share = explained[8]["throughput"] / ours[8]["throughput"]
     gap = ours[1]["p50"] - floor["sklearn_ms"]
+    if peer:
+        lines.append("(ratios: each figure divided by MLServer's; above 1 is better for throughput, below 1 for "
+                     "latency)")
     lines += [
         "",
         f"explanation output's cost: +{explain_cost:.2f} ms at p50 (1 connection); throughput at 8 connections "
