@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Tests use their own state directory and port, so they never touch a learner's running course.
 TEST_ENV := GLASSBOX_HOME=$(CURDIR)/.glassbox-test GLASSBOX_VAULT_PORT=8210 GLASSBOX_VAULT_BACKEND=embedded
 
-.PHONY: lab test labs lock vault-down clean
+.PHONY: lab test labs html bench lock vault-down clean
 
 $(BIN)/glassbox: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(BIN)/glassbox           ## run every test: unit tests, the labs/ sync ch
 labs: $(BIN)/glassbox           ## regenerate labs/ from solutions/
 	$(BIN)/glassbox labs build
 
+html: $(BIN)/glassbox           ## render the executed solutions to build/html/ (one page per lab + index.html)
+	$(BIN)/python -m glassbox.course.html --solutions solutions --out build/html
+
+bench: $(BIN)/glassbox          ## the course's server against MLServer 1.7.1: a table, .bench/bench.csv and .bench/bench.png
+	$(BIN)/python benchmarks/bench.py
+
 lock:                           ## re-resolve requirements.lock from pyproject.toml
 	$(PYTHON) -m pip install --quiet uv
 	$(PYTHON) -m uv pip compile pyproject.toml --universal --python-version 3.11 \
@@ -34,4 +40,4 @@ vault-down: $(BIN)/glassbox
 	$(BIN)/glassbox vault down
 
 clean:
-	rm -rf $(VENV) .glassbox-test
+	rm -rf $(VENV) .glassbox-test build .bench

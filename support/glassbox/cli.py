@@ -1,4 +1,4 @@
-"""The ``glassbox`` command: ``doctor``, ``vault``, ``lab``, ``labs``, ``progress``."""
+"""The ``glassbox`` command: ``doctor``, ``vault``, ``lab``, ``labs``, ``progress``, ``serve``."""
 
 from __future__ import annotations
 
@@ -79,8 +79,28 @@ def _progress(args) -> int:
     from glassbox.course import progress
 
     if args.reset:
-        print(f"Lab {args.reset}: {progress.reset(args.reset)} recorded check(s) forgotten")
+        lab = args.reset.zfill(2)
+        if lab not in progress.exercises():
+            print(f"error: there is no lab {args.reset!r}; labs are {', '.join(progress.exercises())}", file=sys.stderr)
+            return 1
+        print(f"Lab {lab}: {progress.reset(lab)} recorded check(s) forgotten")
     print(progress.summary())
+    return 0
+
+
+def _serve(args) -> int:
+    from glassbox.artifacts import ArtifactError
+    from glassbox.serving import ConfigError, serve
+    from glassbox.serving.auth import KeySourceError
+
+    settings = {"host": args.host, "port": args.port, "model_dir": args.model_dir, "model_name": args.model_name}
+    if args.build_model:
+        settings["build_model"] = True
+    try:
+        serve(**settings)
+    except (ConfigError, ArtifactError, KeySourceError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -111,6 +131,15 @@ def _parser() -> argparse.ArgumentParser:
     progress_cmd = commands.add_parser("progress", help="which self-checks pass in each lab")
     progress_cmd.add_argument("--reset", metavar="LAB", help="forget a lab's recorded checks, e.g. 02")
     progress_cmd.set_defaults(run=_progress)
+
+    serve_cmd = commands.add_parser(
+        "serve", help="run the model server (Open Inference Protocol V2), configured by GLASSBOX_* variables")
+    serve_cmd.add_argument("--host", help="address (default $GLASSBOX_HOST or 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port (default $GLASSBOX_PORT or 8080)")
+    serve_cmd.add_argument("--model-dir", help="artifact directory (default $GLASSBOX_MODEL_DIR or <home>/models/credit)")
+    serve_cmd.add_argument("--model-name", help="name in the URLs (default: the artifact's, credit)")
+    serve_cmd.add_argument("--build-model", action="store_true", help="build the course model first if missing")
+    serve_cmd.set_defaults(run=_serve)
     return parser
 
 
