@@ -162,6 +162,7 @@ def test_health_and_metadata(server, reference):
     assert anonymous.get("/v2/health/ready").json() == {"ready": True}
     assert anonymous.get("/v2/models/credit/ready").json() == {"name": "credit", "ready": True}
     assert server.client.get("/v2").json()["name"] == "glassbox"
+    assert server.client.get("/v2").json()["extensions"] == ["model_repository"]
     meta = server.client.get("/v2/models/credit").json()
     assert meta["name"] == "credit" and meta["versions"] == ["1"]
     assert meta["inputs"] == [{"name": "input-0", "datatype": "FP64", "shape": [-1, 11]}]
@@ -191,10 +192,10 @@ def test_one_tensor_per_feature_gives_the_same_answer(server, reference):
 
 
 def test_explanations_add_up_and_match_shap_in_process(server, reference):
-    rows = reference.X.iloc[:20]
+    rows = reference.X.iloc[:70]  # explained in chunks: the rows must come back whole and in order
     out = _infer(server, rows.to_numpy(), outputs=["predict_proba", "explanation"])
     contributions, tensor = out["explanation"]
-    assert contributions.shape == (20, 11) and tensor["parameters"]["feature_names"] == reference.features
+    assert contributions.shape == (70, 11) and tensor["parameters"]["feature_names"] == reference.features
     base = tensor["parameters"]["base_value"]
     p = out["predict_proba"][0][:, 1]
     np.testing.assert_allclose(base + contributions.sum(axis=1), np.log(p / (1 - p)), atol=1e-6)
@@ -264,3 +265,13 @@ def test_the_compiled_trees_are_bit_identical_to_scikit_learn(reference):
     for n in (1, 2, 64):
         np.testing.assert_array_equal(runtime.predict_proba(X[:n]), reference.model.predict_proba(reference.X[:n]))
     np.testing.assert_array_equal(runtime.predict_proba(X), reference.model.predict_proba(reference.X))
+
+
+def test_a_reloaded_model_replaces_the_previous_model_series():
+    from glassbox.serving.metrics import ServerMetrics
+
+    metrics = ServerMetrics()
+    metrics.model("credit", "1", "a" * 64, True)
+    metrics.model("credit", "2", "b" * 64, True)
+    series = [line for line in metrics.render().decode().splitlines() if line.startswith("glassbox_model_info{")]
+    assert len(series) == 1 and 'version="2"' in series[0]

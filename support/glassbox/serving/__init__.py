@@ -223,7 +223,7 @@ def build_app(config: ServerConfig | None = None):
 
     disable_created_metrics()  # no *_created series: they only clutter a scrape
     app = create_app(runtime, guard, model_name=config.model_name, max_body_bytes=config.max_body_bytes,
-                     exit_with_parent=config.exit_with_parent)
+                     exit_with_parent=config.exit_with_parent, extensions=("model_repository",))
     return with_repository(app, config, model_dir)  # POST /v2/repository/models/{name}/load: hot reload
 
 

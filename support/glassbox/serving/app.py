@@ -66,12 +66,14 @@ def _error(message: str, status: int, headers: dict | None = None) -> Response:
 
 
 def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_bytes: int = 4 * 1024 * 1024,
-               metrics: ServerMetrics | None = None, exit_with_parent: bool = False) -> Starlette:
+               metrics: ServerMetrics | None = None, exit_with_parent: bool = False,
+               extensions: tuple[str, ...] = ()) -> Starlette:
     """The Starlette application serving ``runtime`` (a :class:`.runtime.ModelRuntime`).
 
     ``guard`` (an :class:`.auth.ApiKeyGuard` whose key is already loaded) protects everything but health and
     metrics; ``None`` switches authentication off (development only: :func:`glassbox.serving.serve` allows it
-    on loopback addresses only). ``max_body_bytes`` caps request bodies.
+    on loopback addresses only). ``max_body_bytes`` caps request bodies. ``extensions`` are the protocol
+    extensions that ``GET /v2`` lists (the repository extension is mounted in front of this app).
     """
     name = model_name or runtime.name
     version = runtime.version
@@ -83,7 +85,7 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
         if guard.version is not None:
             metrics.key_refresh("ok", guard.version)
     model_metadata = protocol.orjson.dumps({**runtime.metadata(), "name": name})
-    server_metadata = protocol.orjson.dumps({"name": "glassbox", "version": __version__, "extensions": []})
+    server_metadata = protocol.orjson.dumps({"name": "glassbox", "version": __version__, "extensions": list(extensions)})
     predict_datatype = runtime.predict_datatype
     explanation_parameters = {"base_value": runtime.base_value, "feature_names": list(runtime.feature_names),
                               "scale": "log-odds of class " + str(runtime.classes[-1])}

@@ -61,6 +61,8 @@ class ServerMetrics:
         self._class_children: dict = {}
 
     def model(self, name: str, version: str, manifest_sha256: str, compiled: bool) -> None:
+        """Label the model being served; a reloaded model replaces the previous one's series."""
+        self._model.clear()
         self._model.labels(name, version, manifest_sha256, str(compiled).lower()).set(1)
 
     def request(self, endpoint: str, code: int, seconds: float) -> None:

@@ -34,6 +34,7 @@ _log = logging.getLogger("glassbox.serving")
 # OpenMP predictor on a worker thread (the compiled path's cost grows with rows x trees).
 _COMPILED_MAX_ROWS = 64
 _PROBE_ROWS = 512
+_EXPLAIN_CHUNK_ROWS = 32  # rows per TreeExplainer call: a few milliseconds each
 
 
 class ModelRuntime:
@@ -89,10 +90,13 @@ class ModelRuntime:
         """SHAP contributions, shape ``(n, n_features)``, log-odds of the positive class; add :attr:`base_value`."""
         if self._explainer is None:
             raise RuntimeError("this runtime was created without an explainer")
-        with self._explain_lock:
-            values = self._explainer.shap_values(X, check_additivity=False)
-        values = np.asarray(values, dtype=np.float64)
-        return values[..., -1] if values.ndim == 3 else values
+        chunks = []
+        for start in range(0, X.shape[0], _EXPLAIN_CHUNK_ROWS):  # SHAP holds the GIL: let requests in between
+            with self._explain_lock:
+                values = np.asarray(self._explainer.shap_values(X[start:start + _EXPLAIN_CHUNK_ROWS],
+                                                                check_additivity=False), dtype=np.float64)
+            chunks.append(values[..., -1] if values.ndim == 3 else values)
+        return np.concatenate(chunks)
 
     def limit_threads(self) -> None:
         """Keep OpenMP and BLAS to one thread in the calling thread (call it from the serving thread)."""
