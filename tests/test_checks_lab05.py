@@ -72,7 +72,7 @@ STUB_POLICY = 'path "secret/*" {\n  capabilities = ["create", "read", "update", 
     (STUB_POLICY, "wildcard"),                                               # the lab's stub
     ('path "*" { capabilities = ["read"] }', "wildcard"),
     (f'path "secret/data/{SERVICE}*" {{ capabilities = ["read"] }}', "wildcard"),
-    (f'path "secret/data/+/lab05/model-service" {{ capabilities = ["read"] }}', "wildcard"),
+    ('path "secret/data/+/lab05/model-service" { capabilities = ["read"] }', "wildcard"),
     (f'path "secret/data/{SERVICE}" {{ capabilities = ["read", "sudo"] }}', "sudo"),
     (f'path "secret/data/{SERVICE}" {{ capabilities = ["read", "update"] }}', "['read', 'update']"),
     (f'path "secret/{SERVICE}" {{ capabilities = ["read"] }}', "secret/data/"),       # KV v1 style path
@@ -86,7 +86,7 @@ def test_policy_catches_each_mistake(lab, hcl, says):
 
 def test_policy_proof_on_the_server_catches_what_static_rules_miss(lab):
     """A policy that reads well but also lists the folder is caught by a real request."""
-    hcl = GOOD_POLICY + f'path "secret/metadata/glassbox-tests/lab05" {{ capabilities = ["list"] }}'
+    hcl = GOOD_POLICY + 'path "secret/metadata/glassbox-tests/lab05" { capabilities = ["list"] }'
     assert policy_paths(hcl)["secret/metadata/glassbox-tests/lab05"] == ["list"]
     _fails(check_service_policy(hcl, lab, path=SERVICE, neighbour=NEIGHBOUR), "also grants")
 
