@@ -53,6 +53,7 @@ def project(tmp_path) -> Path:
     repo = tmp_path / "project"
     (repo / "solutions").mkdir(parents=True)
     shutil.copy(REPO / ".pre-commit-config.yaml", repo)
+    shutil.copy(REPO / "pyproject.toml", repo)  # ruff reads its rules there
     (repo / ".venv").symlink_to(Path(sys.executable).parents[1])  # the hook runs .venv/bin/glassbox
     nbformat.write(_solution(), repo / "solutions" / "00-demo.ipynb")
     build.build(repo / "solutions", repo / "labs")
