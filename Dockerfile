@@ -15,34 +15,39 @@
 # the virtual environment's links to the interpreter stay valid when it is copied across.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# --- stage 1: a virtual environment holding what the server needs, and the course model -------------------
+# --- stage 1: the server's environment, the course package and the course model ---------------------------
 FROM ${PYTHON_IMAGE} AS build
 COPY requirements.lock /tmp/requirements.lock
-# The runtime subset of the course's dependencies, at exactly the versions requirements.lock pins (it serves as
-# the constraints file, so no version is written twice): HTTP server, model and explainer, Vault client.
-RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --only-binary=:all: \
-      -c /tmp/requirements.lock \
+# pip runs from a tools environment of its own and installs into /opt/venv from outside (`--python`), so the
+# environment that ships never contains pip. It gets the runtime subset of the course's dependencies, at exactly
+# the versions requirements.lock pins (used as the constraints file: no version is written twice): the HTTP
+# server, the model and its explainer, Vault's client. glassbox.pth adds the course package's own directory.
+RUN python3 -m venv /opt/tools \
+ && python3 -m venv --without-pip /opt/venv \
+ && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check \
+      --only-binary=:all: -c /tmp/requirements.lock \
       starlette uvicorn uvloop httptools orjson prometheus-client \
       numpy scipy pandas scikit-learn skops shap \
-      hvac psutil docker
-# The course package itself, then the course model trained from its recipe (seeded): editing the package
-# rebuilds only from here on. pip and setuptools leave the environment: nothing installs at run time.
-COPY . /src
-RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /src \
- && /opt/venv/bin/pip uninstall --yes --disable-pip-version-check pip setuptools \
+      hvac psutil docker \
  && find /opt/venv/lib -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
+ && echo /opt/glassbox/lib > "$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/glassbox.pth"
+# The course package in a directory of its own, then the course model trained from its seeded recipe. The
+# dependencies change rarely and the package often: apart, an edit rebuilds a few hundred kilobytes, not the
+# whole environment.
+COPY . /src
+RUN /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check \
+      --no-deps --target /opt/glassbox/lib /src \
  && GLASSBOX_HOME=/tmp/glassbox /opt/venv/bin/python -m glassbox.artifacts build /opt/glassbox/models/credit \
  && chmod -R a+rX,go-w /opt/glassbox
 
-# --- stage 2: the runtime: the venv, the model, an unprivileged user; no pip, no compiler ------------------
+# --- stage 2: the runtime: the environment, the package, the model, an unprivileged user; no pip, no compiler
 FROM ${PYTHON_IMAGE}
 # /run/glassbox: where compose's bootstrap hands the server its role ID and wrapped secret ID.
 RUN groupadd --system --gid 10001 glassbox \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin glassbox \
  && install -d -o 10001 -g 10001 -m 0700 /run/glassbox
-ENV PATH=/opt/venv/bin:$PATH \
+ENV PATH=/opt/glassbox/lib/bin:/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     GLASSBOX_HOME=/tmp/glassbox \
     GLASSBOX_MODEL_DIR=/opt/glassbox/models/credit \
@@ -52,7 +57,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/v2/health/ready' % os.environ['GLASSBOX_PORT'], timeout=2)"]
 CMD ["python", "-m", "glassbox.serving"]
 USER 10001:10001
-# The big layers come last (owned by root, read-only for the server's user), so that the settings above stay
-# cached when they change.
-COPY --from=build /opt/glassbox /opt/glassbox
+# The big layers come last, the one that changes most at the very end (owned by root, read-only for the
+# server's user), so that everything above stays cached.
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/glassbox /opt/glassbox

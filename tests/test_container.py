@@ -73,12 +73,13 @@ def model_and_rows():
 # -- the image ----------------------------------------------------------------------------------------------
 
 def test_a_second_build_comes_from_the_cache_and_shows_its_steps(client, image):
+    first = deploy.build(client, progress=False, echo=lambda line: None)  # the package may have changed since
     lines = []
     again = deploy.build(client, progress=False, echo=lines.append)
-    assert again.id == image.id
+    assert again.id == first.id
     steps = [line for line in lines if line.startswith("Step")]
     assert steps and steps[-1].split(":")[0].replace(" ", "") == f"Step{len(steps)}/{len(steps)}"
-    assert lines.count("         (cached)") >= len(steps) - 3  # only FROM/ARG lines have nothing to cache
+    assert lines.count("         (cached)") >= len(steps) - 3  # only ARG and FROM lines have nothing to cache
 
 
 def test_image_runs_as_a_fixed_non_root_user(client, image):
@@ -91,7 +92,7 @@ def test_image_runs_as_a_fixed_non_root_user(client, image):
 
 
 def test_image_ships_a_venv_without_pip_sources_or_compilers(client, image):
-    assert deploy.image_report(image).env["PATH"].startswith("/opt/venv/bin:")
+    assert "/opt/venv/bin" in deploy.image_report(image).env["PATH"].split(":")
     output = client.containers.run(
         image.id, ["sh", "-c", "python -c 'import sys; print(sys.prefix)'; ls -d /opt/venv/bin/pip /src 2>/dev/null; "
                                "command -v gcc cc || echo no-compiler"], remove=True).decode().split()
