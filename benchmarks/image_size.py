@@ -1,5 +1,6 @@
 """Benchmark: the model server's image: build time (warm, and cold with --cold), size, layers, what fills it,
-and how long the container takes from `docker run` to ready.
+how long the container takes from `docker run` to ready, and its one-row latency against in-process
+``predict_proba`` (sequential requests over one keep-alive connection, host networking).
 
     .venv/bin/python benchmarks/image_size.py          warm build (the engine's cache), size and start-up
     .venv/bin/python benchmarks/image_size.py --cold   also a build without the cache (pip downloads again)
@@ -25,19 +26,62 @@ def _timed_build(client, *, nocache: bool) -> tuple[float, object]:
     return time.perf_counter() - start, image
 
 
-def _startup(client) -> float:
-    """Seconds from `docker run` to a 200 on /v2/health/ready (key from a file: no Vault needed here)."""
-    port = deploy.free_port()
+def _container_figures(client, requests: int = 500) -> dict:
+    """Seconds from `docker run` to ready, and one-row latency (ms) through the container and in-process.
+
+    The key comes from a file inside the container (no Vault needed for a benchmark)."""
+    import http.client
+
+    from threadpoolctl import threadpool_limits
+
+    from glassbox import artifacts
+    from glassbox.data import load_credit, train_test
+    from glassbox.monitoring import v2_request
+
+    model = artifacts.load(artifacts.build_course_model()).model
+    row = train_test(load_credit(n_samples=4000, seed=0), test_size=0.25, seed=0)[1][
+        list(model.feature_names_in_)].iloc[[0]]
+    port, key = deploy.free_port(), "benchmark-only-key"
     start = time.perf_counter()
     container = client.containers.run(
-        deploy.IMAGE, ["sh", "-c", "echo benchmark-only-key > /tmp/key && exec glassbox serve"], detach=True,
+        deploy.IMAGE, ["sh", "-c", f"echo {key} > /tmp/key && exec glassbox serve"], detach=True,
         network_mode="host", read_only=True, tmpfs={"/tmp": "size=16m"},
         environment={"GLASSBOX_HOST": "127.0.0.1", "GLASSBOX_PORT": str(port), "GLASSBOX_API_KEY_FILE": "/tmp/key"})
     try:
         deploy.ContainerServer(container, port).wait_ready(timeout=120)
-        return time.perf_counter() - start
+        figures = {"ready": time.perf_counter() - start}
+        body = v2_request(row.to_numpy(), outputs=["predict_proba"])
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+        def call():
+            connection.request("POST", "/v2/models/credit/infer", body=body, headers=headers)
+            answer = connection.getresponse()
+            answer.read()
+            assert answer.status == 200, answer.status
+
+        figures["server"] = _times(call, requests)
+        connection.close()
     finally:
         container.remove(force=True)
+    with threadpool_limits(1):
+        figures["in-process"] = _times(lambda: model.predict_proba(row), requests)
+    return figures
+
+
+def _times(call, n: int, warmup: int = 100) -> tuple[float, float]:
+    """p50 and p99 in milliseconds."""
+    import numpy as np
+
+    for _ in range(warmup):
+        call()
+    seconds = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    ms = np.asarray(seconds) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
 def main(argv: list[str]) -> int:
@@ -73,7 +117,11 @@ def main(argv: list[str]) -> int:
     for line in filter(None, biggest):
         size, path = line.split("\t")
         rows.append((f"  package: {path.rsplit('/', 1)[-1]}", f"{size} MB"))
-    rows.append(("docker run -> ready", f"{_startup(client):.1f} s"))
+    figures = _container_figures(client)
+    rows.append(("docker run -> ready", f"{figures['ready']:.1f} s"))
+    for name in ("server", "in-process"):
+        label = "one row, p50/p99: container (HTTP)" if name == "server" else "one row, p50/p99: predict_proba here"
+        rows.append((label, "{:.2f}/{:.2f} ms".format(*figures[name])))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value:>8}")
