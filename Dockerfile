@@ -34,7 +34,8 @@ RUN python3 -m venv /opt/tools \
 # The course package in a directory of its own, then the course model trained from its seeded recipe. The
 # dependencies change rarely and the package often: apart, an edit rebuilds a few hundred kilobytes, not the
 # whole environment.
-COPY . /src
+COPY pyproject.toml README.md /src/
+COPY support /src/support
 RUN /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check \
       --no-deps --target /opt/glassbox/lib /src \
  && GLASSBOX_HOME=/tmp/glassbox /opt/venv/bin/python -m glassbox.artifacts build /opt/glassbox/models/credit \
