@@ -52,7 +52,7 @@ install_packages() {
 
 overlay_works() {  # can this kernel mount overlayfs here? (the test dockerd itself would make at start)
   local dir ok=1
-  dir=$(mktemp -d)
+  dir=$(mktemp -d -p /var/lib glassbox-overlay-probe.XXXXXX)  # beside /var/lib/docker, on the same file system
   mkdir "$dir"/{lower,upper,work,merged}
   if mount -t overlay overlay -o "lowerdir=$dir/lower,upperdir=$dir/upper,workdir=$dir/work" "$dir/merged" 2>/dev/null; then
     umount "$dir/merged"; ok=0
