@@ -11,6 +11,7 @@ fallback where no Docker engine answers.
     container = client.containers.run(deploy.IMAGE, detach=True, network_mode="host", environment=env, ...)
     server = deploy.ContainerServer(container, port).wait_ready()
     report = deploy.image_report(image)      # user, size, layers, environment: what `docker inspect` shows
+    deploy.dockerfile_stages(text)           # a Dockerfile as stages of (INSTRUCTION, arguments)
 
     with deploy.Stack(project="glassbox") as stack:       # docker compose up -d --wait ... down -v
         httpx.get(stack.url + "/v2/health/ready")
@@ -45,8 +46,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "IMAGE", "UID", "BuildError", "engine", "engine_status", "project_dir", "follow_build", "build",
-    "ContainerServer", "run_container", "image_report", "Stack", "compose_command",
+    "IMAGE", "UID", "BuildError", "ContainerServer", "ImageReport", "Stack", "build", "choose_vault_image",
+    "compose_command", "dockerfile_stages", "engine", "engine_status", "follow_build", "free_port", "image_report",
+    "project_dir", "run_container",
 ]
 
 IMAGE = "glassbox/model-server:latest"
