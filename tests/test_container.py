@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from glassbox import artifacts, deploy
+from glassbox import __version__, artifacts, deploy
 from glassbox.data import load_credit, train_test
 from glassbox.vault import bootstrap
 
@@ -93,6 +93,7 @@ def test_a_second_build_comes_from_the_cache_and_shows_its_steps(client, image):
     lines = []
     again = deploy.build(client, progress=False, echo=lines.append)
     assert again.id == first.id
+    assert {deploy.IMAGE, f"glassbox/model-server:{__version__}"} <= set(again.tags)  # deploy/k8s names the version
     steps = [line for line in lines if line.startswith("Step")]
     assert steps and steps[-1].split(":")[0].replace(" ", "") == f"Step{len(steps)}/{len(steps)}"
     assert lines.count("         (cached)") >= len(steps) - 3  # only ARG and FROM lines have nothing to cache

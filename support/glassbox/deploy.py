@@ -170,13 +170,21 @@ def build(client, *, path=None, tag: str = IMAGE, network_mode: str = "host", pr
           echo=print):
     """Build the course image (the Dockerfile in :func:`project_dir`) and return it; see :func:`follow_build`.
 
+    The course image is tagged ``latest`` and with the package's version (``glassbox/model-server:0.1.0``).
+
     ``network_mode="host"`` lets pip inside the build reach PyPI the way this machine does (its proxy, its
     certificate bundle); nothing else in the build uses the network.
     """
     path = Path(path) if path else project_dir()
     stream = client.api.build(path=str(path), tag=tag, network_mode=network_mode, rm=True, forcerm=True,
                               decode=True)
-    return follow_build(client, stream, tag=tag, progress=progress, echo=echo)
+    image = follow_build(client, stream, tag=tag, progress=progress, echo=echo)
+    if tag == IMAGE:  # also under the package's version, the tag deploy/k8s names
+        from glassbox import __version__
+
+        image.tag(IMAGE.rsplit(":", 1)[0], __version__)
+        image.reload()
+    return image
 
 
 # --- running -----------------------------------------------------------------------------------------------
