@@ -96,3 +96,26 @@ def pytest_sessionfinish(session, exitstatus):
             vault.down()
         finally:
             shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def untouched_lab(vault_server):
+    """Run a learner notebook of labs/ as first opened (every exercise a stub), once per session.
+
+    Returns ``run(name) -> notebook`` (the executed ``nbformat`` notebook, cwd ``labs/`` as in JupyterLab).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    labs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "labs")
+    executed = {}
+
+    def run(name: str):
+        if name not in executed:
+            notebook = nbformat.read(os.path.join(labs, name), as_version=4)
+            NotebookClient(notebook, timeout=300, kernel_name="python3",
+                           resources={"metadata": {"path": labs}}).execute()
+            executed[name] = notebook
+        return executed[name]
+
+    return run
