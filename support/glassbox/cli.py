@@ -68,10 +68,11 @@ def _lab(args) -> int:
     token = secrets.token_urlsafe(24)
     print(f"Vault ({server.kind}, {server.backend}): VAULT_ADDR={server.addr}")
     print(f"JupyterLab: http://127.0.0.1:{args.port}/lab?token={token}", flush=True)
+    root = ["--ServerApp.allow_root=True"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers, CI
     os.execvp(sys.executable, [
         sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={args.dir}",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.open_browser={not args.no_browser}",
+        f"--IdentityProvider.token={token}", f"--ServerApp.open_browser={not args.no_browser}", *root,
     ])
 
 
