@@ -48,6 +48,14 @@ def _bindable(port: int) -> bool:
     return True
 
 
+def assert_not_yet(feedback, *words):
+    """A self-check's failure that explains itself: a hint, and each of ``words`` in its message or hint."""
+    assert not feedback, feedback
+    assert feedback.hint, "a failing check must say how to fix it"
+    for word in words:
+        assert word in feedback.message + " " + feedback.hint, feedback
+
+
 @pytest.fixture(scope="session")
 def vault_server():
     """The session's dev server: the one already running in GLASSBOX_HOME, else a new embedded OpenBao."""

@@ -36,6 +36,8 @@ import psutil
 import pytest
 import requests
 
+from conftest import pick_free_port
+
 REPO = Path(__file__).resolve().parents[1]
 BINDER = REPO / "binder"
 REPO2DOCKER = "jupyter-repo2docker==2026.4.0"
@@ -66,27 +68,6 @@ def _venv(path: Path, *packages: str) -> Path:
         if result.returncode != 0:
             _cannot(f"cannot install {' '.join(packages)}: {result.stderr.strip().splitlines()[-1:]}")
     return path / "bin"
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(pair: bool = False) -> int:
-    """A free port on 127.0.0.1 (with ``pair``, the next one is free too: the dev Vault's cluster port)."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port < 65535 and (not pair or _bindable(port + 1)):
-            return port
-    raise RuntimeError("no free port")
 
 
 # --- repo2docker ----------------------------------------------------------------------------------------
@@ -220,8 +201,8 @@ def _vault_answers(state: dict) -> bool:
 
 
 def test_start_hands_over_to_jupyter_with_vault_in_every_kernel(binder_env, tmp_path):
-    home, port, token = tmp_path / "glassbox", _free_port(), secrets.token_hex(16)
-    env = binder_env.environ(GLASSBOX_HOME=str(home), GLASSBOX_VAULT_PORT=str(_free_port(pair=True)))
+    home, port, token = tmp_path / "glassbox", pick_free_port(), secrets.token_hex(16)
+    env = binder_env.environ(GLASSBOX_HOME=str(home), GLASSBOX_VAULT_PORT=str(pick_free_port()))
     server_url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"token {token}"}
     handover = tmp_path / "handover"  # when start exec'd its command: written by that command's first step
@@ -390,7 +371,7 @@ def test_labs_run_under_nbval_in_a_simulated_launch(binder_env, tmp_path):
     if not labs:
         pytest.skip("labs/ has no notebooks (or none match GLASSBOX_BINDER_LABS) yet")
     home = tmp_path / "glassbox"
-    env = binder_env.environ(GLASSBOX_HOME=str(home), GLASSBOX_VAULT_PORT=str(_free_port(pair=True)))
+    env = binder_env.environ(GLASSBOX_HOME=str(home), GLASSBOX_VAULT_PORT=str(pick_free_port()))
     check = tmp_path / "check_vault.py"
     check.write_text(_CHECK_VAULT)
     command = ["bash", "-c", 'python "$0" && exec python -m pytest -q -p no:cacheprovider --nbval-lax "$@"',

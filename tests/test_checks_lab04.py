@@ -8,6 +8,8 @@ import pytest
 
 from glassbox.checks.lab04 import check_kv_write, check_read_or_none, check_rollback, check_scoped_token
 
+from conftest import assert_not_yet
+
 BASE = "glassbox-tests/lab04"
 
 
@@ -19,13 +21,6 @@ def kv(vault_client):
 def _purge(kv, *paths):
     for path in paths:
         kv.delete_metadata_and_all_versions(path=path, mount_point="secret")
-
-
-def _fails(feedback, *words):
-    assert not feedback, feedback
-    assert feedback.hint, "a failing check must say how to fix it"
-    for word in words:
-        assert word in feedback.message + " " + feedback.hint, feedback
 
 
 # -- kv-write -------------------------------------------------------------------------------------------
@@ -51,21 +46,21 @@ def test_kv_write_catches_a_path_that_includes_the_mount(vault_client, kv, wrong
     _purge(kv, API, wrong)
     written = kv.create_or_update_secret(path=wrong, secret=_api_secret(), mount_point="secret")
     feedback = check_kv_write(written, vault_client, API)
-    _fails(feedback, "includes the mount", f"path={API!r}")
+    assert_not_yet(feedback, "includes the mount", f"path={API!r}")
     _purge(kv, wrong)
 
 
 def test_kv_write_fails_on_the_stub_and_on_missing_keys(vault_client, kv):
     _purge(kv, API)
-    _fails(check_kv_write(..., vault_client, API), "stub")
+    assert_not_yet(check_kv_write(..., vault_client, API), "stub")
     written = kv.create_or_update_secret(path=API, secret={"url": "x"}, mount_point="secret")
-    _fails(check_kv_write(written, vault_client, API), "api_key")
-    _fails(check_kv_write({"data": {}}, vault_client, API), "not hvac's response")
+    assert_not_yet(check_kv_write(written, vault_client, API), "api_key")
+    assert_not_yet(check_kv_write({"data": {}}, vault_client, API), "not hvac's response")
 
 
 def test_kv_write_fails_when_nothing_was_written(vault_client, kv):
     _purge(kv, API)
-    _fails(check_kv_write({"data": {"version": 1}}, vault_client, API), "no secret")
+    assert_not_yet(check_kv_write({"data": {"version": 1}}, vault_client, API), "no secret")
 
 
 # -- rollback -------------------------------------------------------------------------------------------
@@ -92,18 +87,18 @@ def test_rollback_passes_when_version_1_is_written_back(vault_client, kv, two_ve
 
 
 def test_rollback_fails_on_the_stub(vault_client, two_versions):
-    _fails(check_rollback(vault_client, DB), "does not hold version 1")
+    assert_not_yet(check_rollback(vault_client, DB), "does not hold version 1")
 
 
 def test_rollback_catches_writing_the_whole_response_back(vault_client, kv, two_versions):
     old = kv.read_secret_version(path=DB, version=1, mount_point="secret", raise_on_deleted_version=True)
     kv.create_or_update_secret(path=DB, secret=old["data"], mount_point="secret")
-    _fails(check_rollback(vault_client, DB), "keys", "response['data']['data']")
+    assert_not_yet(check_rollback(vault_client, DB), "keys", "response['data']['data']")
 
 
 def test_rollback_fails_when_the_latest_version_is_deleted(vault_client, kv, two_versions):
     kv.delete_latest_version_of_secret(path=DB, mount_point="secret")
-    _fails(check_rollback(vault_client, DB), "deleted")
+    assert_not_yet(check_rollback(vault_client, DB), "deleted")
 
 
 # -- scoped-token ---------------------------------------------------------------------------------------
@@ -129,11 +124,11 @@ def test_scoped_token_passes_on_the_solution(vault_client, reader_policy):
 
 
 def test_scoped_token_fails_on_the_stub_and_on_a_root_token(vault_client, reader_policy):
-    _fails(check_scoped_token(..., vault_client), "stub")
+    assert_not_yet(check_scoped_token(..., vault_client), "stub")
     root_child = _token(vault_client, ttl="10m", explicit_max_ttl="1h")  # inherits root
-    _fails(check_scoped_token(root_child, vault_client), "root")
+    assert_not_yet(check_scoped_token(root_child, vault_client), "root")
     vault_client.auth.token.revoke(root_child["auth"]["client_token"])
-    _fails(check_scoped_token({"auth": {"client_token": vault_client.token}}, vault_client), "admin token")
+    assert_not_yet(check_scoped_token({"auth": {"client_token": vault_client.token}}, vault_client), "admin token")
 
 
 @pytest.mark.parametrize("kwargs, says", [
@@ -146,7 +141,7 @@ def test_scoped_token_names_each_missing_limit(vault_client, reader_policy, kwar
     response = _token(vault_client, **kwargs)
     try:
         feedback = check_scoped_token(response, vault_client)
-        _fails(feedback, says)
+        assert_not_yet(feedback, says)
     finally:
         vault_client.auth.token.revoke(response["auth"]["client_token"])
 
@@ -154,7 +149,7 @@ def test_scoped_token_names_each_missing_limit(vault_client, reader_policy, kwar
 def test_scoped_token_fails_on_a_revoked_token(vault_client, reader_policy):
     response = _token(vault_client, policies=[reader_policy], ttl="10m", explicit_max_ttl="1h")
     vault_client.auth.token.revoke(response["auth"]["client_token"])
-    _fails(check_scoped_token(response, vault_client), "no longer valid")
+    assert_not_yet(check_scoped_token(response, vault_client), "no longer valid")
 
 
 # -- read-or-none ---------------------------------------------------------------------------------------
@@ -220,7 +215,7 @@ def test_read_or_none_passes_on_the_solution(vault_client, paths):
     (returns_the_response, "key/value pairs"),
 ])
 def test_read_or_none_catches_each_mistake(vault_client, paths, answer, says):
-    _fails(check_read_or_none(answer, vault_client, *paths), says)
+    assert_not_yet(check_read_or_none(answer, vault_client, *paths), says)
 
 
 def test_read_or_none_leaves_no_token_behind(vault_client, paths):

@@ -15,19 +15,14 @@ from glassbox.checks.lab05 import (
     check_transit_batch, check_who_read, hardening_findings, policy_paths,
 )
 
+from conftest import assert_not_yet
+
 SERVICE, NEIGHBOUR = "glassbox-tests/lab05/model-service", "glassbox-tests/lab05/billing"
 POLICY = ROLE = "glassbox-tests-lab05-service"
 KEY = "glassbox-tests-lab05-pii"
 GOOD_POLICY = f'path "secret/data/{SERVICE}" {{\n  capabilities = ["read"]\n}}\n'
 GOOD_ROLE = dict(token_policies=[POLICY], token_ttl="10m", token_max_ttl="30m", secret_id_num_uses=1,
                  secret_id_ttl="5m")
-
-
-def _fails(feedback, *words):
-    assert not feedback, feedback
-    assert feedback.hint, "a failing check must say how to fix it"
-    for word in words:
-        assert word in feedback.message + " " + feedback.hint, feedback
 
 
 @pytest.fixture(scope="module")
@@ -78,14 +73,14 @@ STUB_POLICY = 'path "secret/*" {\n  capabilities = ["create", "read", "update", 
     ("read everything please", "no `path"),
 ])
 def test_policy_catches_each_mistake(lab, hcl, says):
-    _fails(check_service_policy(hcl, lab, path=SERVICE, neighbour=NEIGHBOUR), says)
+    assert_not_yet(check_service_policy(hcl, lab, path=SERVICE, neighbour=NEIGHBOUR), says)
 
 
 def test_policy_proof_on_the_server_catches_what_static_rules_miss(lab):
     """A policy that reads well but also lists the folder is caught by a real request."""
     hcl = GOOD_POLICY + 'path "secret/metadata/glassbox-tests/lab05" { capabilities = ["list"] }'
     assert policy_paths(hcl)["secret/metadata/glassbox-tests/lab05"] == ["list"]
-    _fails(check_service_policy(hcl, lab, path=SERVICE, neighbour=NEIGHBOUR), "also grants")
+    assert_not_yet(check_service_policy(hcl, lab, path=SERVICE, neighbour=NEIGHBOUR), "also grants")
 
 
 def test_policy_proof_never_overwrites_the_service_secret(lab):
@@ -118,11 +113,11 @@ def test_role_names_each_shortfall(lab, settings, says):
     name = "glassbox-tests-lab05-weak"
     lab.auth.approle.delete_role(name)
     lab.auth.approle.create_or_update_approle(name, **settings)
-    _fails(check_role(lab, name, POLICY), says)
+    assert_not_yet(check_role(lab, name, POLICY), says)
 
 
 def test_role_fails_when_missing(lab):
-    _fails(check_role(lab, "glassbox-tests-no-such-role", POLICY), "no AppRole")
+    assert_not_yet(check_role(lab, "glassbox-tests-no-such-role", POLICY), "no AppRole")
 
 
 # -- login ----------------------------------------------------------------------------------------------
@@ -137,21 +132,21 @@ def test_login_passes_on_an_approle_client(lab):
 def test_login_catches_the_root_token_used_by_the_service(lab):
     """The lab's stub: `service.token = server.token`."""
     service = hvac.Client(url=lab.url, token=lab.token)
-    _fails(check_service_login(service, lab, ROLE, POLICY), "root", "approle.login")
-    _fails(check_service_login(lab, lab, ROLE, POLICY), "admin client")
+    assert_not_yet(check_service_login(service, lab, ROLE, POLICY), "root", "approle.login")
+    assert_not_yet(check_service_login(lab, lab, ROLE, POLICY), "admin client")
     root_child = lab.auth.token.create(ttl="5m")["auth"]["client_token"]
-    _fails(check_service_login(hvac.Client(url=lab.url, token=root_child), lab, ROLE, POLICY), "root")
+    assert_not_yet(check_service_login(hvac.Client(url=lab.url, token=root_child), lab, ROLE, POLICY), "root")
     lab.auth.token.revoke(root_child)
 
 
 def test_login_catches_a_token_that_is_not_from_approle_or_is_spent(lab):
     token = lab.auth.token.create(policies=[POLICY], ttl="5m")["auth"]["client_token"]
-    _fails(check_service_login(hvac.Client(url=lab.url, token=token), lab, ROLE, POLICY), "not issued by an AppRole")
+    assert_not_yet(check_service_login(hvac.Client(url=lab.url, token=token), lab, ROLE, POLICY), "not issued by an AppRole")
     wrapping = lab.auth.approle.generate_secret_id(ROLE, wrap_ttl="60s")["wrap_info"]["token"]
     spent = hvac.Client(url=lab.url, token=wrapping)
     spent.sys.unwrap()
-    _fails(check_service_login(spent, lab, ROLE, POLICY), "not valid")
-    _fails(check_service_login(..., lab, ROLE, POLICY), "not an hvac.Client")
+    assert_not_yet(check_service_login(spent, lab, ROLE, POLICY), "not valid")
+    assert_not_yet(check_service_login(..., lab, ROLE, POLICY), "not an hvac.Client")
 
 
 # -- transit batch --------------------------------------------------------------------------------------
@@ -179,7 +174,7 @@ def test_transit_batch_passes_on_the_solution(lab):
     ("not a function", "not a function"),
 ])
 def test_transit_batch_catches_each_mistake(lab, to_batch, says):
-    _fails(check_transit_batch(to_batch, lab, KEY), says)
+    assert_not_yet(check_transit_batch(to_batch, lab, KEY), says)
 
 
 # -- rotation -------------------------------------------------------------------------------------------
@@ -226,20 +221,20 @@ def test_rotation_catches_min_decryption_version_raised_before_rewrapping(lab, s
         stored = _rewrap(lab, stored)  # refused: the data is now too old to rewrap
     except hvac.exceptions.InvalidRequest:
         pass
-    _fails(check_rotation(lab, KEY + "-rot", stored, ["name"]), "raised before rewrapping",
+    assert_not_yet(check_rotation(lab, KEY + "-rot", stored, ["name"]), "raised before rewrapping",
            "min_decryption_version=1")
 
 
 def test_rotation_fails_on_the_stub_and_on_each_missing_step(lab, stored):
     transit = lab.secrets.transit
-    _fails(check_rotation(lab, KEY + "-rot", stored, ["name"]), "never been rotated")       # the stub
+    assert_not_yet(check_rotation(lab, KEY + "-rot", stored, ["name"]), "never been rotated")       # the stub
     transit.rotate_key(KEY + "-rot")
-    _fails(check_rotation(lab, KEY + "-rot", stored, ["name"]), "still uses key version(s) [1]")
+    assert_not_yet(check_rotation(lab, KEY + "-rot", stored, ["name"]), "still uses key version(s) [1]")
     stored = _rewrap(lab, stored)
-    _fails(check_rotation(lab, KEY + "-rot", stored, ["name"]), "old key versions still decrypt")
+    assert_not_yet(check_rotation(lab, KEY + "-rot", stored, ["name"]), "old key versions still decrypt")
     plain = stored.assign(name=["Ada Lovelace", "Alan Turing", "Grace Hopper"])
-    _fails(check_rotation(lab, KEY + "-rot", plain, ["name"]), "not transit ciphertexts")
-    _fails(check_rotation(lab, "glassbox-tests-no-such-key", stored, ["name"]), "no transit key")
+    assert_not_yet(check_rotation(lab, KEY + "-rot", plain, ["name"]), "not transit ciphertexts")
+    assert_not_yet(check_rotation(lab, "glassbox-tests-no-such-key", stored, ["name"]), "no transit key")
 
 
 # -- who read -------------------------------------------------------------------------------------------
@@ -256,11 +251,11 @@ def test_who_read_matches_exactly_the_responses_that_return_the_value():
     entries = [_entry("request", "1"), _entry("response", "1", hashed), _entry("request", "2"),
                _entry("response", "2", other), _entry("request", "3"), _entry("response", "3", hashed)]
     assert check_who_read([entries[1], entries[5]], entries, hashed)
-    _fails(check_who_read([], entries, hashed), "found 0 read(s)")
-    _fails(check_who_read(..., entries, hashed), "stub")
-    _fails(check_who_read([entries[0], entries[1], entries[5]], entries, hashed), "requests")
-    _fails(check_who_read([entries[1]], entries, hashed), "found 1 read(s)")
-    _fails(check_who_read([entries[1], entries[5]], entries, "the-clear-value"), "not an audit hash")
+    assert_not_yet(check_who_read([], entries, hashed), "found 0 read(s)")
+    assert_not_yet(check_who_read(..., entries, hashed), "stub")
+    assert_not_yet(check_who_read([entries[0], entries[1], entries[5]], entries, hashed), "requests")
+    assert_not_yet(check_who_read([entries[1]], entries, hashed), "found 1 read(s)")
+    assert_not_yet(check_who_read([entries[1], entries[5]], entries, "the-clear-value"), "not an audit hash")
 
 
 # -- hardening ------------------------------------------------------------------------------------------
@@ -285,7 +280,7 @@ def test_hardening_lists_every_shortfall(lab, monkeypatch):
                       "wrap TTL 24h", "wildcard path `secret/*`", "sudo", "audit is off"):
         assert shortfall in text, shortfall
     feedback = check_hardening(lab, lab, role=name, wrap_ttl="24h")
-    _fails(feedback, "root token", "audit is off")
+    assert_not_yet(feedback, "root token", "audit is off")
     assert f"{len(findings)} shortfall(s)" in feedback.message
     assert lab.token not in repr(feedback)
 

@@ -15,16 +15,10 @@ import skops.io as sio
 from glassbox import artifacts
 from glassbox.checks.lab06 import check_changed_files, check_explanation, check_http_inference, check_safe_load
 from glassbox.data import LEAKY_FEATURE, load_credit, train_test
+from conftest import assert_not_yet
 from test_untouched_labs import printed as printed_text
 
 TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
-
-
-def _fails(feedback, *words):
-    assert not feedback, feedback
-    assert feedback.hint, "a failing check must say how to fix it"
-    for word in words:
-        assert word in feedback.message + " " + feedback.hint, feedback
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +51,7 @@ def test_safe_load_passes_on_the_solution(course):
 ])
 def test_safe_load_catches_each_mistake(course, trusted, loaded, says):
     _, _, model_path, X = course
-    _fails(check_safe_load(trusted, loaded, model_path, X.iloc[:20]), says)
+    assert_not_yet(check_safe_load(trusted, loaded, model_path, X.iloc[:20]), says)
 
 
 def test_safe_load_catches_another_model(course):
@@ -65,7 +59,7 @@ def test_safe_load_catches_another_model(course):
 
     _, _, model_path, X = course
     other = DummyClassifier().fit(X.iloc[:50], np.arange(50) % 2)
-    _fails(check_safe_load([TREE_PREDICTOR], other, model_path, X.iloc[:20]), "does not predict like")
+    assert_not_yet(check_safe_load([TREE_PREDICTOR], other, model_path, X.iloc[:20]), "does not predict like")
 
 
 # -- exercise 2: changed files -------------------------------------------------------------------------
@@ -96,7 +90,7 @@ def test_changed_files_passes_on_the_solution(course):
     ("changed_files", "should be a function"),
 ])
 def test_changed_files_catches_each_mistake(course, function, says):
-    _fails(check_changed_files(function, course[0]), says)
+    assert_not_yet(check_changed_files(function, course[0]), says)
 
 
 def test_changed_files_leaves_the_artifact_untouched(course):
@@ -127,7 +121,7 @@ def test_http_inference_passes_on_the_servers_answer(course):
 def test_http_inference_catches_each_mistake(course, mutate, says):
     _, model, _, X = course
     rows = X.iloc[:5]
-    _fails(check_http_inference(mutate(model.predict_proba(rows), model, rows), model, rows), says)
+    assert_not_yet(check_http_inference(mutate(model.predict_proba(rows), model, rows), model, rows), says)
 
 
 # -- exercise 4: an explanation over HTTP -----------------------------------------------------------------
@@ -151,19 +145,19 @@ def test_explanation_passes_on_the_solution(explained):
 
 def test_explanation_catches_each_mistake(explained):
     model, applicant, contributions, base = explained
-    _fails(check_explanation(None, None, model, applicant), "stub")
-    _fails(check_explanation(contributions.to_numpy(), base, model, applicant), "not a pandas Series")
-    _fails(check_explanation(contributions.reset_index(drop=True), base, model, applicant), "feature names")
-    _fails(check_explanation(contributions, None, model, applicant), "base_value")
-    _fails(check_explanation(contributions.sort_index(), base, model, applicant), "sorted")
-    _fails(check_explanation(contributions, 0.0, model, applicant), "log-odds")
+    assert_not_yet(check_explanation(None, None, model, applicant), "stub")
+    assert_not_yet(check_explanation(contributions.to_numpy(), base, model, applicant), "not a pandas Series")
+    assert_not_yet(check_explanation(contributions.reset_index(drop=True), base, model, applicant), "feature names")
+    assert_not_yet(check_explanation(contributions, None, model, applicant), "base_value")
+    assert_not_yet(check_explanation(contributions.sort_index(), base, model, applicant), "sorted")
+    assert_not_yet(check_explanation(contributions, 0.0, model, applicant), "log-odds")
     p = model.predict_proba(applicant)[0, 1]
     on_probability_scale = contributions * 0 + (p - 0.3) / len(contributions)   # sums to p with base 0.3
-    _fails(check_explanation(on_probability_scale.sort_values(key=abs, ascending=False), 0.3, model, applicant),
+    assert_not_yet(check_explanation(on_probability_scale.sort_values(key=abs, ascending=False), 0.3, model, applicant),
            "log-odds scale")
     other = shap.TreeExplainer(model).shap_values(applicant.iloc[[0]].to_numpy() * 0 + 1)[0]
     wrong_row = pd.Series(other, index=contributions.index.sort_values()).sort_values(key=abs, ascending=False)
-    _fails(check_explanation(wrong_row, base, model, applicant), "same single row")
+    assert_not_yet(check_explanation(wrong_row, base, model, applicant), "same single row")
 
 
 # -- the untouched lab ------------------------------------------------------------------------------------

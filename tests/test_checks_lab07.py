@@ -24,19 +24,12 @@ from glassbox.checks.lab07 import (
 from glassbox.data import load_credit, train_test
 from glassbox.vault import bootstrap
 
-from conftest import pick_free_port
+from conftest import assert_not_yet, pick_free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION, LAB = REPO / "solutions" / "07-containers.ipynb", REPO / "labs" / "07-containers.ipynb"
 DOCKERFILE = (REPO / "Dockerfile").read_text()
 OTHER_ROLE = "glassbox-tests-lab07-other"
-
-
-def _fails(feedback, *words):
-    assert not feedback, feedback
-    assert feedback.hint, "a failing check must say how to fix it"
-    for word in words:
-        assert word in feedback.message + " " + feedback.hint, feedback
 
 
 def _definitions(notebook: Path, name: str) -> dict:
@@ -68,7 +61,7 @@ def test_review_passes_on_the_solution_and_finds_the_course_dockerfile_clean():
 def test_review_fails_on_the_untouched_lab():
     review = _definitions(LAB, "review")["review"]
     assert review(DOCKERFILE) == set()          # the stub finds nothing, which is right only for clean files
-    _fails(check_dockerfile_review(review, DOCKERFILE), "missed 'runs-as-root'", "USER")
+    assert_not_yet(check_dockerfile_review(review, DOCKERFILE), "missed 'runs-as-root'", "USER")
 
 
 def test_review_cases_cover_every_code_both_ways():
@@ -114,18 +107,18 @@ def _variant(wrong: str):
     ("typo", "unknown code"),
 ])
 def test_review_catches_the_common_mistakes(wrong, says):
-    _fails(check_dockerfile_review(_variant(wrong), DOCKERFILE), says)
+    assert_not_yet(check_dockerfile_review(_variant(wrong), DOCKERFILE), says)
 
 
 def test_review_must_find_the_course_dockerfile_clean():
     solution = _definitions(SOLUTION, "review")["review"]
     bad_course = DOCKERFILE.replace("USER 10001:10001", "USER root")
-    _fails(check_dockerfile_review(solution, bad_course), "course's own Dockerfile", "runs-as-root")
+    assert_not_yet(check_dockerfile_review(solution, bad_course), "course's own Dockerfile", "runs-as-root")
 
 
 def test_review_stub_values():
-    _fails(check_dockerfile_review(..., DOCKERFILE), "not a function")
-    _fails(check_dockerfile_review(lambda text: None, DOCKERFILE), "returns nothing")
+    assert_not_yet(check_dockerfile_review(..., DOCKERFILE), "not a function")
+    assert_not_yet(check_dockerfile_review(lambda text: None, DOCKERFILE), "returns nothing")
 
 
 # -- exercise 2: secrets in image metadata ------------------------------------------------------------------
@@ -137,26 +130,26 @@ def test_image_leaks_passes_on_the_solution_and_on_a_clean_image():
     assert check_image_leaks(image_leaks)
     assert check_image_leaks(image_leaks, clean)
     leaky = SimpleNamespace(env={"API_KEY": "changeme"}, history=[])
-    _fails(check_image_leaks(image_leaks, leaky), "course's own image")
+    assert_not_yet(check_image_leaks(image_leaks, leaky), "course's own image")
 
 
 def test_image_leaks_fails_on_the_untouched_lab():
     image_leaks = _definitions(LAB, "image_leaks")["image_leaks"]
-    _fails(check_image_leaks(image_leaks), "VAULT_TOKEN")
+    assert_not_yet(check_image_leaks(image_leaks), "VAULT_TOKEN")
 
 
 def test_image_leaks_catches_the_common_mistakes():
     solution = _definitions(SOLUTION, "image_leaks")["image_leaks"]
     env, history, _ = metadata_case()
     # only the environment: the build argument in the history is missed
-    _fails(check_image_leaks(lambda e, h: [n for n in e if "TOKEN" in n]), "build argument")
+    assert_not_yet(check_image_leaks(lambda e, h: [n for n in e if "TOKEN" in n]), "build argument")
     # names with KEY anywhere, empty values included
-    _fails(check_image_leaks(lambda e, h: solution(e, h) + [n for n in e if "KEY" in n]), "KEY alone")
-    _fails(check_image_leaks(lambda e, h: solution(e, h) + ["GLASSBOX_VAULT_ROLE_ID"]), "empty variable")
+    assert_not_yet(check_image_leaks(lambda e, h: solution(e, h) + [n for n in e if "KEY" in n]), "KEY alone")
+    assert_not_yet(check_image_leaks(lambda e, h: solution(e, h) + ["GLASSBOX_VAULT_ROLE_ID"]), "empty variable")
     # assignments only: the token written by a RUN line is missed
-    _fails(check_image_leaks(lambda e, h: [x for x in solution(e, h) if x != history[3]]), "TOKEN_SHAPE")
-    _fails(check_image_leaks(lambda e, h: solution(e, h) * 2), "twice")
-    _fails(check_image_leaks(lambda e, h: None), "returns nothing")
+    assert_not_yet(check_image_leaks(lambda e, h: [x for x in solution(e, h) if x != history[3]]), "TOKEN_SHAPE")
+    assert_not_yet(check_image_leaks(lambda e, h: solution(e, h) * 2), "twice")
+    assert_not_yet(check_image_leaks(lambda e, h: None), "returns nothing")
 
 
 def test_no_fixture_or_message_shows_the_fake_token():
@@ -193,35 +186,35 @@ def test_handover_passes_on_the_solution_and_leaves_the_token_usable(admin):
 
 
 def test_handover_fails_on_the_stub(admin):
-    _fails(check_handover(None, admin), "stub")
-    _fails(check_handover({}, admin), "lacks", "VAULT_ADDR")
+    assert_not_yet(check_handover(None, admin), "stub")
+    assert_not_yet(check_handover({}, admin), "lacks", "VAULT_ADDR")
 
 
 def test_handover_refuses_the_secret_id_itself(admin):
     run_env = _solution_env(admin)
     run_env["GLASSBOX_VAULT_WRAPPED_SECRET_ID"] = admin.auth.approle.generate_secret_id(bootstrap.ROLE)["data"]["secret_id"]
-    _fails(check_handover(run_env, admin), "secret ID itself", "wrap_ttl")
+    assert_not_yet(check_handover(run_env, admin), "secret ID itself", "wrap_ttl")
 
 
 def test_handover_refuses_an_admin_token(admin):
-    _fails(check_handover({**_solution_env(admin), "VAULT_TOKEN": admin.token}, admin), "administrator")
-    _fails(check_handover({**_solution_env(admin), "EXTRA": admin.token}, admin), "administrator")
+    assert_not_yet(check_handover({**_solution_env(admin), "VAULT_TOKEN": admin.token}, admin), "administrator")
+    assert_not_yet(check_handover({**_solution_env(admin), "EXTRA": admin.token}, admin), "administrator")
 
 
 def test_handover_refuses_spent_foreign_and_long_lived_tokens(admin):
     spent = _solution_env(admin)
     bootstrap.login_with_wrapped_secret(admin.url, spent["GLASSBOX_VAULT_ROLE_ID"],
                                         spent["GLASSBOX_VAULT_WRAPPED_SECRET_ID"])
-    _fails(check_handover(spent, admin), "not a live wrapping token", "fresh")
-    _fails(check_handover(_solution_env(admin, role=OTHER_ROLE), admin), "not by the service's role")
-    _fails(check_handover(_solution_env(admin, wrap_ttl="1h"), admin), "3600 s", "300")
+    assert_not_yet(check_handover(spent, admin), "not a live wrapping token", "fresh")
+    assert_not_yet(check_handover(_solution_env(admin, role=OTHER_ROLE), admin), "not by the service's role")
+    assert_not_yet(check_handover(_solution_env(admin, wrap_ttl="1h"), admin), "3600 s", "300")
 
 
 def test_handover_refuses_a_wrong_role_id_or_address(admin):
     run_env = _solution_env(admin)
     other = admin.auth.approle.read_role_id(OTHER_ROLE)["data"]["role_id"]
-    _fails(check_handover({**run_env, "GLASSBOX_VAULT_ROLE_ID": other}, admin), "role ID")
-    _fails(check_handover({**run_env, "VAULT_ADDR": "http://127.0.0.1:1"}, admin), "server.addr")
+    assert_not_yet(check_handover({**run_env, "GLASSBOX_VAULT_ROLE_ID": other}, admin), "role ID")
+    assert_not_yet(check_handover({**run_env, "VAULT_ADDR": "http://127.0.0.1:1"}, admin), "server.addr")
 
 
 # -- exercise 4: the smoke test ----------------------------------------------------------------------------
@@ -243,12 +236,12 @@ def test_smoke_passes_on_right_answers(model_and_rows):
 def test_smoke_fails_on_the_stub_and_the_common_mistakes(model_and_rows):
     model, rows = model_and_rows
     good = {"ready": 200, "without_key": 401, "proba": model.predict_proba(rows)}
-    _fails(check_smoke_test(None, model, rows), "stub")
-    _fails(check_smoke_test({"ready": None, "without_key": None, "proba": None}, model, rows), "'ready'")
-    _fails(check_smoke_test({**good, "ready": 503}, model, rows), "not 200")
-    _fails(check_smoke_test({**good, "without_key": 200}, model, rows), "401", "Authorization")
-    _fails(check_smoke_test({**good, "proba": good["proba"].ravel()}, model, rows), "shape", "Reshape")
-    _fails(check_smoke_test({**good, "proba": good["proba"][::-1]}, model, rows), "differs", "feature order")
+    assert_not_yet(check_smoke_test(None, model, rows), "stub")
+    assert_not_yet(check_smoke_test({"ready": None, "without_key": None, "proba": None}, model, rows), "'ready'")
+    assert_not_yet(check_smoke_test({**good, "ready": 503}, model, rows), "not 200")
+    assert_not_yet(check_smoke_test({**good, "without_key": 200}, model, rows), "401", "Authorization")
+    assert_not_yet(check_smoke_test({**good, "proba": good["proba"].ravel()}, model, rows), "shape", "Reshape")
+    assert_not_yet(check_smoke_test({**good, "proba": good["proba"][::-1]}, model, rows), "differs", "feature order")
 
 
 # -- both modes ---------------------------------------------------------------------------------------------

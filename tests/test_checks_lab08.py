@@ -19,16 +19,10 @@ from glassbox.checks.lab08 import (
     LATENCY, check_latency_quantiles, check_psi, check_replicas, check_rollout, check_rotation,
 )
 from glassbox.vault import bootstrap
+from conftest import assert_not_yet
 from test_untouched_labs import printed as printed_text
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _fails(feedback, *words):
-    assert not feedback, feedback
-    assert feedback.hint, "a failing check must say how to fix it"
-    for word in words:
-        assert word in feedback.message + " " + feedback.hint, feedback
 
 
 def _passes(feedback):
@@ -69,18 +63,18 @@ def test_quantiles_pass_on_the_solution():
 
 def test_quantiles_catch_the_mistakes():
     right = _solution(BEFORE, AFTER)
-    _fails(check_latency_quantiles(..., BEFORE, AFTER), "stub")
-    _fails(check_latency_quantiles({q: v / 1000 for q, v in right.items()}, BEFORE, AFTER), "milliseconds")
+    assert_not_yet(check_latency_quantiles(..., BEFORE, AFTER), "stub")
+    assert_not_yet(check_latency_quantiles({q: v / 1000 for q, v in right.items()}, BEFORE, AFTER), "milliseconds")
     since_start = {q: monitoring.histogram_quantile(q / 100, AFTER.buckets(LATENCY)) * 1000 for q in (50, 95, 99)}
-    _fails(check_latency_quantiles(since_start, BEFORE, AFTER), "since the server started", "subtract")
+    assert_not_yet(check_latency_quantiles(since_start, BEFORE, AFTER), "since the server started", "subtract")
     with pytest.raises(ValueError, match="0.99 for p99"):    # percent for a fraction: refused at the source
         monitoring.histogram_quantile(99, AFTER.buckets(LATENCY))
     swapped = {50: right[95], 95: right[50], 99: right[99]}
-    _fails(check_latency_quantiles(swapped, BEFORE, AFTER), "not decrease")
-    _fails(check_latency_quantiles({q: v * 1.5 for q, v in right.items()}, BEFORE, AFTER), "differ", "window")
-    _fails(check_latency_quantiles({"p50": 1, "p95": 2, "p99": 3}, BEFORE, AFTER), "50, 95 and 99")
-    _fails(check_latency_quantiles([1, 2, 3], BEFORE, AFTER), "dict")
-    _fails(check_latency_quantiles(right, AFTER, AFTER), "no `infer` requests")
+    assert_not_yet(check_latency_quantiles(swapped, BEFORE, AFTER), "not decrease")
+    assert_not_yet(check_latency_quantiles({q: v * 1.5 for q, v in right.items()}, BEFORE, AFTER), "differ", "window")
+    assert_not_yet(check_latency_quantiles({"p50": 1, "p95": 2, "p99": 3}, BEFORE, AFTER), "50, 95 and 99")
+    assert_not_yet(check_latency_quantiles([1, 2, 3], BEFORE, AFTER), "dict")
+    assert_not_yet(check_latency_quantiles(right, AFTER, AFTER), "no `infer` requests")
 
 
 # -- 2. PSI ----------------------------------------------------------------------------------------------------
@@ -134,7 +128,7 @@ def test_psi_passes_on_the_solution_and_agrees_with_the_package():
     (psi_reversed, "never negative"),
 ])
 def test_psi_catches_the_mistakes(psi, says):
-    _fails(check_psi(psi), says)
+    assert_not_yet(check_psi(psi), says)
 
 
 def test_psi_without_unique_edges_still_works_on_a_binary_feature():
@@ -176,7 +170,7 @@ def test_rollout_passes_on_a_clean_swap_under_load():
     (_load(failed=3, status=0), _swap(), "3 of 800"),
 ])
 def test_rollout_catches_the_mistakes(load, swap, says):
-    _fails(check_rollout(load, swap, "2"), says)
+    assert_not_yet(check_rollout(load, swap, "2"), says)
 
 
 # -- 4. rotation -----------------------------------------------------------------------------------------------
@@ -209,20 +203,20 @@ def test_rotation_passes_when_the_server_took_both(vault_client, rotated):
 
 def test_rotation_catches_the_mistakes(vault_client, rotated):
     before, token = rotated
-    _fails(check_rotation(_load(), vault_client, before, token, _served(before + 1), wait=0.3),
+    assert_not_yet(check_rotation(_load(), vault_client, before, token, _served(before + 1), wait=0.3),
            "still unopened", "SECRET_ID_FILE")           # the server never used the new secret ID
-    _fails(check_rotation(_load(), vault_client, before + 1, token, _served(before + 1)), "not rotated")
-    _fails(check_rotation(_load(), vault_client, before, ..., _served(before + 1)), "stub")
+    assert_not_yet(check_rotation(_load(), vault_client, before + 1, token, _served(before + 1)), "not rotated")
+    assert_not_yet(check_rotation(_load(), vault_client, before, ..., _served(before + 1)), "stub")
     _unwrap(vault_client, token)
-    _fails(check_rotation(_load(), vault_client, before, token, _served(before)), "still uses key version")
-    _fails(check_rotation(_load(failed=12), vault_client, before, token, _served(before + 1)), "KeyCaller")
-    _fails(check_rotation(None, vault_client, before, token, _served(before + 1)), "while load runs")
+    assert_not_yet(check_rotation(_load(), vault_client, before, token, _served(before)), "still uses key version")
+    assert_not_yet(check_rotation(_load(failed=12), vault_client, before, token, _served(before + 1)), "KeyCaller")
+    assert_not_yet(check_rotation(None, vault_client, before, token, _served(before + 1)), "while load runs")
 
 
 def test_rotation_refuses_a_look_alike_wrapping_token(vault_client, rotated):
     before, _ = rotated
     other = vault_client.sys.wrap({"secret_id": "not-from-the-role"}, ttl="60s")["wrap_info"]["token"]
-    _fails(check_rotation(_load(), vault_client, before, other, _served(before + 1), wait=0.3), "not a secret ID")
+    assert_not_yet(check_rotation(_load(), vault_client, before, other, _served(before + 1), wait=0.3), "not a secret ID")
 
 
 # -- 5. replicas -------------------------------------------------------------------------------------------------
@@ -245,7 +239,7 @@ def test_replicas_pass_on_the_solution():
     (40, "not what"),
 ])
 def test_replicas_catch_the_mistakes(replicas, says):
-    _fails(check_replicas(replicas, 3000, 700.0, HPA), says)
+    assert_not_yet(check_replicas(replicas, 3000, 700.0, HPA), says)
 
 
 # -- the untouched lab ---------------------------------------------------------------------------------------

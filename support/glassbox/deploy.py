@@ -40,10 +40,10 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from glassbox.serving.local import is_ready
 
 __all__ = [
     "IMAGE", "UID", "BuildError", "ContainerServer", "ImageReport", "Stack", "build", "choose_vault_image",
@@ -214,7 +214,7 @@ class ContainerServer:
         """Wait until ``/v2/health/ready`` answers 200; raise with the container's log if it stops first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if _ready(self.url):
+            if is_ready(self.url):
                 return self
             if not self.running:
                 raise RuntimeError(f"the container stopped ({self.container.status}); its log:\n{self.logs(30)}")
@@ -534,14 +534,6 @@ def bootstrap_handoff(directory, *, addr: str | None = None, token: str | None =
 
 
 # --- private helpers ---------------------------------------------------------------------------------------
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/v2/health/ready", timeout=1) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
 
 def _shorten(text: str, width: int) -> str:
     text = " ".join(text.split())

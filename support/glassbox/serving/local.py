@@ -59,7 +59,7 @@ class LocalServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the model server exited with code {self.process.returncode}:\n{self.log(20)}")
-            if _ready(self.url):
+            if is_ready(self.url):
                 return self
             time.sleep(0.1)
         self.stop()
@@ -103,7 +103,8 @@ def _free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
-def _ready(url: str) -> bool:
+def is_ready(url: str) -> bool:
+    """Does the model server at ``url`` answer its ready endpoint?"""
     try:
         with urllib.request.urlopen(url + "/v2/health/ready", timeout=1) as response:
             return response.status == 200
