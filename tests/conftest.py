@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 
 import hvac
 import pytest
@@ -46,6 +47,16 @@ def _bindable(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def eventually(condition, timeout: float = 15.0) -> bool:
+    """Poll ``condition`` every 0.1 s until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def assert_not_yet(feedback, *words):

@@ -15,6 +15,8 @@ from glassbox import artifacts, monitoring
 from glassbox.serving import ConfigError, LocalServer, ServerConfig, _key_guard
 from glassbox.vault import bootstrap
 
+from conftest import eventually
+
 REFRESH = 1.0
 BODY = {"inputs": [{"name": "input-0", "shape": [1, 11], "datatype": "FP64", "data": [1.0] * 11}]}
 
@@ -36,15 +38,6 @@ def served(vault_client):
 def _infer(server, key=None, headers=None):
     headers = headers if headers is not None else ({"Authorization": f"Bearer {key}"} if key else {})
     return httpx.post(server.url + "/v2/models/credit/infer", json=BODY, headers=headers, timeout=10)
-
-
-def _eventually(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_the_key_from_vault_is_accepted(served, vault_client):
@@ -93,7 +86,7 @@ def test_rotation_in_vault_needs_no_restart(served, vault_client):
     new = bootstrap.read_api_key(vault_client)
     assert new != old
     # within the refresh period (plus slack for a busy machine): the old key is refused, the new one accepted
-    assert _eventually(lambda: _infer(server, old).status_code == 401, timeout=REFRESH + 5)
+    assert eventually(lambda: _infer(server, old).status_code == 401, timeout=REFRESH + 5)
     assert _infer(server, new).status_code == 200
     assert server.process.pid == pid and server.running
     metrics = monitoring.scrape(server.url + "/metrics")
@@ -180,10 +173,10 @@ def test_a_key_file_is_re_read_and_a_failed_re_read_keeps_the_last_key(tmp_path)
     with LocalServer(env) as server:
         assert _infer(server, "first-key-0123456789").status_code == 200
         key_file.write_text("second-key-0123456789")
-        assert _eventually(lambda: _infer(server, "first-key-0123456789").status_code == 401, REFRESH + 5)
+        assert eventually(lambda: _infer(server, "first-key-0123456789").status_code == 401, REFRESH + 5)
         assert _infer(server, "second-key-0123456789").status_code == 200
         key_file.unlink()  # the source fails: the server keeps the last key it read, and counts the failure
-        assert _eventually(lambda: monitoring.scrape(server.url + "/metrics").value(
+        assert eventually(lambda: monitoring.scrape(server.url + "/metrics").value(
             "glassbox_api_key_refreshes_total", outcome="error") >= 1, REFRESH + 5)
         assert _infer(server, "second-key-0123456789").status_code == 200
         assert httpx.get(server.url + "/v2/health/ready").status_code == 200

@@ -26,6 +26,8 @@ from glassbox.data import load_credit, train_test
 from glassbox.serving import LocalServer
 from glassbox.vault import bootstrap
 
+from conftest import eventually
+
 LOAD = dict(concurrency=4, duration=4.0)   # bounded: a few thousand requests at most on 2 cores
 
 
@@ -176,15 +178,6 @@ def _key_version(server):
     return monitoring.scrape(server.url + "/metrics").value("glassbox_api_key_version")
 
 
-def _wait_for(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_api_key_rotation_under_load_fails_no_request_for_callers_that_pick_it_up(served, vault_client):
     server, _, _, data, features = served
     bodies = [monitoring.v2_request(data.X[features].iloc[i:i + 1]) for i in range(20)]
@@ -195,10 +188,10 @@ def test_api_key_rotation_under_load_fails_no_request_for_callers_that_pick_it_u
                                       duration=LOAD["duration"]) as stale:
         time.sleep(0.8)
         first = bootstrap.rotate_api_key(vault_client)
-        assert _wait_for(lambda: _key_version(server) == first)      # the server picked it up, no restart
+        assert eventually(lambda: _key_version(server) == first)      # the server picked it up, no restart
         time.sleep(0.5)
         second = bootstrap.rotate_api_key(vault_client)
-        assert _wait_for(lambda: _key_version(server) == second)
+        assert eventually(lambda: _key_version(server) == second)
     result = load.result
     assert result.failed == 0, (result.statuses, result.errors)
     assert caller.refreshes >= 1 and result.requests > 200
@@ -225,10 +218,10 @@ def test_secret_id_rotation_under_load_fails_no_request(served, vault_client):
             except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden):
                 return True          # the server has unwrapped it (a wrapping token works once)
 
-        assert _wait_for(unwrapped), "the server did not log in with the new secret ID"
+        assert eventually(unwrapped), "the server did not log in with the new secret ID"
         # the new login is the one that reads keys now: rotate the key and see it picked up
         version = bootstrap.rotate_api_key(vault_client)
-        assert _wait_for(lambda: _key_version(server) == version)
+        assert eventually(lambda: _key_version(server) == version)
     result = load.result
     assert result.failed == 0, (result.statuses, result.errors)
     assert result.requests > 200
