@@ -23,6 +23,15 @@ LATENCY = "glassbox_request_duration_seconds"
 QUANTILES = (50, 95, 99)
 
 
+def _expect_load_lost_nothing(load, event: str, start_hint: str, failure_hint: str) -> None:
+    """The background load around ``event`` (a swap, a rotation) was real, and not one request failed."""
+    expect(not _is_stub(load), f"`load` is missing: the {event} should happen while load runs.", hint=start_hint)
+    expect(load.requests >= 100, f"Only {load.requests} requests ran during the {event}: too little to show anything.",
+           hint=f"Keep the load running for a few seconds around the {event}.")
+    expect(load.failed == 0, f"{load.failed} of {load.requests} requests failed during the {event} "
+                             f"(statuses {load.statuses}).", hint=failure_hint)
+
+
 def _is_stub(value) -> bool:
     return value is ... or value is None
 
@@ -141,14 +150,11 @@ def check_rollout(load, swap, candidate_version: str):
            f"The server now serves version {answer.get('version')}, not the candidate's {candidate_version}.",
            hint="Save the candidate with artifacts.save(..., version=CANDIDATE_VERSION, overwrite=True) into "
                 "MODEL_DIR first, then ask the server to load.")
-    expect(not _is_stub(load), "`load` is missing: the swap should happen while load runs.",
-           hint="Make the request inside `with monitoring.BackgroundLoad(...) as traffic:` and pass traffic.result.")
-    expect(load.requests >= 100, f"Only {load.requests} requests ran during the swap: too little to show anything.",
-           hint="Keep the BackgroundLoad running for a few seconds around the swap.")
-    expect(load.failed == 0, f"{load.failed} of {load.requests} requests failed during the swap "
-                             f"(statuses {load.statuses}).",
-           hint="The repository extension swaps without dropping requests; other changes made at the same time "
-                "(a key rotation, a server restart) do not.")
+    _expect_load_lost_nothing(
+        load, "swap", start_hint="Make the request inside `with monitoring.BackgroundLoad(...) as traffic:` and "
+                                 "pass traffic.result.",
+        failure_hint="The repository extension swaps without dropping requests; other changes made at the same time "
+                     "(a key rotation, a server restart) do not.")
     return "well done: a new model in service, and not one request lost."
 
 
@@ -199,14 +205,11 @@ def check_rotation(load, client, version_before: int, wrapping_token, metrics, w
         time.sleep(0.2)
     expect(int(served) == current, f"The server still uses key version {int(served)}; Vault holds version {current}.",
            hint="The server re-reads its key every few seconds: keep the load running a little longer after rotating.")
-    expect(not _is_stub(load), "`load` is missing: the rotation should happen while load runs.",
-           hint="Rotate inside `with monitoring.BackgroundLoad(...) as traffic:` and pass traffic.result.")
-    expect(load.requests >= 100, f"Only {load.requests} requests ran during the rotation: too few to judge.",
-           hint="Keep the load running for a few seconds around the rotation.")
-    expect(load.failed == 0, f"{load.failed} of {load.requests} requests failed during the rotation "
-                             f"(statuses {load.statuses}).",
-           hint="Give the load a monitoring.KeyCaller that reads the key from Vault: it picks up the new key when "
-                "refused, which a fixed key never does.")
+    _expect_load_lost_nothing(
+        load, "rotation", start_hint="Rotate inside `with monitoring.BackgroundLoad(...) as traffic:` and pass "
+                                     "traffic.result.",
+        failure_hint="Give the load a monitoring.KeyCaller that reads the key from Vault: it picks up the new key "
+                     "when refused, which a fixed key never does.")
     return "well done: new key and new login, and callers that follow Vault never noticed."
 
 
