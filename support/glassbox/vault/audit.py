@@ -99,12 +99,22 @@ def _enable_by_config(client: hvac.Client, server: Server, name: str) -> None:
 
 
 def _wait_listed(client: hvac.Client, name: str) -> bool:
+    """Poll until the reloaded server lists the device in a request that it also managed to audit.
+
+    OpenBao registers a reloaded device a moment before the device's storage becomes writable, and the first
+    request it audits creates the device's HMAC salt in that storage: a request that falls in that moment is
+    refused with "internal error" (500, seen in CI under load), so such a refusal means "not yet".
+    """
     deadline = time.monotonic() + _LIST_TIMEOUT
-    while _listed(client, name) is None:
+    while True:
+        try:
+            if _listed(client, name) is not None:
+                return True
+        except hvac.exceptions.InternalServerError:
+            pass
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
-    return True
 
 
 def _on_this_machine(server: Server, file_path: str) -> Path:
