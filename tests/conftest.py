@@ -13,7 +13,9 @@ A test skips, saying why, where this machine lacks a part (a Docker engine, an i
 (``CI`` set) every part is there, so a skip is reported as a failure: nothing passes CI untested.
 """
 
+import contextlib
 import os
+import secrets
 import shutil
 import socket
 import tempfile
@@ -60,6 +62,23 @@ def eventually(condition, timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+@contextlib.contextmanager
+def course_model_server(directory, **settings):
+    """The course model served by a local server process behind a fresh API key (in ``directory``/api-key).
+
+    ``settings`` are extra ``GLASSBOX_*`` variables. Yields ``(server, key, model_dir)``.
+    """
+    from glassbox import artifacts
+    from glassbox.serving import LocalServer
+
+    model_dir = artifacts.build_course_model()
+    key = secrets.token_urlsafe(32)
+    key_file = directory / "api-key"
+    key_file.write_text(key)
+    with LocalServer({"GLASSBOX_MODEL_DIR": model_dir, "GLASSBOX_API_KEY_FILE": key_file, **settings}) as local:
+        yield local, key, model_dir
 
 
 def assert_not_yet(feedback, *words):

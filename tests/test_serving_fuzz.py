@@ -8,14 +8,14 @@ binary-extension flags, huge bodies. Every request goes over real HTTP to a real
 
 import copy
 import random
-import secrets
 
 import httpx
 import orjson
 import pytest
 
 from glassbox import artifacts, monitoring
-from glassbox.serving import LocalServer
+
+from conftest import course_model_server
 
 N_CASES = 600
 SEED = 20240611
@@ -25,13 +25,9 @@ OTHER_VALUES = [None, True, False, 0, -1, 2**63, 1.5, -0.0, 1e308, "", "x", "FP6
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    model_dir = artifacts.build_course_model()
-    features = artifacts.load(model_dir).feature_names
-    key = secrets.token_urlsafe(32)
-    key_file = tmp_path_factory.mktemp("fuzz") / "api-key"
-    key_file.write_text(key)
-    with LocalServer({"GLASSBOX_MODEL_DIR": model_dir, "GLASSBOX_API_KEY_FILE": key_file,
-                      "GLASSBOX_MAX_BODY_BYTES": 200_000, "GLASSBOX_MAX_BATCH_ROWS": 500}) as local:
+    with course_model_server(tmp_path_factory.mktemp("fuzz"), GLASSBOX_MAX_BODY_BYTES=200_000,
+                             GLASSBOX_MAX_BATCH_ROWS=500) as (local, key, model_dir):
+        features = artifacts.load(model_dir).feature_names
         with httpx.Client(base_url=local.url, headers={"authorization": f"Bearer {key}"}, timeout=30) as client:
             yield local, client, features
 

@@ -4,7 +4,6 @@ in-process, explanations that add up, per-feature inputs, errors shaped {"error"
 A real server process (uvicorn, API key from a key file) on a free loopback port; real HTTP with httpx.
 """
 
-import secrets
 from types import SimpleNamespace
 
 import httpx
@@ -15,9 +14,11 @@ import shap
 
 from glassbox import artifacts
 from glassbox.data import LEAKY_FEATURE, load_credit, train_test
-from glassbox.serving import LocalServer, protocol
+from glassbox.serving import protocol
 from glassbox.serving.protocol import ModelSchema, ProtocolError, parse_infer_request
 from glassbox.serving.runtime import ModelRuntime
+
+from conftest import course_model_server
 
 FEATURES = tuple(f"f{i}" for i in range(3))
 SCHEMA = ModelSchema(FEATURES, max_rows=100)
@@ -126,12 +127,8 @@ def test_the_response_is_row_major_json_with_shapes():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    model_dir = artifacts.build_course_model()
-    key = secrets.token_urlsafe(32)
-    key_file = tmp_path_factory.mktemp("serving") / "api-key"
-    key_file.write_text(key)
-    with LocalServer({"GLASSBOX_MODEL_DIR": model_dir, "GLASSBOX_API_KEY_FILE": key_file,
-                      "GLASSBOX_MAX_BATCH_ROWS": 2000, "GLASSBOX_MAX_BODY_BYTES": 1_000_000}) as local:
+    with course_model_server(tmp_path_factory.mktemp("serving"), GLASSBOX_MAX_BATCH_ROWS=2000,
+                             GLASSBOX_MAX_BODY_BYTES=1_000_000) as (local, key, model_dir):
         with httpx.Client(base_url=local.url, headers={"authorization": f"Bearer {key}"}, timeout=30) as client:
             yield SimpleNamespace(url=local.url, key=key, client=client, model_dir=model_dir, local=local)
 

@@ -4,8 +4,6 @@ The JSON form of the protocol: ``binary_data=False`` on ``set_data_from_numpy`` 
 ``InferRequestedOutput``. Results are compared with the model's ``predict_proba`` in this process.
 """
 
-import secrets
-
 import numpy as np
 import pytest
 import tritonclient.http as triton
@@ -13,18 +11,15 @@ from tritonclient.utils import InferenceServerException
 
 from glassbox import artifacts
 from glassbox.data import LEAKY_FEATURE, load_credit, train_test
-from glassbox.serving import LocalServer
+
+from conftest import course_model_server
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    model_dir = artifacts.build_course_model()
-    art = artifacts.load(model_dir)
     _, X_test, _, _ = train_test(load_credit())
-    key = secrets.token_urlsafe(32)
-    key_file = tmp_path_factory.mktemp("triton") / "api-key"
-    key_file.write_text(key)
-    with LocalServer({"GLASSBOX_MODEL_DIR": model_dir, "GLASSBOX_API_KEY_FILE": key_file}) as local:
+    with course_model_server(tmp_path_factory.mktemp("triton")) as (local, key, model_dir):
+        art = artifacts.load(model_dir)
         client = triton.InferenceServerClient(local.url.removeprefix("http://"))
         yield client, (lambda: {"Authorization": f"Bearer {key}"}), art, X_test.drop(columns=[LEAKY_FEATURE])
         client.close()
