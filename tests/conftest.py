@@ -5,7 +5,7 @@ At import time (so notebook kernels started by nbval inherit it too):
 - ``GLASSBOX_VAULT_BACKEND`` defaults to ``embedded``, so no test pulls an image or needs Docker for Vault;
 - ``VAULT_ADDR`` and ``VAULT_TOKEN`` inherited from the shell are dropped.
 
-Fixtures: ``vault_server`` (the session's dev server, a :class:`glassbox.vault.Server`), ``vault_client``
+Helpers that tests import live in ``helpers.py``, not here. Fixtures: ``vault_server`` (the session's dev server, a :class:`glassbox.vault.Server`), ``vault_client``
 (an ``hvac.Client`` with its root token), and for tests that start servers of their own, ``free_port`` and
 ``own_vault_home`` (a private home and port, with whatever was started there stopped afterwards).
 
@@ -13,18 +13,15 @@ A test skips, saying why, where this machine lacks a part (a Docker engine, an i
 (``CI`` set) every part is there, so a skip is reported as a failure: nothing passes CI untested.
 """
 
-import contextlib
 import os
-import secrets
 import shutil
-import socket
 import tempfile
-import time
 
 import hvac
 import pytest
 
 from glassbox import vault
+from helpers import pick_free_port
 
 _SESSION_HOME = None if os.environ.get("GLASSBOX_HOME") else tempfile.mkdtemp(prefix="glassbox-test-")
 if _SESSION_HOME:
@@ -32,61 +29,6 @@ if _SESSION_HOME:
 os.environ.setdefault("GLASSBOX_VAULT_BACKEND", "embedded")
 for _name in ("VAULT_ADDR", "VAULT_TOKEN"):
     os.environ.pop(_name, None)
-
-
-def pick_free_port() -> int:
-    """A loopback port that is free now, with the next one free too (a dev server's cluster port)."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port < 65535 and _bindable(port + 1):
-            return port
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def eventually(condition, timeout: float = 15.0) -> bool:
-    """Poll ``condition`` every 0.1 s until it holds (True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-@contextlib.contextmanager
-def course_model_server(directory, **settings):
-    """The course model served by a local server process behind a fresh API key (in ``directory``/api-key).
-
-    ``settings`` are extra ``GLASSBOX_*`` variables. Yields ``(server, key, model_dir)``.
-    """
-    from glassbox import artifacts
-    from glassbox.serving import LocalServer
-
-    model_dir = artifacts.build_course_model()
-    key = secrets.token_urlsafe(32)
-    key_file = directory / "api-key"
-    key_file.write_text(key)
-    with LocalServer({"GLASSBOX_MODEL_DIR": model_dir, "GLASSBOX_API_KEY_FILE": key_file, **settings}) as local:
-        yield local, key, model_dir
-
-
-def assert_not_yet(feedback, *words):
-    """A self-check's failure that explains itself: a hint, and each of ``words`` in its message or hint."""
-    assert not feedback, feedback
-    assert feedback.hint, "a failing check must say how to fix it"
-    for word in words:
-        assert word in feedback.message + " " + feedback.hint, feedback
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ import psutil
 import pytest
 import requests
 
-from conftest import pick_free_port
+from helpers import pick_free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BINDER = REPO / "binder"

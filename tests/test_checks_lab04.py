@@ -8,7 +8,7 @@ import pytest
 
 from glassbox.checks.lab04 import check_kv_write, check_read_or_none, check_rollback, check_scoped_token
 
-from conftest import assert_not_yet
+from helpers import assert_not_yet
 
 BASE = "glassbox-tests/lab04"
 

@@ -15,7 +15,7 @@ from glassbox.checks.lab05 import (
     check_transit_batch, check_who_read, hardening_findings, policy_paths,
 )
 
-from conftest import assert_not_yet
+from helpers import assert_not_yet
 
 SERVICE, NEIGHBOUR = "glassbox-tests/lab05/model-service", "glassbox-tests/lab05/billing"
 POLICY = ROLE = "glassbox-tests-lab05-service"

@@ -15,8 +15,8 @@ import skops.io as sio
 from glassbox import artifacts
 from glassbox.checks.lab06 import check_changed_files, check_explanation, check_http_inference, check_safe_load
 from glassbox.data import LEAKY_FEATURE, load_credit, train_test
-from conftest import assert_not_yet
-from test_untouched_labs import printed as printed_text
+from helpers import assert_not_yet
+from helpers import printed as printed_text
 
 TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 

@@ -24,7 +24,7 @@ from glassbox.checks.lab07 import (
 from glassbox.data import load_credit, train_test
 from glassbox.vault import bootstrap
 
-from conftest import assert_not_yet, pick_free_port
+from helpers import assert_not_yet, pick_free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION, LAB = REPO / "solutions" / "07-containers.ipynb", REPO / "labs" / "07-containers.ipynb"

@@ -19,8 +19,8 @@ from glassbox.checks.lab08 import (
     LATENCY, check_latency_quantiles, check_psi, check_replicas, check_rollout, check_rotation,
 )
 from glassbox.vault import bootstrap
-from conftest import assert_not_yet
-from test_untouched_labs import printed as printed_text
+from helpers import assert_not_yet
+from helpers import printed as printed_text
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from conftest import pick_free_port
+from helpers import pick_free_port
 
 LABS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "labs")
 

@@ -17,7 +17,7 @@ from glassbox import artifacts, deploy
 from glassbox.data import load_credit, train_test
 from glassbox.vault import bootstrap, server as vault_server
 
-from test_container import require_engine
+from helpers import require_engine
 
 
 def _config(**env) -> dict:

@@ -6,9 +6,7 @@ These tests need a Docker engine (`.ci/docker-engine.sh` starts one and makes th
 answers they skip and say why; in CI (CI=true) they start one with that script first.
 """
 
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -19,31 +17,10 @@ from glassbox import __version__, artifacts, deploy
 from glassbox.data import load_credit, train_test
 from glassbox.vault import bootstrap
 
-from test_no_secrets import leaks_in_text
+from helpers import leaks_in_text, require_engine
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
-
-
-_STARTED = {}
-
-
-def require_engine():
-    """The engine's client, or a skip that says why there is none.
-
-    In CI (CI=true, as root) a missing engine is started once with .ci/docker-engine.sh; if that fails too, the
-    skip carries its output (and CI reports the skip as a failure).
-    """
-    client = deploy.engine()
-    if client is None and os.environ.get("CI") and os.geteuid() == 0 and "run" not in _STARTED:
-        _STARTED["run"] = subprocess.run(["bash", str(REPO / ".ci" / "docker-engine.sh")], capture_output=True,
-                                         text=True, timeout=1200)
-        client = deploy.engine()
-    if client is None:
-        started = _STARTED.get("run")
-        pytest.skip(f"{deploy.engine_status()}; start one with `sudo bash .ci/docker-engine.sh`"
-                    + (f"\n{started.stdout[-2000:]}{started.stderr[-2000:]}" if started else ""))
-    return client
 
 
 @pytest.fixture(scope="module")

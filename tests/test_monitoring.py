@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import pick_free_port
+from helpers import pick_free_port
 from glassbox import monitoring
 from glassbox.data import load_credit
 

@@ -1,32 +1,14 @@
 """No token or secret value in any notebook or tracked file."""
 
 import json
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from helpers import RANDOM_LOOKING, leaks_in_text
+
 REPO = Path(__file__).resolve().parents[1]
-
-# Vault/OpenBao tokens (service, batch, recovery, legacy), private keys, AppRole secret IDs next to their name,
-# bearer credentials, and cloud keys.
-SECRET_PATTERNS = [
-    re.compile(r"\b(hv[sbr]|s|b|r)\.[A-Za-z0-9]{24,}"),
-    re.compile(r"-----BEGIN (RSA |EC |OPENSSH )?PRIVATE KEY-----"),
-    re.compile(r"secret_id\W{1,6}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
-    re.compile(r"Bearer\s+[A-Za-z0-9_\-\.=]{20,}"),
-    re.compile(r"AKIA[0-9A-Z]{16}"),
-]
-# In notebook outputs, a long run mixing upper case, lower case and digits looks like a generated password
-# or token (hex digests and UUIDs, which the labs may show, are lower case).
-RANDOM_LOOKING = re.compile(r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*[a-z])(?=[A-Za-z0-9_\-]*[A-Z])"
-                            r"(?=[A-Za-z0-9_\-]*[0-9])[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9_\-])")
-
-
-def leaks_in_text(text: str) -> list[str]:
-    return [match.group(0) for pattern in SECRET_PATTERNS for match in pattern.finditer(text)]
-
 
 def leaks_in_outputs(notebook: dict) -> list[str]:
     found = []

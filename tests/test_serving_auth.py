@@ -15,7 +15,7 @@ from glassbox import artifacts, monitoring
 from glassbox.serving import ConfigError, LocalServer, ServerConfig, _key_guard
 from glassbox.vault import bootstrap
 
-from conftest import eventually
+from helpers import eventually
 
 REFRESH = 1.0
 BODY = {"inputs": [{"name": "input-0", "shape": [1, 11], "datatype": "FP64", "data": [1.0] * 11}]}

@@ -15,7 +15,7 @@ import pytest
 
 from glassbox import artifacts, monitoring
 
-from conftest import course_model_server
+from helpers import course_model_server
 
 N_CASES = 600
 SEED = 20240611

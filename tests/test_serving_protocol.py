@@ -18,7 +18,7 @@ from glassbox.serving import protocol
 from glassbox.serving.protocol import ModelSchema, ProtocolError, parse_infer_request
 from glassbox.serving.runtime import ModelRuntime
 
-from conftest import course_model_server
+from helpers import course_model_server
 
 FEATURES = tuple(f"f{i}" for i in range(3))
 SCHEMA = ModelSchema(FEATURES, max_rows=100)

@@ -12,7 +12,7 @@ from tritonclient.utils import InferenceServerException
 from glassbox import artifacts
 from glassbox.data import LEAKY_FEATURE, load_credit, train_test
 
-from conftest import course_model_server
+from helpers import course_model_server
 
 
 @pytest.fixture(scope="module")

@@ -6,21 +6,9 @@ from pathlib import Path
 import pytest
 
 from glassbox.course import progress
+from helpers import check_outcomes
 
 LABS = sorted(path.name for path in (Path(__file__).resolve().parents[1] / "labs").glob("*.ipynb"))
-
-
-def check_outcomes(notebook, lab: str) -> list[str]:
-    """The text of every self-check result the notebook displayed for ``lab``."""
-    return [output["data"]["text/plain"] for cell in notebook.cells if cell.cell_type == "code"
-            for output in cell.outputs
-            if output.get("output_type") == "execute_result" and f"Lab {lab} ·" in output["data"]["text/plain"]]
-
-
-def printed(notebook) -> str:
-    """Everything the notebook's cells printed."""
-    return "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                   for output in cell.outputs)
 
 
 @pytest.mark.parametrize("name", LABS)

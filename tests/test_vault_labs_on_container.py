@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pick_free_port
-from test_container import require_engine
+from helpers import pick_free_port
+from helpers import require_engine
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("GLASSBOX_TEST_VAULT_IMAGE", "glassbox/openbao:latest")

@@ -26,7 +26,7 @@ from glassbox.data import load_credit, train_test
 from glassbox.serving import LocalServer
 from glassbox.vault import bootstrap
 
-from conftest import eventually
+from helpers import eventually
 
 LOAD = dict(concurrency=4, duration=4.0)   # bounded: a few thousand requests at most on 2 cores
 

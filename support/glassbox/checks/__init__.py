@@ -5,38 +5,120 @@ the check with a message saying what is wrong and a hint. The decorated function
 :class:`Feedback` (truthy when the exercise passes), records the outcome in the learner's progress,
 and never raises::
 
-    @exercise(lab="02", name="permutation-importance", title="Permutation importance on held-out data")
+    @exercise(lab="02", name="permutation-importance", title="Permutation importance on held-out data",
+              hint=("Which data has the model never seen?", "Score the permutations on X_test."))
     def check_permutation_importance(result):
-        expect(result is not ..., "`result` is still the stub.", hint="Call permutation_importance(...).")
+        expect_answered(result, "result")
+        ...
 
-A check that passes may return a short string (for example a score) that is shown with the success.
+Hints come in tiers: a tuple ``(concept, more specific)``. The first tier points at the idea; a later tier
+may be more specific; no tier pastes the solution's expression. Messages and hints are Markdown.
+The exercise's own ``hint`` is what a learner sees when the answer is still the stub, or when their code
+raised before the check could run (see :mod:`glassbox.checks.kernel`).
+
+Exercises whose answer is an interpretation or a prediction use :func:`choose` (multiple choice) or
+:func:`expect_close` (a number). A check that passes may return a short string shown with the success.
 """
 
 from __future__ import annotations
 
 import functools
 import html
+import traceback
 from dataclasses import dataclass
 from typing import Callable, NoReturn
 
-__all__ = ["Feedback", "exercise", "expect", "fail"]
+import mistune
+
+__all__ = ["Feedback", "Hint", "choose", "exercise", "expect", "expect_answered", "expect_close", "fail",
+           "is_stub"]
+
+Hint = str | tuple[str, ...] | None
+
+
+def _tiers(hint: Hint) -> tuple[str, ...]:
+    if hint is None:
+        return ()
+    return (hint,) if isinstance(hint, str) else tuple(hint)
 
 
 class _CheckFailed(Exception):
-    def __init__(self, what: str, hint: str | None):
+    def __init__(self, what: str, hint: Hint):
         super().__init__(what)
-        self.what, self.hint = what, hint
+        self.what, self.hints = what, _tiers(hint)
 
 
-def fail(what: str, hint: str | None = None) -> NoReturn:
-    """Stop the running check: ``what`` says what is wrong, ``hint`` how to fix it."""
+def fail(what: str, hint: Hint = None) -> NoReturn:
+    """Stop the running check: ``what`` says what is wrong, ``hint`` (one or more tiers) how to fix it."""
     raise _CheckFailed(what, hint)
 
 
-def expect(condition: object, what: str, hint: str | None = None) -> None:
+def expect(condition: object, what: str, hint: Hint = None) -> None:
     """Stop the running check with ``what`` (and ``hint``) unless ``condition`` holds."""
     if not condition:
         fail(what, hint)
+
+
+def is_stub(value) -> bool:
+    """Whether an answer is still what the lab's ``# STUB:`` line left: ``...`` or ``None``."""
+    return value is ... or value is None
+
+
+class _StillStub(_CheckFailed):
+    """An answer that is still the stub: the exercise's own hint is shown."""
+
+
+def expect_answered(value, name: str, hint: Hint = None) -> None:
+    """Stop with "`name` is still the stub" (and the exercise's hint unless ``hint`` is given) for a stub."""
+    if is_stub(value):
+        raise _StillStub(f"`{name}` is still the stub.", hint)
+
+
+def expect_close(value, truth: float, tolerance: float, what: str, hint: Hint = None) -> float:
+    """Read ``value`` as a number and stop with ``what`` unless it is within ``tolerance`` of ``truth``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        fail(f"your answer should be a number, not {type(value).__name__} {value!r}.", hint)
+    expect(abs(number - truth) <= tolerance, what, hint)
+    return number
+
+
+def choose(answer, options: dict[str, str], correct: str | set[str], why: dict[str, str]) -> str:
+    """Check a multiple-choice ``answer`` (an option's letter) and return the explanation of the right one.
+
+    ``options`` maps each letter to its text; ``why`` maps every letter to the reason it is right or wrong,
+    so a wrong choice is told which misconception it holds. ``correct`` may be a set of letters, and then
+    ``answer`` must be that set (a string of letters, or a set).
+    """
+    wanted = {correct} if isinstance(correct, str) else set(correct)
+    letters = ", ".join(f"`{letter!r}`" for letter in options)
+    expect(isinstance(answer, (str, set, list, tuple)) and answer,
+           f"your answer should be one of the letters {letters}, not {answer!r}.",
+           "Read the options above and assign the letter of the one you believe, as a string.")
+    if isinstance(answer, str):
+        given = set(answer.lower().replace(",", " ").split()) if len(wanted) > 1 else {answer.strip().lower()}
+    else:
+        given = {str(a).strip().lower() for a in answer}
+    unknown = sorted(given - set(options))
+    expect(not unknown, f"{', '.join(map(repr, unknown))} is not one of the options ({letters}).",
+           "Answer with an option's letter, for example `answer = 'a'`.")
+    if given != wanted:
+        reasons = " ".join(why[letter] for letter in sorted(given - wanted))
+        fail(f"not quite: {reasons or 'what you chose holds, but it is not all that holds.'}",
+             "Look again at the output above, and ask which options it actually supports.")
+    return " ".join(why[letter] for letter in sorted(wanted))
+
+
+_MARKDOWN = mistune.create_markdown(escape=True)
+
+
+def _markdown(text: str) -> str:
+    """Inline Markdown (backticks, emphasis, links) as HTML, without the surrounding paragraph."""
+    rendered = _MARKDOWN(text).strip()
+    if rendered.startswith("<p>") and rendered.endswith("</p>") and rendered.count("<p>") == 1:
+        rendered = rendered[3:-4]
+    return rendered
 
 
 @dataclass(frozen=True)
@@ -48,7 +130,13 @@ class Feedback:
     title: str
     passed: bool
     message: str
-    hint: str | None = None
+    hints: tuple[str, ...] = ()
+    details: str | None = None   # e.g. the traceback of the learner's code, folded away in a notebook
+
+    @property
+    def hint(self) -> str | None:
+        """All hint tiers as one string (``None`` when there is none)."""
+        return " ".join(self.hints) or None
 
     def __bool__(self) -> bool:
         return self.passed
@@ -56,20 +144,39 @@ class Feedback:
     def __repr__(self) -> str:
         mark = "PASSED" if self.passed else "NOT YET"
         text = f"[{mark}] Lab {self.lab} · {self.title}: {self.message}"
-        return text + (f"\n  Hint: {self.hint}" if self.hint else "")
+        for number, tier in enumerate(self.hints, start=1):
+            text += f"\n  Hint{f' {number}' if number > 1 else ''}: {tier}"
+        return text
 
     def _repr_html_(self) -> str:
         colour, mark = ("#1a7f37", "✔ Passed") if self.passed else ("#b35900", "✘ Not yet")
-        hint = f"<div><b>Hint:</b> {html.escape(self.hint)}</div>" if self.hint else ""
+        hints = ""
+        if self.hints:
+            hints = f"<div><b>Hint:</b> {_markdown(self.hints[0])}</div>"
+            for tier in self.hints[1:]:
+                hints += f"<details><summary>Another hint</summary>{_markdown(tier)}</details>"
+        details = (f"<details><summary>Details</summary><pre>{html.escape(self.details)}</pre></details>"
+                   if self.details else "")
         return (
             f'<div style="border-left:4px solid {colour};padding:4px 10px;margin:4px 0">'
             f'<b style="color:{colour}">{mark}</b> — Lab {self.lab} · {html.escape(self.title)}'
-            f"<div>{html.escape(self.message)}</div>{hint}</div>"
+            f"<div>{_markdown(self.message)}</div>{hints}{details}</div>"
         )
 
 
-def exercise(lab: str, name: str, title: str) -> Callable[[Callable], Callable[..., Feedback]]:
-    """Turn a check function into a self-check returning :class:`Feedback` and recording progress."""
+def _record(feedback: Feedback) -> Feedback:
+    from glassbox.course import progress
+
+    progress.record(feedback)
+    return feedback
+
+
+def exercise(lab: str, name: str, title: str, hint: Hint = None) -> Callable[[Callable], Callable[..., Feedback]]:
+    """Turn a check function into a self-check returning :class:`Feedback` and recording progress.
+
+    ``hint`` (tiers) is the exercise's own hint: shown for a stub answer, and when the learner's code raised.
+    """
+    own_hints = _tiers(hint)
 
     def decorate(check: Callable) -> Callable[..., Feedback]:
         @functools.wraps(check)
@@ -77,20 +184,34 @@ def exercise(lab: str, name: str, title: str) -> Callable[[Callable], Callable[.
             try:
                 detail = check(*args, **kwargs)
                 feedback = Feedback(lab, name, title, True, detail if isinstance(detail, str) else "well done.")
+            except _StillStub as failure:
+                feedback = Feedback(lab, name, title, False, failure.what, failure.hints or own_hints)
             except _CheckFailed as failure:
-                feedback = Feedback(lab, name, title, False, failure.what, failure.hint)
+                feedback = Feedback(lab, name, title, False, failure.what, failure.hints)
             except Exception as error:  # a learner's unexpected object must not end in a traceback
                 feedback = Feedback(
                     lab, name, title, False,
                     f"the check could not read your answer ({type(error).__name__}: {error}).",
-                    "Re-run the cells above in order, then compare your answer with the exercise's instructions.",
+                    ("Re-run the cells above in order, then compare your answer with the exercise's instructions.",
+                     *own_hints),
+                    details="".join(traceback.format_exception(error)),
                 )
-            from glassbox.course import progress
-
-            progress.record(feedback)
-            return feedback
+            return _record(feedback)
 
         run.exercise = (lab, name, title)
+        run.hints = own_hints
         return run
 
     return decorate
+
+
+def raised(check: Callable, error: BaseException, meaning: str) -> Feedback:
+    """The feedback for an exercise whose code raised ``error`` before ``check`` could run."""
+    lab, name, title = check.exercise
+    feedback = Feedback(
+        lab, name, title, False,
+        f"your code raised `{type(error).__module__}.{type(error).__qualname__}`: {str(error)[:400]}. {meaning}",
+        check.hints or ("Read the library's message above: it names what it refused.",),
+        details="".join(traceback.format_exception(error)),
+    )
+    return _record(feedback)

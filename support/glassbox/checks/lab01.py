@@ -7,12 +7,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from glassbox.checks import exercise, expect, fail
+from glassbox.checks import exercise, expect, fail, is_stub
 from glassbox.data import LEAKY_FEATURE
 
-
-def _is_stub(value) -> bool:
-    return value is ... or value is None
 
 
 @exercise(lab="01", name="standardised-coefficients", title="Standardised logistic-regression coefficients")
@@ -22,7 +19,7 @@ def check_standardised_coefficients(coefficients, X_train, y_train):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    expect(not _is_stub(coefficients), "`coefficients` is still the stub.",
+    expect(not is_stub(coefficients), "`coefficients` is still the stub.",
            hint="Fit make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)) on X_train, y_train, "
                 "then pd.Series(logreg[-1].coef_[0], index=X_train.columns).")
     expect(isinstance(coefficients, pd.Series),
@@ -57,7 +54,7 @@ def check_shallow_tree(tree, rules, X_train):
     """``tree``: a fitted DecisionTreeClassifier at most 3 levels deep; ``rules``: its ``export_text``."""
     from sklearn.tree import DecisionTreeClassifier, export_text
 
-    expect(not _is_stub(tree), "`tree` is still the stub.",
+    expect(not is_stub(tree), "`tree` is still the stub.",
            hint="tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X_train, y_train)")
     expect(isinstance(tree, DecisionTreeClassifier),
            f"`tree` should be a DecisionTreeClassifier, not {type(tree).__name__}.",
@@ -68,7 +65,7 @@ def check_shallow_tree(tree, rules, X_train):
                        "read at a glance.", hint="Limit it with max_depth=3.")
     expect(list(getattr(tree, "feature_names_in_", [])) == list(X_train.columns),
            "the tree was not trained on the columns of X_train.", hint="Fit it on X_train (a DataFrame), y_train.")
-    expect(not _is_stub(rules), "`rules` is still the stub.",
+    expect(not is_stub(rules), "`rules` is still the stub.",
            hint="rules = export_text(tree, feature_names=list(X_train.columns))")
     expect(isinstance(rules, str) and "|---" in rules,
            "`rules` should be the text that sklearn.tree.export_text returns.",
@@ -93,7 +90,7 @@ def check_held_out_scores(scores, models, X_test, y_test, X_train=None, y_train=
     """``scores``: a DataFrame, one row per model in ``models``, columns ``accuracy`` and ``roc_auc``."""
     from sklearn.metrics import roc_auc_score
 
-    expect(not _is_stub(scores), "`scores` is empty: `held_out_scores` still returns the stub.",
+    expect(not is_stub(scores), "`scores` is empty: `held_out_scores` still returns the stub.",
            hint="Return pd.DataFrame(rows).T where rows[name] = {'accuracy': ..., 'roc_auc': ...}.")
     expect(isinstance(scores, pd.DataFrame), f"`scores` should be a DataFrame, not {type(scores).__name__}.",
            hint="Collect one dict per model, then return pd.DataFrame(rows).T.")
@@ -130,7 +127,7 @@ def check_leak(suspect, single_auc, X_test, y_test):
     """``single_auc``: ROC AUC of each feature on its own (held out); ``suspect``: the leaking feature's name."""
     from sklearn.metrics import roc_auc_score
 
-    expect(not _is_stub(single_auc), "`single_auc` is still the stub.",
+    expect(not is_stub(single_auc), "`single_auc` is still the stub.",
            hint="For each column f: roc_auc_score(y_test, X_test[f]); collect them in a pd.Series.")
     expect(isinstance(single_auc, pd.Series), f"`single_auc` should be a Series, not {type(single_auc).__name__}.",
            hint="pd.Series({f: roc_auc_score(y_test, X_test[f]) for f in X_test.columns})")
@@ -144,7 +141,7 @@ def check_leak(suspect, single_auc, X_test, y_test):
                f"the ROC AUC of {f} on its own should be {raw:.3f} (or {max(raw, 1 - raw):.3f} if you flip "
                f"features that lower the risk), not {got:.3f}.",
                hint="Use the feature's values as scores: roc_auc_score(y_test, X_test[f]).")
-    expect(not _is_stub(suspect), "`suspect` is still the stub.",
+    expect(not is_stub(suspect), "`suspect` is still the stub.",
            hint="Name the feature you think leaks, as a string.")
     expect(suspect in X_test.columns, f"{suspect!r} is not a column of X_test.",
            hint="Use the feature's name exactly as in X_test.columns, for example single_auc.idxmax().")

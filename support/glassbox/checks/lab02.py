@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from glassbox.checks import exercise, expect, fail
+from glassbox.checks import exercise, expect, fail, is_stub
 
 MIN_REPEATS = 5
 SCORING = "roc_auc"
 SHAPE_THRESHOLD = 0.9
 
-
-def _is_stub(value) -> bool:
-    return value is ... or value is None
 
 
 def _permutation(model, X, y, n_repeats, scoring=SCORING):
@@ -23,7 +20,7 @@ def _permutation(model, X, y, n_repeats, scoring=SCORING):
 
 def _validate_permutation(result, model, X_test, y_test, X_train=None, y_train=None, name="result"):
     """Fail unless ``result`` is permutation importance of ``model`` on the held-out data, seeded, repeated."""
-    expect(not _is_stub(result), f"`{name}` is still the stub.",
+    expect(not is_stub(result), f"`{name}` is still the stub.",
            hint="Call sklearn.inspection.permutation_importance(model, X_test, y_test, n_repeats=10, "
                 "random_state=0, scoring='roc_auc').")
     expect(hasattr(result, "importances"),
@@ -74,7 +71,7 @@ def check_permutation_importance(result, model, X_test, y_test, X_train=None, y_
 @exercise(lab="02", name="noise-like", title="Which features cannot be told from noise?")
 def check_noise_like(noise_like, result, feature_names):
     """``noise_like``: the features whose mean importance is within two standard deviations of zero."""
-    expect(not _is_stub(noise_like), "`noise_like` is still the stub.",
+    expect(not is_stub(noise_like), "`noise_like` is still the stub.",
            hint="Keep the features whose importances_mean - 2 * importances_std <= 0.")
     expect(isinstance(noise_like, (list, tuple, set)) and all(isinstance(f, str) for f in noise_like),
            "`noise_like` should be a list of feature names.", hint="For example list(table.index[mask]).")
@@ -96,7 +93,7 @@ def check_noise_like(noise_like, result, feature_names):
 def check_correlated_pair(result_without, model_without, X_test, y_test, result, pair, X_train=None, y_train=None):
     """``result_without``: held-out permutation importance of a model refitted without ``pair[1]``."""
     keep, proxy = pair
-    expect(not _is_stub(model_without), "`model_without` is still the stub.",
+    expect(not is_stub(model_without), "`model_without` is still the stub.",
            hint=f"Refit the forest on X_train.drop(columns='{proxy}').")
     expect(hasattr(model_without, "feature_names_in_"), "`model_without` has not been fitted on a DataFrame.",
            hint=f"model_without = RandomForestClassifier(...).fit(X_train.drop(columns='{proxy}'), y_train)")
@@ -119,7 +116,7 @@ def check_correlated_pair(result_without, model_without, X_test, y_test, result,
 @exercise(lab="02", name="recovered-shape", title="Partial dependence recovers the true shape")
 def check_recovered_shape(grid, curve, truth, feature="age", threshold=SHAPE_THRESHOLD):
     """``grid``, ``curve``: the one-feature partial dependence of ``feature`` (its grid and average curve)."""
-    expect(not _is_stub(grid) and not _is_stub(curve), "`grid` or `curve` is still the stub.",
+    expect(not is_stub(grid) and not is_stub(curve), "`grid` or `curve` is still the stub.",
            hint=f"pd_result = partial_dependence(model, X_test, ['{feature}'], grid_resolution=30, "
                 "percentiles=(0.01, 0.99), response_method='decision_function'); "
                 "grid = pd_result['grid_values'][0]; curve = pd_result['average'][0]")

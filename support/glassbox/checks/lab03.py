@@ -9,13 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from glassbox.checks import exercise, expect, fail
+from glassbox.checks import exercise, expect, fail, is_stub
 
 ADDITIVITY_TOLERANCE = 1e-6
 
-
-def _is_stub(value) -> bool:
-    return value is ... or value is None
 
 
 def _global_numpy_state():
@@ -29,7 +26,7 @@ def check_lime_explanation(lime_explainer, lime_exp, feature_names, min_features
     from lime.explanation import Explanation
     from lime.lime_tabular import LimeTabularExplainer
 
-    expect(not _is_stub(lime_explainer), "`lime_explainer` is still the stub.",
+    expect(not is_stub(lime_explainer), "`lime_explainer` is still the stub.",
            hint="Build a LimeTabularExplainer on X_train.to_numpy() with the feature names, the class names, "
                 "mode='classification' and a fixed random_state.")
     expect(isinstance(lime_explainer, LimeTabularExplainer),
@@ -43,7 +40,7 @@ def check_lime_explanation(lime_explainer, lime_exp, feature_names, min_features
            f"the explainer knows {len(lime_explainer.feature_names)} feature name(s) "
            f"({list(lime_explainer.feature_names)[:3]}...), the model has {len(feature_names)}.",
            hint="Pass the training data's columns as feature_names=features, in the same order as X_train.")
-    expect(not _is_stub(lime_exp), "`lime_exp` is still the stub.",
+    expect(not is_stub(lime_exp), "`lime_exp` is still the stub.",
            hint="lime_exp = lime_explainer.explain_instance(row, predict_proba, num_features=6, num_samples=2000)")
     expect(isinstance(lime_exp, Explanation),
            f"`lime_exp` is a {type(lime_exp).__name__}, not what explain_instance returns.",
@@ -65,10 +62,10 @@ def check_lime_explanation(lime_explainer, lime_exp, feature_names, min_features
 @exercise(lab="03", name="shap-additivity", title="SHAP values add up to the model's output")
 def check_additivity(reconstructed, model_output, model, X):
     """``reconstructed`` (base value + row sums of SHAP values) must equal the model's raw output on ``X``."""
-    expect(not _is_stub(reconstructed), "`reconstructed` is still the stub.",
+    expect(not is_stub(reconstructed), "`reconstructed` is still the stub.",
            hint="Add each row's base value (shap_values.base_values) to the sum of its SHAP values "
                 "(shap_values.values, summed over the features).")
-    expect(not _is_stub(model_output), "`model_output` is still the stub.",
+    expect(not is_stub(model_output), "`model_output` is still the stub.",
            hint="TreeExplainer explains the model's raw output, the log-odds: which method of the model returns "
                 "them for X_test?")
     reconstructed = np.asarray(reconstructed, dtype=float)
@@ -112,7 +109,7 @@ def check_waterfall_input(explanation):
     """``explanation`` must be a ``shap.Explanation`` of a single row and a single output."""
     import shap
 
-    expect(not _is_stub(explanation), "`one_row` is still the stub.",
+    expect(not is_stub(explanation), "`one_row` is still the stub.",
            hint="An Explanation can be indexed like an array: pick the row at position ROW of shap_values.")
     expect(isinstance(explanation, shap.Explanation),
            f"`one_row` is a {type(explanation).__name__}: the waterfall needs a shap.Explanation, which carries "
@@ -146,7 +143,7 @@ def check_leak_removed(model_clean, leaky_feature, feature_names, X_test, y_test
     """``model_clean`` must be fitted on every feature except ``leaky_feature`` and still learn something."""
     from sklearn.metrics import roc_auc_score
 
-    expect(not _is_stub(model_clean), "`model_clean` is still the stub.",
+    expect(not is_stub(model_clean), "`model_clean` is still the stub.",
            hint="Fit the same HistGradientBoostingClassifier(**params) on X_train[clean_features].")
     expect(hasattr(model_clean, "predict_proba"),
            f"`model_clean` is a {type(model_clean).__name__}, not a fitted classifier.",
@@ -204,9 +201,9 @@ def _by_feature(table, name, feature_names, group_values):
 @exercise(lab="03", name="group-attributions", title="Attributions of each group")
 def check_group_attributions(mean_shap_by_group, mean_abs_shap_by_group, shap_frame, groups):
     """Both tables: one row per feature, one column per group, of mean SHAP and mean |SHAP| on ``shap_frame``."""
-    expect(not _is_stub(mean_shap_by_group), "`mean_shap_by_group` is still the stub.",
+    expect(not is_stub(mean_shap_by_group), "`mean_shap_by_group` is still the stub.",
            hint="Group shap_frame by `groups`, take the mean, and turn the result round with .T.")
-    expect(not _is_stub(mean_abs_shap_by_group), "`mean_abs_shap_by_group` is still the stub.",
+    expect(not is_stub(mean_abs_shap_by_group), "`mean_abs_shap_by_group` is still the stub.",
            hint="Like mean_shap_by_group, but on the absolute SHAP values.")
     if isinstance(groups, pd.Series) and set(groups.index) == set(shap_frame.index):
         groups = groups.reindex(shap_frame.index)  # groupby aligns on the index, and so do we

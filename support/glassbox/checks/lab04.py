@@ -9,13 +9,10 @@ from __future__ import annotations
 import hvac
 import hvac.exceptions
 
-from glassbox.checks import exercise, expect, fail
+from glassbox.checks import exercise, expect, fail, is_stub
 
 _MAX_TOKEN_TTL = 3600  # seconds: a token for a short task should not outlive an hour
 
-
-def _is_stub(value) -> bool:
-    return value is ... or value is None
 
 
 def _read(client: hvac.Client, path: str, mount_point: str, version: int | None = None) -> dict | None:
@@ -30,7 +27,7 @@ def _read(client: hvac.Client, path: str, mount_point: str, version: int | None 
 def check_kv_write(written, client: hvac.Client, path: str, mount_point: str = "secret",
                    keys=("api_url", "api_key")):
     """``written`` is hvac's response to the learner's write; the secret must sit at ``mount_point``/``path``."""
-    expect(not _is_stub(written), "`written` is still the stub.",
+    expect(not is_stub(written), "`written` is still the stub.",
            hint="Call client.secrets.kv.v2.create_or_update_secret(path=API_PATH, secret={...}, "
                 "mount_point='secret') and keep its response in `written`.")
     expect(isinstance(written, dict) and isinstance(written.get("data"), dict) and "version" in written["data"],
@@ -81,7 +78,7 @@ def check_rollback(client: hvac.Client, path: str, to_version: int = 1, mount_po
 def check_scoped_token(token_response, client: hvac.Client, policy: str = "lab04-reader",
                        max_ttl: int = _MAX_TOKEN_TTL):
     """``token_response`` is hvac's response to ``auth.token.create``; the token is looked up on the server."""
-    expect(not _is_stub(token_response), "`token_response` is still the stub.",
+    expect(not is_stub(token_response), "`token_response` is still the stub.",
            hint="Call client.auth.token.create(policies=[...], ttl=..., explicit_max_ttl=...).")
     expect(isinstance(token_response, dict) and isinstance(token_response.get("auth"), dict),
            "`token_response` is not hvac's response to auth.token.create (it has no 'auth' part).",
@@ -124,7 +121,7 @@ def check_read_or_none(read_secret_or_none, client: hvac.Client, present_path: s
     expect(stored is not None, f"the lab's secret at `{present_path}` is missing.",
            hint="Re-run the lab's KV cells first.")
     got = read_secret_or_none(client, present_path)
-    expect(not _is_stub(got), f"read_secret_or_none(client, {present_path!r}) returned {got!r}.",
+    expect(not is_stub(got), f"read_secret_or_none(client, {present_path!r}) returned {got!r}.",
            hint="Read with client.secrets.kv.v2.read_secret_version(..., raise_on_deleted_version=True) "
                 "and return response['data']['data'].")
     expect(isinstance(got, dict) and set(got) == set(stored["data"]),

@@ -15,7 +15,7 @@ import re
 import hvac
 import hvac.exceptions
 
-from glassbox.checks import exercise, expect, fail
+from glassbox.checks import exercise, expect, fail, is_stub
 
 __all__ = [
     "check_service_policy", "check_role", "check_service_login", "check_transit_batch", "check_rotation",
@@ -34,9 +34,6 @@ _LIMITS = {  # seconds
 # accept them raw and decrypt them to other bytes.
 _SAMPLES = ["Jane", "Anna Weber", "zoë.müller@example.org"]
 
-
-def _is_stub(value) -> bool:
-    return value is ... or value is None
 
 
 def policy_paths(hcl: str) -> dict[str, list[str]]:
@@ -76,7 +73,7 @@ def _human(seconds: int) -> str:
 def check_service_policy(service_policy, client: hvac.Client | None = None, *, path: str,
                          neighbour: str, mount_point: str = "secret"):
     """The HCL must grant ``read`` on the service's own KV v2 path and nothing else (proved on the server)."""
-    expect(not _is_stub(service_policy), "`service_policy` is still the stub.",
+    expect(not is_stub(service_policy), "`service_policy` is still the stub.",
            hint="Write an HCL string with one `path \"...\" { capabilities = [...] }` block.")
     expect(isinstance(service_policy, str), "`service_policy` should be a string of HCL.",
            hint='service_policy = """path "..." { capabilities = ["read"] }"""')
@@ -238,7 +235,7 @@ def check_transit_batch(to_transit_batch, client: hvac.Client | None = None, key
     expect(callable(to_transit_batch), "`to_transit_batch` is not a function.",
            hint="Keep the `def to_transit_batch(values):` line and fill in its body.")
     batch = to_transit_batch(list(_SAMPLES))
-    expect(not _is_stub(batch), f"to_transit_batch(...) returned {batch!r}.",
+    expect(not is_stub(batch), f"to_transit_batch(...) returned {batch!r}.",
            hint='Return [{"plaintext": base64.b64encode(value.encode()).decode()} for value in values].')
     batch = list(batch)
     expect(len(batch) == len(_SAMPLES), f"{len(_SAMPLES)} values gave {len(batch)} batch item(s).",
@@ -278,7 +275,7 @@ def check_transit_batch(to_transit_batch, client: hvac.Client | None = None, key
 @exercise(lab="05", name="rotation", title="Rotate, rewrap, then raise the minimum decryption version")
 def check_rotation(client: hvac.Client, key: str, stored, columns, mount_point: str = "transit"):
     """``stored`` is the frame as kept on disk; its ``columns`` hold transit ciphertexts."""
-    expect(not _is_stub(stored), "`stored` is still the stub.", hint="Read the encrypted file back with pandas.")
+    expect(not is_stub(stored), "`stored` is still the stub.", hint="Read the encrypted file back with pandas.")
     try:
         info = client.secrets.transit.read_key(key, mount_point=mount_point)["data"]
     except hvac.exceptions.InvalidPath:
@@ -320,7 +317,7 @@ def _contains(value, needle) -> bool:
 @exercise(lab="05", name="who-read", title="Find who read a secret in the audit log")
 def check_who_read(readers, entries, hashed: str):
     """``readers``: the response entries among ``entries`` whose returned data holds ``hashed``."""
-    expect(not _is_stub(readers), "`readers` is still the stub.",
+    expect(not is_stub(readers), "`readers` is still the stub.",
            hint="Keep the entries with e['type'] == 'response' whose response data contains `hashed`.")
     expect(isinstance(hashed, str) and hashed.startswith("hmac-"),
            "`hashed` is not an audit hash (it should start with 'hmac-').",

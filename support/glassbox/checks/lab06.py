@@ -12,13 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from glassbox.checks import exercise, expect, fail
+from glassbox.checks import exercise, expect, fail, is_stub
 
 __all__ = ["check_safe_load", "check_changed_files", "check_http_inference", "check_explanation"]
 
-
-def _is_stub(value) -> bool:
-    return value is ... or value is None
 
 
 @exercise(lab="06", name="safe-load", title="Load a model with skops, trusting only what you reviewed")
@@ -26,7 +23,7 @@ def check_safe_load(trusted, loaded, model_path, X):
     """``trusted`` must be exactly the file's untrusted types (reviewed), and ``loaded`` the model it holds."""
     import skops.io as sio
 
-    expect(not _is_stub(trusted), "`trusted` is still the stub.",
+    expect(not is_stub(trusted), "`trusted` is still the stub.",
            hint="Set it to the list of type names you reviewed: start from sio.get_untrusted_types(file=...).")
     expect(trusted is not True, "`trusted=True` trusts whatever the file holds (skops refuses it since "
            "CVE-2024-37065).", hint="Pass the list of type names you reviewed instead.")
@@ -39,7 +36,7 @@ def check_safe_load(trusted, loaded, model_path, X):
            f"{', '.join(missing)}.", hint="Review what sio.get_untrusted_types(file=model_path) lists.")
     expect(not extra, f"`trusted` also lists {', '.join(extra)}, which this file does not need.",
            hint="Trust exactly the types the file holds and you reviewed: a longer list only widens the door.")
-    expect(not _is_stub(loaded), "`loaded` is still the stub.",
+    expect(not is_stub(loaded), "`loaded` is still the stub.",
            hint="loaded = sio.load(model_path, trusted=trusted)")
     expect(hasattr(loaded, "predict_proba"), f"`loaded` is a {type(loaded).__name__}, not a model.",
            hint="sio.load returns the estimator that sio.dump saved.")
@@ -85,7 +82,7 @@ def check_changed_files(changed_files, artifact_dir):
 @exercise(lab="06", name="http-inference", title="Ask the server for probabilities over plain HTTP")
 def check_http_inference(proba_http, model, rows):
     """``proba_http`` must be the server's ``predict_proba`` for ``rows``, shaped ``(n_rows, n_classes)``."""
-    expect(not _is_stub(proba_http), "`proba_http` is still the stub.",
+    expect(not is_stub(proba_http), "`proba_http` is still the stub.",
            hint="POST the request to infer_url, then take the output named 'predict_proba' from the answer.")
     try:
         got = np.asarray(proba_http, dtype=np.float64)
@@ -113,7 +110,7 @@ def check_explanation(contributions, base_value, model, row):
     """``contributions``: a Series indexed by feature, sorted by absolute size; it adds up with ``base_value``."""
     import pandas as pd
 
-    expect(not _is_stub(contributions), "`contributions` is still the stub.",
+    expect(not is_stub(contributions), "`contributions` is still the stub.",
            hint="Ask for the output 'explanation' and put its values in a pandas Series indexed by feature name.")
     expect(isinstance(contributions, pd.Series), f"`contributions` is a {type(contributions).__name__}, "
            "not a pandas Series.", hint="pd.Series(values, index=feature_names)")
@@ -121,7 +118,7 @@ def check_explanation(contributions, base_value, model, row):
     expect(sorted(map(str, contributions.index)) == sorted(features),
            "`contributions` should have one value per feature, indexed by the feature names.",
            hint="The explanation output's parameters carry 'feature_names', in the order of its values.")
-    expect(not _is_stub(base_value), "`base_value` is still the stub.",
+    expect(not is_stub(base_value), "`base_value` is still the stub.",
            hint="It is in the explanation output's 'parameters' (base_value).")
     order = np.argsort(-np.abs(contributions.to_numpy()), kind="stable")
     expect(list(order) == list(range(len(contributions))),

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from glassbox.checks import exercise, expect, fail
+from glassbox.checks import exercise, expect, fail, is_stub
 
 __all__ = [
     "SECRET_NAME", "check_dockerfile_review", "check_image_leaks", "check_handover", "check_smoke_test",
@@ -33,9 +33,6 @@ _HINTS = {
     "no-healthcheck": "The final stage needs a HEALTHCHECK, and `HEALTHCHECK NONE` switches it off.",
 }
 
-
-def _is_stub(value) -> bool:
-    return value is ... or value is None
 
 
 def _fake_token() -> str:
@@ -92,7 +89,7 @@ def check_dockerfile_review(review, course_dockerfile: str):
     cases = dockerfile_cases() + [("the course's own Dockerfile", course_dockerfile, set())]
     for label, text, expected in cases:
         found = review(text)
-        expect(not _is_stub(found), "`review` returns nothing yet.",
+        expect(not is_stub(found), "`review` returns nothing yet.",
                hint="Return the set of problem codes it found (an empty set when there are none).")
         found = set(found)
         unknown = found - set(CODES)
@@ -133,7 +130,7 @@ def check_image_leaks(image_leaks, report=None):
            hint="Keep `def image_leaks(env, history): ...`.")
     env, history, expected = metadata_case()
     found = image_leaks(env, history)
-    expect(not _is_stub(found), "`image_leaks` returns nothing yet.",
+    expect(not is_stub(found), "`image_leaks` returns nothing yet.",
            hint="Return a list: the names of secret-holding variables, and the history lines that show a secret.")
     found = list(found)
     if "VAULT_TOKEN" not in found:
@@ -169,7 +166,7 @@ def check_image_leaks(image_leaks, report=None):
 def check_handover(run_env, admin):
     from glassbox.vault import bootstrap
 
-    expect(not _is_stub(run_env), "`run_env` is still the stub.",
+    expect(not is_stub(run_env), "`run_env` is still the stub.",
            hint="Build a dict with VAULT_ADDR, GLASSBOX_VAULT_ROLE_ID and GLASSBOX_VAULT_WRAPPED_SECRET_ID.")
     expect(isinstance(run_env, dict), f"`run_env` is a {type(run_env).__name__}, not a dict.")
     token = getattr(admin, "token", None)
@@ -231,10 +228,10 @@ def _is_plain_secret_id(admin, value: str) -> bool:
 
 @exercise(lab="07", name="smoke-test", title="Smoke-test the running server")
 def check_smoke_test(smoke, model, rows):
-    expect(not _is_stub(smoke), "`smoke` is still the stub.",
+    expect(not is_stub(smoke), "`smoke` is still the stub.",
            hint="Fill the dict: 'ready' and 'without_key' status codes, and 'proba' from an authorised request.")
     expect(isinstance(smoke, dict), f"`smoke` is a {type(smoke).__name__}, not a dict.")
-    missing = [key for key in ("ready", "without_key", "proba") if _is_stub(smoke.get(key))]
+    missing = [key for key in ("ready", "without_key", "proba") if is_stub(smoke.get(key))]
     expect(not missing, f"`smoke` has no {', '.join(repr(k) for k in missing)} yet.",
            hint="Three requests: GET /v2/health/ready; the inference without a key; the inference with it.")
     expect(smoke["ready"] == 200, f"'ready' is {smoke['ready']!r}, not 200.",

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from glassbox import monitoring
-from glassbox.checks import exercise, expect, fail
+from glassbox.checks import exercise, expect, fail, is_stub
 
 __all__ = ["check_latency_quantiles", "check_psi", "check_rollout", "check_rotation", "check_replicas",
            "LATENCY", "QUANTILES"]
@@ -25,15 +25,12 @@ QUANTILES = (50, 95, 99)
 
 def _expect_load_lost_nothing(load, event: str, start_hint: str, failure_hint: str) -> None:
     """The background load around ``event`` (a swap, a rotation) was real, and not one request failed."""
-    expect(not _is_stub(load), f"`load` is missing: the {event} should happen while load runs.", hint=start_hint)
+    expect(not is_stub(load), f"`load` is missing: the {event} should happen while load runs.", hint=start_hint)
     expect(load.requests >= 100, f"Only {load.requests} requests ran during the {event}: too little to show anything.",
            hint=f"Keep the load running for a few seconds around the {event}.")
     expect(load.failed == 0, f"{load.failed} of {load.requests} requests failed during the {event} "
                              f"(statuses {load.statuses}).", hint=failure_hint)
 
-
-def _is_stub(value) -> bool:
-    return value is ... or value is None
 
 
 def _window(before, after, endpoint: str) -> list[tuple[float, float]]:
@@ -47,7 +44,7 @@ def _window(before, after, endpoint: str) -> list[tuple[float, float]]:
 def check_latency_quantiles(quantiles, before, after, endpoint: str = "infer"):
     """``quantiles``: ``{50: ms, 95: ms, 99: ms}`` for the requests made between the scrapes ``before`` and
     ``after`` (:class:`glassbox.monitoring.Metrics`), from the ``infer`` endpoint's latency histogram."""
-    expect(not _is_stub(quantiles), "`quantiles` is still the stub.",
+    expect(not is_stub(quantiles), "`quantiles` is still the stub.",
            hint="Subtract the first scrape's bucket counts from the second's, then call "
                 "monitoring.histogram_quantile(q / 100, window) for q in 50, 95, 99 and convert to ms.")
     expect(isinstance(quantiles, dict), f"`quantiles` should be a dict {{50: ..., 95: ..., 99: ...}}, "
@@ -128,7 +125,7 @@ def check_psi(psi):
 def check_rollout(load, swap, candidate_version: str):
     """``load``: the :class:`glassbox.monitoring.LoadResult` of the load that ran during the swap;
     ``swap``: the server's response (an ``httpx.Response``) to ``POST /v2/repository/models/{name}/load``."""
-    expect(not _is_stub(swap), "`swap` is still the stub: the candidate has not been loaded.",
+    expect(not is_stub(swap), "`swap` is still the stub: the candidate has not been loaded.",
            hint="Inside the `with` block: swap = httpx.post(f\"{server.url}/v2/repository/models/credit/load\", "
                 "headers=...).")
     status = getattr(swap, "status_code", None)
@@ -180,7 +177,7 @@ def check_rotation(load, client, version_before: int, wrapping_token, metrics, w
     expect(current > int(version_before), f"The API key is still at version {version_before}: it was not rotated.",
            hint="Write a new key as a new version: client.secrets.kv.v2.create_or_update_secret(path=..., "
                 "secret={\"api_key\": secrets.token_urlsafe(32)}, cas=version_before, mount_point=\"secret\").")
-    expect(not _is_stub(wrapping_token), "`wrapping_token` is still the stub: the secret ID was not rotated.",
+    expect(not is_stub(wrapping_token), "`wrapping_token` is still the stub: the secret ID was not rotated.",
            hint="client.auth.approle.generate_secret_id(ROLE, wrap_ttl=\"60s\")[\"wrap_info\"][\"token\"], "
                 "written to the server's secret-ID file.")
     anonymous = hvac.Client(url=client.url, token="")
@@ -219,7 +216,7 @@ def check_rotation(load, client, version_before: int, wrapping_token, metrics, w
 def check_replicas(replicas, peak_rps: float, per_replica_rps: float, hpa: dict):
     """``replicas``: the pods needed to serve ``peak_rps`` when one pod at full CPU serves ``per_replica_rps``
     and the HorizontalPodAutoscaler ``hpa`` (the parsed manifest) keeps CPU at its target utilisation."""
-    expect(not _is_stub(replicas), "`replicas` is still the stub.",
+    expect(not is_stub(replicas), "`replicas` is still the stub.",
            hint="math.ceil(PEAK_RPS / (per_replica_rps * target_utilisation)).")
     expect(isinstance(replicas, (int, np.integer)) and not isinstance(replicas, bool),
            f"`replicas` should be a whole number of pods, not {replicas!r}.",

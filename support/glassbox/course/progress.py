@@ -1,4 +1,7 @@
-"""The learner's progress: every self-check records its latest outcome in ``$GLASSBOX_HOME/progress.json``."""
+"""The learner's progress: every self-check records its best outcome in ``$GLASSBOX_HOME/progress.json``.
+
+Re-running an untouched lab (every answer a stub again) does not turn an earlier pass back into "not yet".
+"""
 
 from __future__ import annotations
 
@@ -41,11 +44,13 @@ def _save(data: dict) -> None:
 
 
 def record(feedback) -> None:
-    """Store one check's outcome (called by every self-check)."""
+    """Store one check's outcome (called by every self-check), keeping the best: a pass stays a pass."""
     data = load()
+    earlier = data.get(feedback.lab, {}).get(feedback.name, {})
     data.setdefault(feedback.lab, {})[feedback.name] = {
         "title": feedback.title,
-        "passed": feedback.passed,
+        "passed": feedback.passed or earlier.get("passed", False),
+        "latest": feedback.passed,
         "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     try:

@@ -1,0 +1,127 @@
+"""Helpers that tests import: free ports, polling, the course model behind a key, a Docker engine, notebook outputs.
+
+Fixtures live in ``conftest.py``; everything a test module imports by name lives here.
+"""
+
+import contextlib
+import os
+import re
+import secrets
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from glassbox import deploy
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pick_free_port() -> int:
+    """A loopback port that is free now, with the next one free too (a dev server's cluster port)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port < 65535 and _bindable(port + 1):
+            return port
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def eventually(condition, timeout: float = 15.0) -> bool:
+    """Poll ``condition`` every 0.1 s until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@contextlib.contextmanager
+def course_model_server(directory, **settings):
+    """The course model served by a local server process behind a fresh API key (in ``directory``/api-key).
+
+    ``settings`` are extra ``GLASSBOX_*`` variables. Yields ``(server, key, model_dir)``.
+    """
+    from glassbox import artifacts
+    from glassbox.serving import LocalServer
+
+    model_dir = artifacts.build_course_model()
+    key = secrets.token_urlsafe(32)
+    key_file = directory / "api-key"
+    key_file.write_text(key)
+    with LocalServer({"GLASSBOX_MODEL_DIR": model_dir, "GLASSBOX_API_KEY_FILE": key_file, **settings}) as local:
+        yield local, key, model_dir
+
+
+def assert_not_yet(feedback, *words):
+    """A self-check's failure that explains itself: a hint, and each of ``words`` in its message or hint."""
+    assert not feedback, feedback
+    assert feedback.hints, "a failing check must say how to fix it"
+    for word in words:
+        assert word in feedback.message + " " + feedback.hint, feedback
+
+
+# Vault/OpenBao tokens (service, batch, recovery, legacy), private keys, AppRole secret IDs next to their name,
+# bearer credentials, and cloud keys.
+SECRET_PATTERNS = [
+    re.compile(r"\b(hv[sbr]|s|b|r)\.[A-Za-z0-9]{24,}"),
+    re.compile(r"-----BEGIN (RSA |EC |OPENSSH )?PRIVATE KEY-----"),
+    re.compile(r"secret_id\W{1,6}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    re.compile(r"Bearer\s+[A-Za-z0-9_\-\.=]{20,}"),
+    re.compile(r"AKIA[0-9A-Z]{16}"),
+]
+# In notebook outputs, a long run mixing upper case, lower case and digits looks like a generated password
+# or token (hex digests and UUIDs, which the labs may show, are lower case).
+RANDOM_LOOKING = re.compile(r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*[a-z])(?=[A-Za-z0-9_\-]*[A-Z])"
+                            r"(?=[A-Za-z0-9_\-]*[0-9])[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9_\-])")
+
+
+def leaks_in_text(text: str) -> list[str]:
+    return [match.group(0) for pattern in SECRET_PATTERNS for match in pattern.finditer(text)]
+
+
+_STARTED = {}
+
+
+def require_engine():
+    """The engine's client, or a skip that says why there is none.
+
+    In CI (CI=true, as root) a missing engine is started once with .ci/docker-engine.sh; if that fails too, the
+    skip carries its output (and CI reports the skip as a failure).
+    """
+    client = deploy.engine()
+    if client is None and os.environ.get("CI") and os.geteuid() == 0 and "run" not in _STARTED:
+        _STARTED["run"] = subprocess.run(["bash", str(REPO / ".ci" / "docker-engine.sh")], capture_output=True,
+                                         text=True, timeout=1200)
+        client = deploy.engine()
+    if client is None:
+        started = _STARTED.get("run")
+        pytest.skip(f"{deploy.engine_status()}; start one with `sudo bash .ci/docker-engine.sh`"
+                    + (f"\n{started.stdout[-2000:]}{started.stderr[-2000:]}" if started else ""))
+    return client
+
+
+def check_outcomes(notebook, lab: str) -> list[str]:
+    """The text of every self-check result the notebook displayed for ``lab``."""
+    return [output["data"]["text/plain"] for cell in notebook.cells if cell.cell_type == "code"
+            for output in cell.outputs
+            if output.get("output_type") == "execute_result" and f"Lab {lab} ·" in output["data"]["text/plain"]]
+
+
+def printed(notebook) -> str:
+    """Everything the notebook's cells printed."""
+    return "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                   for output in cell.outputs)
