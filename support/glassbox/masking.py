@@ -29,6 +29,8 @@ import sys
 import threading
 from typing import Any
 
+import ahocorasick
+
 __all__ = ["MARKER", "install", "leaks", "leaks_in_this_cell", "mask", "remember", "watch_hvac"]
 
 MARKER = "[masked]"
@@ -45,14 +47,18 @@ _secrets: dict[str, str] = {}          # value (and its HTML-escaped form) -> wh
 _leaks: list[tuple[int, str]] = []     # (cell number, what leaked)
 _lock = threading.Lock()
 _cell = {"number": 0}
-_pattern: list = [None]                # one compiled alternation of every secret, longest first
+_automaton: list = [None]              # every secret in one Aho-Corasick automaton, rebuilt when one is learned
 
 
 def _compiled():
     with _lock:
-        if _pattern[0] is None and _secrets:
-            _pattern[0] = re.compile("|".join(map(re.escape, sorted(_secrets, key=len, reverse=True))))
-        return _pattern[0]
+        if _automaton[0] is None and _secrets:
+            automaton = ahocorasick.Automaton()
+            for value in _secrets:
+                automaton.add_word(value, value)
+            automaton.make_automaton()
+            _automaton[0] = automaton
+        return _automaton[0]
 
 
 def remember(value: Any, where: str) -> None:
@@ -62,7 +68,7 @@ def remember(value: Any, where: str) -> None:
     with _lock:
         if value not in _secrets:
             _secrets[value] = _secrets[html.escape(value)] = where
-            _pattern[0] = None
+            _automaton[0] = None
 
 
 def _remember_plaintext(value: Any, where: str) -> None:
@@ -124,8 +130,8 @@ def watch_hvac() -> None:
 def mask(content: Any) -> Any:
     """``content`` (text, or JSON-like lists and dicts of it) with every remembered secret replaced."""
     if isinstance(content, str):
-        pattern = _compiled()
-        return content if pattern is None else pattern.sub(_replace, content)
+        automaton = _compiled()
+        return content if automaton is None else _masked_text(content, automaton)
     if isinstance(content, dict):
         return {key: mask(value) for key, value in content.items()}
     if isinstance(content, list):
@@ -133,10 +139,15 @@ def mask(content: Any) -> Any:
     return content
 
 
-def _replace(match: re.Match) -> str:
-    with _lock:
-        _leaks.append((_cell["number"], _secrets[match.group(0)]))
-    return MARKER
+def _masked_text(text: str, automaton) -> str:
+    """``text`` with each (longest, leftmost) occurrence of a secret replaced by the marker, and each recorded."""
+    parts, done = [], 0
+    for end, value in automaton.iter_long(text):
+        parts += [text[done:end + 1 - len(value)], MARKER]
+        done = end + 1
+        with _lock:
+            _leaks.append((_cell["number"], _secrets[value]))
+    return "".join(parts) + text[done:] if parts else text
 
 
 def leaks() -> list[tuple[int, str]]:
