@@ -93,7 +93,7 @@ class LabPlan:
 def lab_runs(request):
     """``{lab: LabPlan}`` for every lab that the session's selected tests of this module need, run."""
     wanted = sorted({item.callspec.params["lab"] for item in request.session.items
-                     if item.module.__name__ == __name__ and hasattr(item, "callspec")
+                     if getattr(getattr(item, "module", None), "__name__", None) == __name__ and hasattr(item, "callspec")
                      and "lab" in item.callspec.params and "lab_runs" in item.fixturenames})
     plans = {lab: LabPlan(lab) for lab in wanted}
     jobs = [job for plan in plans.values() for job in plan.jobs()]
