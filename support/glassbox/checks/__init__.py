@@ -185,7 +185,9 @@ def exercise(lab: str, name: str, title: str, hint: Hint = None) -> Callable[[Ca
                 detail = check(*args, **kwargs)
                 feedback = Feedback(lab, name, title, True, detail if isinstance(detail, str) else "well done.")
             except _StillStub as failure:
-                feedback = Feedback(lab, name, title, False, failure.what, failure.hints or own_hints)
+                feedback = Feedback(lab, name, title, False, failure.what,
+                                    failure.hints or own_hints or ("Replace the `...` with your answer, then run "
+                                                                   "the cell again.",))
             except _CheckFailed as failure:
                 feedback = Feedback(lab, name, title, False, failure.what, failure.hints)
             except Exception as error:  # a learner's unexpected object must not end in a traceback
