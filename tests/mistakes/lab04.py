@@ -36,7 +36,12 @@ MISTAKES = [
             'written = kv.create_or_update_secret(path=API_PATH, secret={"url": "https://api.example.org", '
             '"key": secrets.token_urlsafe(24)}, mount_point="secret")',
             ("expected", "api_key")),
-    # Exercise 2: roll back
+    # Exercise 2: roll back (in this order: the catalogue runs them one after another in one kernel)
+    Mistake("rollback", "read the latest version instead of version 1",
+            'old = kv.read_secret_version(path=DB_PATH, mount_point="secret", raise_on_deleted_version=True)\n'
+            + _CURRENT + 'kv.create_or_update_secret(path=DB_PATH, secret=old["data"]["data"], cas=current, '
+                         'mount_point="secret")',
+            ("does not hold version 1",)),
     Mistake("rollback", "wrote the whole read response back",
             _OLD + _CURRENT + 'kv.create_or_update_secret(path=DB_PATH, secret=old["data"], cas=current, '
                               'mount_point="secret")',
@@ -48,11 +53,6 @@ MISTAKES = [
             _OLD + 'kv.create_or_update_secret(path=DB_PATH, secret=old["data"]["data"], cas=1, '
                    'mount_point="secret")',
             ("InvalidRequest", "check-and-set")),
-    Mistake("rollback", "read the latest version instead of version 1",
-            'old = kv.read_secret_version(path=DB_PATH, mount_point="secret", raise_on_deleted_version=True)\n'
-            + _CURRENT + 'kv.create_or_update_secret(path=DB_PATH, secret=old["data"]["data"], cas=current, '
-                         'mount_point="secret")',
-            ("does not hold version 1",)),
     Mistake("rollback", "deleted the bad version instead of rolling back",
             'kv.delete_latest_version_of_secret(path=DB_PATH, mount_point="secret")',
             ("deleting the bad version is not a rollback",)),
