@@ -25,8 +25,8 @@ def expect_no_secret_printed() -> None:
     """Stop the running check when the cell's output showed a secret value (masked on screen, but shown)."""
     leaked = _printed_secrets()
     expect(not leaked,
-           f"this cell printed a secret value ({'; '.join(leaked)}). The course masked it on screen, but an "
-           "output that shows a value is saved in the notebook and shared with it.",
+           f"this cell printed a secret value ({'; '.join(leaked)}). The course masked it here, but the same "
+           "line shows the value wherever nothing masks it: a terminal, a log, a kernel without the course.",
            hint=("Print metadata instead of the value: the keys, each value's length, the version.",
                  "Remove the `print` (or the bare expression at the end of a line) that shows the value, and "
                  "re-run the cell: the check looks only at what this cell printed."))
@@ -35,8 +35,8 @@ def expect_no_secret_printed() -> None:
 @exercise(lab="00", name="first-secret", title="Read your first secret back",
           hint=("A read's response wraps the secret in layers: look at the response's *keys* (never its values) "
                 "to find the layer that holds `username` and `password`.",
-                "`client.secrets.kv.v2.read_secret_version` takes the same `path` and `mount_point` as the write; "
-                "the pairs sit two `data` levels down in its response."))
+                "`client.secrets.kv.v2.read_secret_version` takes the same `path` (inside the mount: no `secret/` "
+                "in it) and `mount_point` as the write; the pairs sit two `data` levels down in its response."))
 def check_first_secret(first_secret, client: hvac.Client, path: str, mount_point: str = "secret"):
     """``first_secret`` must be exactly the key/value pairs stored at ``path``, and this cell printed no value."""
     expect_answered(first_secret, "first_secret")
