@@ -114,3 +114,17 @@ def check_number(value):
 @pytest.mark.parametrize("value, passed", [(5.2, True), ("5.4", True), (6.0, False), ("five", False)])
 def test_a_numeric_answer_within_its_tolerance(value, passed):
     assert bool(check_number(value)) is passed
+
+
+def test_a_vault_that_stopped_is_not_blamed_on_the_learner(tmp_path):
+    import hvac
+
+    @exercise(lab="99", name="vault-read", title="Read from Vault")
+    def check_vault_read(client):
+        client.secrets.kv.v2.read_secret_version(path="x", mount_point="secret")
+
+    feedback = check_vault_read(hvac.Client(url="http://127.0.0.1:9", token="t"))  # nothing listens on port 9
+    assert not feedback and feedback.message.startswith("the course's Vault does not answer: it has stopped.")
+    assert "not your answer's fault" in feedback.message and "glassbox vault up" in feedback.message
+    assert "could not read your answer" not in feedback.message
+    assert "99" not in progress.load()      # nothing is recorded against the learner

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def _labs(args) -> int:
 
 
 def _lab(args) -> int:
+    from jupyter_server.serverapp import list_running_servers
+
     from glassbox import vault
 
     try:
@@ -69,15 +72,42 @@ def _lab(args) -> int:
     except vault.VaultError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    token = secrets.token_urlsafe(24)
     print(f"Vault ({server.kind}, {server.backend}): VAULT_ADDR={server.addr}")
-    print(f"JupyterLab: http://127.0.0.1:{args.port}/lab?token={token}", flush=True)
+    for running in list_running_servers():  # a second `make lab`: the JupyterLab already serving these labs
+        if Path(running.get("root_dir", "")).resolve() == Path(args.dir).resolve():
+            print(f"JupyterLab already runs: {running['url'].rstrip('/')}/lab?token={running['token']}")
+            return 0
+    port = args.port
+    if not _port_free(port):
+        port = _free_port()
+        print(f"Port {args.port} is taken by another program: JupyterLab uses port {port} instead.")
+    token = secrets.token_urlsafe(24)
+    print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
     root = ["--ServerApp.allow_root=True"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers, CI
     os.execvp(sys.executable, [
         sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={args.dir}",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.open_browser={not args.no_browser}", *root,
+        f"--LabApp.app_settings_dir={_LAB_SETTINGS}",   # no "Jupyter news" pop-up, no update checks
     ])
+
+
+_LAB_SETTINGS = Path(__file__).parent / "lab_settings"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _progress(args) -> int:
