@@ -1,13 +1,15 @@
 """Lab 04's self-checks pass on the solution's objects and name each common mistake, without leaking values."""
 
 import secrets
+import sys
+import types
 
 import hvac
 import hvac.exceptions
 import pytest
 
-from glassbox.checks.lab04 import check_kv_write, check_read_or_none, check_rollback, check_scoped_token
-
+from glassbox.checks.lab04 import (check_destroy_prediction, check_kv_write, check_no_policy_prediction,
+                                   check_read_or_none, check_rollback, check_scoped_token)
 from helpers import assert_not_yet
 
 BASE = "glassbox-tests/lab04"
@@ -46,7 +48,7 @@ def test_kv_write_catches_a_path_that_includes_the_mount(vault_client, kv, wrong
     _purge(kv, API, wrong)
     written = kv.create_or_update_secret(path=wrong, secret=_api_secret(), mount_point="secret")
     feedback = check_kv_write(written, vault_client, API)
-    assert_not_yet(feedback, "includes the mount", f"path={API!r}")
+    assert_not_yet(feedback, "includes the mount", "relative to the mount", repr(API))
     _purge(kv, wrong)
 
 
@@ -93,7 +95,7 @@ def test_rollback_fails_on_the_stub(vault_client, two_versions):
 def test_rollback_catches_writing_the_whole_response_back(vault_client, kv, two_versions):
     old = kv.read_secret_version(path=DB, version=1, mount_point="secret", raise_on_deleted_version=True)
     kv.create_or_update_secret(path=DB, secret=old["data"], mount_point="secret")
-    assert_not_yet(check_rollback(vault_client, DB), "keys", "response['data']['data']")
+    assert_not_yet(check_rollback(vault_client, DB), "keys", "layers around the pairs")
 
 
 def test_rollback_fails_when_the_latest_version_is_deleted(vault_client, kv, two_versions):
@@ -132,7 +134,7 @@ def test_scoped_token_fails_on_the_stub_and_on_a_root_token(vault_client, reader
 
 
 @pytest.mark.parametrize("kwargs, says", [
-    (dict(policies=["lab04-reader"]), "system default"),
+    (dict(policies=["lab04-reader"]), "system maximum"),
     (dict(policies=["lab04-reader"], ttl="10m"), "explicit max TTL"),
     (dict(policies=["default"], ttl="10m", explicit_max_ttl="1h"), "without 'lab04-reader'"),
     (dict(policies=["lab04-reader"], ttl="10m", explicit_max_ttl="1h", renewable=False), "not renewable"),
@@ -223,3 +225,168 @@ def test_read_or_none_leaves_no_token_behind(vault_client, paths):
     check_read_or_none(swallows_everything, vault_client, *paths)
     after = vault_client.list("auth/token/accessors")["data"]["keys"]
     assert set(after) <= set(before)
+
+
+# -- no value printed, in any exercise cell ---------------------------------------------------------------
+
+@pytest.fixture
+def printed_a_secret(monkeypatch):
+    """The kernel's masking as it reports a cell that printed a secret (whether or not it has landed)."""
+    fake = types.SimpleNamespace(leaks_in_this_cell=lambda: ["the value of 'api_key' at .../secret/data/lab04"])
+    monkeypatch.setitem(sys.modules, "glassbox.masking", fake)
+    monkeypatch.setattr("glassbox.masking", fake, raising=False)
+
+
+def test_kv_write_fails_when_the_cell_printed_the_api_key(vault_client, kv, printed_a_secret):
+    _purge(kv, API)
+    written = kv.create_or_update_secret(path=API, secret=_api_secret(), mount_point="secret")
+    assert_not_yet(check_kv_write(written, vault_client, API), "printed a secret value", "api_key")
+
+
+def test_rollback_fails_when_the_cell_printed_the_old_password(vault_client, kv, two_versions, printed_a_secret):
+    old = kv.read_secret_version(path=DB, version=1, mount_point="secret", raise_on_deleted_version=True)
+    kv.create_or_update_secret(path=DB, secret=old["data"]["data"], cas=2, mount_point="secret")
+    assert_not_yet(check_rollback(vault_client, DB), "printed a secret value")
+
+
+def test_scoped_token_fails_when_the_cell_printed_the_token(vault_client, reader_policy, printed_a_secret):
+    response = _token(vault_client, policies=[reader_policy], ttl="10m", explicit_max_ttl="1h")
+    try:
+        assert_not_yet(check_scoped_token(response, vault_client), "printed a secret value")
+    finally:
+        vault_client.auth.token.revoke(response["auth"]["client_token"])
+
+
+def test_read_or_none_fails_when_the_function_printed_the_pairs(vault_client, paths, printed_a_secret):
+    assert_not_yet(check_read_or_none(solution, vault_client, *paths), "printed a secret value")
+
+
+# -- the hvac exceptions an exercise cell raises (the kernel hook shows them with the exercise's hints) ----
+
+def test_a_wrong_mount_raises_invalid_path_and_the_hints_name_the_mount(kv):
+    with pytest.raises(hvac.exceptions.InvalidPath, match="no handler for route"):
+        kv.create_or_update_secret(path=API, secret=_api_secret(), mount_point="kv")
+    assert "mount" in check_kv_write.hints[0] and "`secret`" in check_kv_write.hints[1]
+
+
+def test_a_rollback_without_cas_or_with_a_stale_cas_raises_invalid_request(kv, two_versions):
+    kv.update_metadata(path=DB, cas_required=True, mount_point="secret")
+    old = kv.read_secret_version(path=DB, version=1, mount_point="secret", raise_on_deleted_version=True)
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="check-and-set parameter required"):
+        kv.create_or_update_secret(path=DB, secret=old["data"]["data"], mount_point="secret")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="check-and-set parameter did not match"):
+        kv.create_or_update_secret(path=DB, secret=old["data"]["data"], cas=1, mount_point="secret")
+    assert "check-and-set" in check_rollback.hints[0] and "cas=" in check_rollback.hints[1]
+
+
+def test_rollback_by_deleting_the_bad_version_is_named(vault_client, kv, two_versions):
+    kv.delete_latest_version_of_secret(path=DB, mount_point="secret")
+    assert_not_yet(check_rollback(vault_client, DB), "deleting the bad version is not a rollback")
+
+
+def test_a_ttl_in_words_raises_invalid_request(vault_client, reader_policy):
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        vault_client.auth.token.create(policies=[reader_policy], ttl="10 minutes")
+    assert "ttl=" in check_scoped_token.hints[1]
+
+
+def test_scoped_token_catches_the_token_string_and_a_misspelt_policy(vault_client, reader_policy):
+    response = _token(vault_client, policies=[reader_policy], ttl="10m", explicit_max_ttl="1h")
+    assert_not_yet(check_scoped_token(response["auth"]["client_token"], vault_client), "no 'auth' part")
+    vault_client.auth.token.revoke(response["auth"]["client_token"])
+    misspelt = _token(vault_client, policies=["lab04-read"], ttl="10m", explicit_max_ttl="1h")
+    assert_not_yet(check_scoped_token(misspelt, vault_client), "without 'lab04-reader'")
+    vault_client.auth.token.revoke(misspelt["auth"]["client_token"])
+
+
+def catches_key_error(client, path):
+    try:
+        return _raw(client, path)
+    except KeyError:
+        return None
+
+
+def catches_vault_error(client, path):
+    try:
+        return _raw(client, path)
+    except hvac.exceptions.VaultError:
+        return None
+
+
+@pytest.mark.parametrize("answer, says", [(catches_key_error, "InvalidPath escape"),
+                                          (catches_vault_error, "Forbidden")])
+def test_read_or_none_catches_the_wrong_exception_class(vault_client, paths, answer, says):
+    assert_not_yet(check_read_or_none(answer, vault_client, *paths), says)
+
+
+# -- issue 11: the system maximum TTL is the ceiling; a periodic token lives while it is renewed ----------
+
+def test_a_token_asking_for_years_is_capped_at_the_system_maximum(vault_client, reader_policy):
+    ceiling = vault_client.sys.read_auth_method_tuning(path="token")["data"]["max_lease_ttl"]
+    assert ceiling == 768 * 3600                                   # 32 days: the dev server's default
+    greedy = _token(vault_client, policies=[reader_policy], ttl="100000h")
+    try:
+        assert greedy["auth"]["lease_duration"] == ceiling
+        assert any("capped" in warning for warning in greedy["warnings"])
+        info = vault_client.auth.token.lookup(greedy["auth"]["client_token"])["data"]
+        assert info["creation_ttl"] == ceiling and info["explicit_max_ttl"] == 0
+        renewed = vault_client.auth.token.renew(greedy["auth"]["client_token"], increment="100000h")
+        assert 0 < renewed["auth"]["lease_duration"] <= ceiling    # nor can a renewal pass it
+    finally:
+        vault_client.auth.token.revoke(greedy["auth"]["client_token"])
+
+
+def test_a_periodic_token_is_renewed_back_to_its_period(vault_client, reader_policy):
+    periodic = _token(vault_client, policies=[reader_policy], period="1h")
+    try:
+        info = vault_client.auth.token.lookup(periodic["auth"]["client_token"])["data"]
+        assert info["period"] == 3600 and info["explicit_max_ttl"] == 0
+        renewed = vault_client.auth.token.renew(periodic["auth"]["client_token"], increment="100000h")
+        assert renewed["auth"]["lease_duration"] == 3600          # the period, whatever the increment asks
+    finally:
+        vault_client.auth.token.revoke(periodic["auth"]["client_token"])
+
+
+# -- the two predictions, against the real server ---------------------------------------------------------
+
+def test_undelete_after_destroy_succeeds_and_changes_nothing(kv, two_versions):
+    kv.destroy_secret_versions(path=DB, versions=[1], mount_point="secret")
+    assert kv.undelete_secret_versions(path=DB, versions=[1], mount_point="secret").status_code == 204
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        kv.read_secret_version(path=DB, version=1, mount_point="secret", raise_on_deleted_version=True)
+    assert kv.read_secret_metadata(path=DB, mount_point="secret")["data"]["versions"]["1"]["destroyed"] is True
+    assert check_destroy_prediction("c")
+
+
+def test_a_valid_token_without_the_policy_gets_403_whether_or_not_the_secret_exists(vault_client, kv, two_versions):
+    outsider = _token(vault_client, policies=["default"], ttl="2m")
+    nosy = hvac.Client(url=vault_client.url, token=outsider["auth"]["client_token"])
+    try:
+        for path in (DB, f"{BASE}/nothing-here"):
+            with pytest.raises(hvac.exceptions.Forbidden):
+                nosy.secrets.kv.v2.read_secret_version(path=path, mount_point="secret",
+                                                       raise_on_deleted_version=True)
+    finally:
+        vault_client.auth.token.revoke(outsider["auth"]["client_token"])
+    assert check_no_policy_prediction("b")
+
+
+@pytest.mark.parametrize("check, answer, says", [
+    (check_destroy_prediction, ..., "still the stub"),
+    (check_destroy_prediction, "a", "nothing to bring back"),
+    (check_destroy_prediction, "b", "does not refuse"),
+    (check_destroy_prediction, "d", "is a 404"),
+    (check_no_policy_prediction, ..., "still the stub"),
+    (check_no_policy_prediction, "a", "never 404"),
+    (check_no_policy_prediction, "c", "only says who you are"),
+    (check_no_policy_prediction, "d", "well formed"),
+])
+def test_each_wrong_prediction_is_told_its_misconception(check, answer, says):
+    assert_not_yet(check(answer), says)
+
+
+def test_first_hints_never_paste_the_answers():
+    for check, answer in ((check_destroy_prediction, '"c"'), (check_no_policy_prediction, '"b"'),
+                          (check_scoped_token, 'ttl="10m"'), (check_kv_write, "path=API_PATH"),
+                          (check_rollback, "version=1"), (check_read_or_none, "except hvac.exceptions.InvalidPath")):
+        assert answer not in check.hints[0]
