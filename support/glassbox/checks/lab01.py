@@ -379,8 +379,8 @@ def check_unreadable_weights(answer):
         "a": "`debt_to_income`'s curve is close to its straight line: its weight reads well.",
         "b": "`age`'s risk is high for the young *and* the old: one small negative weight hides a U shape, and "
              "says *older is safer* where, past middle age, the opposite holds.",
-        "c": "`income`'s curve bends, but it falls over nearly all of its range, as its negative weight says: the weight "
-             "overstates the fall at high incomes, yet gets the direction right.",
+        "c": "`income`'s curve bends, but it falls over nearly all of its range, as its negative weight says: "
+             "the weight overstates the fall at high incomes, yet gets the direction right.",
         "d": "`late_payments` rises steadily with the risk, as its positive weight says: it reads well.",
     }
     return choose(answer, WEIGHT_OPTIONS, correct="b", why=why)
