@@ -334,7 +334,7 @@ def test_cv_reading_passes_on_c_and_explains_each_wrong_reading(clean):
     _, cv, _, _ = clean
     feedback = check_cv_reading("c", cv)
     assert feedback and "leads by 0.019" in feedback.message and "wins 5 of 5 folds" in feedback.message
-    for letter, says in [("a", "Size is not noise"), ("b", "needs the noise"), ("d", "overlapping ranges")]:
+    for letter, says in [("a", "Size is not noise"), ("b", "needs the noise"), ("d", "Overlapping ranges")]:
         assert_not_yet(check_cv_reading(letter, cv), says)
     assert_not_yet(check_cv_reading(..., cv), "still the stub")
 
@@ -365,3 +365,23 @@ def test_the_spline_curve_of_age_is_a_u(clean):
     rows = pd.DataFrame([X_test.median()] * 3).assign(age=[20, 44, 70])
     young, middle, old = splines.decision_function(rows)
     assert young - middle > 1.5 and old - middle > 1.5
+
+
+# ---- Issue 10's crash: exercises 1 and 2 skipped, exercise 3 solved -------------------------------------------
+def test_skipping_exercises_1_and_2_then_solving_3_runs_to_the_end():
+    import asyncio
+
+    import labruns
+
+    notebook = labruns.solution("01")
+    cells = labruns.exercise_cells(notebook, "01")
+    sources = labruns.code_sources(notebook)
+    for name in ("standardised-coefficients", "shallow-tree"):
+        sources[labruns.code_index(notebook, cells[name])] = [labruns.stub_of(notebook.cells[cells[name]].source)]
+    run = asyncio.run(labruns.execute("01", "skip 1 and 2", sources))
+    assert run.crash is None and labruns.errors(run.cells) == []
+    scores = labruns.feedback_texts(run.cells[labruns.code_index(notebook, cells["held-out-scores"])], "01",
+                                    "Accuracy and ROC AUC on held-out data")
+    assert scores and scores[-1].startswith("[PASSED]") and "random forest (0.985)" in scores[-1]
+    assert "Finish Exercise 1 to see the coefficients." in "".join(
+        output.get("text", "") for cell in run.cells for output in cell.get("outputs", []))
