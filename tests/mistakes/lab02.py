@@ -75,7 +75,7 @@ MISTAKES = [
             ("one array per feature",)),
     # ---- Exercise 5: read the two-feature partial dependence -----------------------------------------------
     Mistake("read-interaction", "read the top row as the riskiest (long employment)", 'answer = "b"',
-            ("long employment",), to_the_end=True),
+            ("bluer",), to_the_end=True),
     Mistake("read-interaction", "saw parallel contours (no interaction)", 'answer = "c"', ("add up",)),
     Mistake("read-interaction", "saw no effect of the loan", 'answer = "d"', ("the loan matters",)),
     Mistake("read-interaction", "answered with the option's text", 'answer = "short employment"',

@@ -199,14 +199,15 @@ INTERACTION_OPTIONS = {
     "d": "for nobody: the loan amount changes nothing",
 }
 INTERACTION_WHY = {
-    "a": "Right: along the bottom of the plot (short employment) the colour climbs as the loan grows; higher up "
-         "it barely changes. How much the loan matters depends on employment: an interaction.",
-    "b": "the top of the plot (long employment) is where the colour hardly changes with the loan: a long "
-         "employment is what makes a large loan harmless.",
+    "a": "Right: along the bottom of the plot (short employment) the colour climbs from blue to red as the loan "
+         "grows; at the top it does not climb at all. How much the loan matters depends on employment: an "
+         "interaction.",
+    "b": "at the top of the plot (long employment) the colour turns *bluer* as the loan grows: there a larger "
+         "loan does not raise the predicted risk at all.",
     "c": "parallel straight contour lines would mean the effects simply add up; here they bend, so the "
          "change a larger loan brings differs from row to row of the plot (the next cell puts a number on it).",
-    "d": "the colour bar spans more than a unit of log-odds across the loan axis at the bottom of the plot: the "
-         "loan matters, just not for everyone.",
+    "d": "along the bottom of the plot the colour changes by more than a unit of log-odds from a small loan to "
+         "a large one: the loan matters, just not for everyone.",
 }
 UNRELIABLE_OPTIONS = {
     "a": "`age`, because its curve bends and partial dependence can only draw straight lines",
