@@ -231,7 +231,8 @@ def test_shape_stub_and_mistakes_fail(data, split, boosting):
 
 
 def test_shape_on_the_probability_scale_is_named(data, split, boosting):
-    result = partial_dependence(boosting, split[1], ["age"], grid_resolution=30, percentiles=(0.01, 0.99))
+    result = partial_dependence(boosting, split[1], ["age"], grid_resolution=30, percentiles=(0.01, 0.99),
+                                response_method="predict_proba", method="brute")
     feedback = check_recovered_shape(result["grid_values"][0], result["average"][0], data.truth)
     assert_not_yet(feedback, "probability scale", "response_method")
 
