@@ -1,5 +1,9 @@
 """Lab 02's self-checks pass on the solution's values, fail helpfully on the stubs, and catch the usual mistakes:
-permutation importance on training data, a single repeat, no seed."""
+permutation importance on training data, a single repeat, no seed; every entry of the mistakes catalogue
+(tests/mistakes/lab02.py) is run against the check of its exercise. Accumulated local effects beat partial
+dependence on the correlated pair, measured against the ground truth, as the lab says."""
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,9 +17,13 @@ from glassbox.checks.lab02 import (
     check_correlated_pair,
     check_noise_like,
     check_permutation_importance,
+    check_read_interaction,
     check_recovered_shape,
+    check_unreliable_pd,
 )
 from glassbox.data import load_credit, train_test
+from helpers import assert_not_yet
+from mistakes.lab02 import MISTAKES
 
 TREES = 40  # smaller than the lab's forest: every check recomputes permutation importance
 
@@ -220,3 +228,139 @@ def test_shape_stub_and_mistakes_fail(data, split, boosting):
     other = age_pd(boosting, split[1], feature="debt_to_income")
     feedback = check_recovered_shape(other["grid_values"][0], other["average"][0], truth)
     assert_fails(feedback, "agrees with the true effect of age by only")
+
+
+def test_shape_on_the_probability_scale_is_named(data, split, boosting):
+    result = partial_dependence(boosting, split[1], ["age"], grid_resolution=30, percentiles=(0.01, 0.99),
+                                response_method="predict_proba", method="brute")
+    feedback = check_recovered_shape(result["grid_values"][0], result["average"][0], data.truth)
+    assert_not_yet(feedback, "probability scale", "response_method")
+
+
+# ---- Exercises 5 and 6: reading the plots -------------------------------------------------------------------
+def test_reading_exercises_pass_on_the_right_letter_and_explain_why():
+    feedback = check_read_interaction("a")
+    assert feedback and "short employment" in feedback.message
+    feedback = check_unreliable_pd(" B ")
+    assert feedback and "do not exist" in feedback.message
+
+
+@pytest.mark.parametrize("check", [check_read_interaction, check_unreliable_pd])
+def test_reading_exercises_stub_fails_with_the_exercise_hint(check):
+    feedback = check(...)
+    assert_not_yet(feedback, "`answer` is still the stub")
+    assert feedback.hints == check.hints and len(feedback.hints) == 2
+
+
+# ---- The mistakes catalogue, each wrong answer run against its check -----------------------------------------
+def test_the_catalogue_has_three_mistakes_per_exercise_and_one_to_the_end():
+    from glassbox.course.progress import exercises
+
+    names = [name for name, _ in exercises()["02"]]
+    for name in names:
+        entries = [m for m in MISTAKES if m.exercise == name]
+        assert len(entries) >= 3, name
+        assert sum(m.to_the_end for m in entries) == 1, name
+    assert {m.exercise for m in MISTAKES} == set(names)
+
+
+@pytest.fixture(scope="module")
+def lab_state(data, split, forest, result, boosting):
+    """The names the lab's exercise cells see, with a smaller forest (the checks use whatever model they get)."""
+    X_train, X_test, y_train, y_test = split
+
+    def small_forest(**settings):
+        return RandomForestClassifier(**{**settings, "n_estimators": TREES})
+
+    keep, proxy = data.truth.correlated_pair
+    return dict(np=np, pd=pd, permutation_importance=permutation_importance, partial_dependence=partial_dependence,
+                RandomForestClassifier=small_forest, forest=forest, boosting=boosting, result=result,
+                X_train=X_train, X_test=X_test, y_train=y_train, y_test=y_test, keep=keep, proxy=proxy,
+                truth=data.truth)
+
+
+CHECKS = {
+    "permutation-importance": lambda ns: check_permutation_importance(
+        ns["result"], ns["forest"], ns["X_test"], ns["y_test"], ns["X_train"], ns["y_train"]),
+    "noise-like": lambda ns: check_noise_like(ns["noise_like"], ns["result"], ns["X_test"].columns),
+    "correlated-pair": lambda ns: check_correlated_pair(
+        ns["result_without"], ns["model_without"], ns["X_test"], ns["y_test"], ns["result"],
+        ns["truth"].correlated_pair, ns["X_train"], ns["y_train"]),
+    "recovered-shape": lambda ns: check_recovered_shape(ns["grid"], ns["curve"], ns["truth"]),
+    "read-interaction": lambda ns: check_read_interaction(ns["answer"]),
+    "unreliable-pd": lambda ns: check_unreliable_pd(ns["answer"]),
+}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: f"{m.exercise}: {m.mistake}")
+def test_every_catalogued_mistake_gets_not_yet_naming_it(lab_state, mistake):
+    namespace = dict(lab_state)
+    code = mistake.code if isinstance(mistake.code, str) else "\n".join(mistake.code)
+    if mistake.exercise == "permutation-importance":
+        np.random.seed(12345)  # random_state=None draws from numpy's global generator
+    exec(code, namespace)
+    feedback = CHECKS[mistake.exercise](namespace)
+    assert not feedback, feedback
+    assert "could not read your answer" not in feedback.message, feedback
+    text = (feedback.message + " " + (feedback.hint or "")).lower()
+    for phrase in mistake.says:
+        assert phrase.lower() in text, (phrase, feedback)
+    assert feedback.hints, feedback
+
+
+def test_no_stub_comment_or_first_hint_holds_a_solution_line():
+    import nbformat
+
+    from glassbox.checks import lab02
+
+    notebook = nbformat.read(Path(__file__).resolve().parents[1] / "solutions" / "02-global-explanations.ipynb", 4)
+    solution_lines, stubs = [], []
+    for cell in notebook.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("# BEGIN SOLUTION"):
+                inside = True
+            elif stripped.startswith("# END SOLUTION"):
+                inside = False
+            elif inside and stripped.startswith("# STUB:"):
+                stubs.append(stripped)
+            elif inside and len(stripped) > 12:
+                solution_lines.append("".join(stripped.split()))
+    first_hints = [item.hints[0] for item in vars(lab02).values() if getattr(item, "exercise", None) and item.hints]
+    assert len(first_hints) == 6
+    for text in stubs + first_hints:
+        squeezed = "".join(text.split())
+        assert not [line for line in solution_lines if line in squeezed], text
+
+
+# ---- Section 6: partial dependence against accumulated local effects on the correlated pair ---------------------
+def pd_and_ale_errors(model, X_test, truth):
+    from glassbox.explain import accumulated_local_effects, effect_error
+
+    errors = {}
+    for feature in truth.correlated_pair:
+        edges, ale = accumulated_local_effects(model, X_test, feature, bins=20, response_method="decision_function")
+        pd_curve = partial_dependence(model, X_test, [feature], custom_values={feature: edges},
+                                      response_method="decision_function")["average"][0]
+        errors[feature] = (effect_error(truth, feature, edges, pd_curve), effect_error(truth, feature, edges, ale))
+    return errors
+
+
+def test_ale_is_closer_to_the_truth_than_partial_dependence_on_the_correlated_pair(data, split, boosting):
+    """The numbers section 6 of the lab shows (log-odds RMSE of centred curves against the true effect)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    X_train, X_test, y_train, _ = split
+    quadratic = make_pipeline(StandardScaler(), PolynomialFeatures(degree=2), LogisticRegression(max_iter=1000))
+    errors = pd_and_ale_errors(quadratic.fit(X_train, y_train), X_test, data.truth)
+    (pd_u, ale_u), (pd_b, ale_b) = errors["credit_utilization"], errors["revolving_balance"]
+    assert pd_u == pytest.approx(0.881, abs=0.01) and ale_u == pytest.approx(0.503, abs=0.01)
+    assert ale_u < 0.6 * pd_u  # the causal feature: ALE much closer
+    assert np.hypot(ale_u, ale_b) < np.hypot(pd_u, pd_b)  # and over the pair taken together
+    assert ale_b == pytest.approx(0.371, abs=0.01) and pd_b == pytest.approx(0.126, abs=0.01)  # the proxy: not
+    # Trees predict flat off the data: on the boosting model the two methods nearly agree.
+    for pd_error, ale_error in pd_and_ale_errors(boosting, X_test, data.truth).values():
+        assert abs(pd_error - ale_error) < 0.05

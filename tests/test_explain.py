@@ -71,3 +71,68 @@ def test_plots_draw_what_they_say():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+# ---- accumulated local effects -----------------------------------------------------------------------------
+class _Formula:
+    """A 'model' that is a known formula of the columns (decision_function only)."""
+
+    def __init__(self, formula):
+        self.formula = formula
+
+    def decision_function(self, X):
+        return self.formula(X)
+
+
+def test_ale_recovers_a_known_additive_effect_and_is_centred_on_the_rows():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.uniform(-2, 2, 2000), "b": rng.normal(size=2000)})
+    model = _Formula(lambda X: X["a"].to_numpy() ** 2 + 3 * X["b"].to_numpy())
+    edges, effect = explain.accumulated_local_effects(model, X, "a", bins=10, response_method="decision_function")
+    assert edges.size == 11 and np.all(np.diff(edges) > 0)
+    assert edges[0] == X["a"].min() and edges[-1] == X["a"].max()
+    truth = edges**2
+    assert np.allclose(effect - effect.mean(), truth - truth.mean(), atol=0.05)  # exact at the edges, up to centring
+    assert abs(np.interp(X["a"], edges, effect).mean()) < 0.02  # mean 0 over the rows, not over the edges
+
+
+def test_ale_never_leaves_the_data_where_partial_dependence_does():
+    # b is a copy of a; the model is wild only where the two disagree, which no row does.
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0, 1, 1000)
+    X = pd.DataFrame({"a": a, "b": a + rng.normal(0, 0.01, 1000)})
+    model = _Formula(lambda X: X["a"].to_numpy() + 50 * (X["a"].to_numpy() - X["b"].to_numpy()) ** 2)
+    edges, effect = explain.accumulated_local_effects(model, X, "a", bins=20, response_method="decision_function")
+    assert effect[-1] - effect[0] == pytest.approx(1.0, abs=0.1)  # the model's rise where the data is
+    assert np.corrcoef(edges, effect)[0, 1] > 0.99  # and a straight line
+    pd_curve = np.array([model.decision_function(X.assign(a=v)).mean() for v in edges])
+    assert explain.centred(pd_curve)[0] > 1.0  # partial dependence bends upward off the data (a U, not a line)
+
+
+def test_ale_response_methods_and_errors():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame({"a": rng.normal(size=300), "c": np.zeros(300)})
+    y = (X["a"] + rng.normal(size=300) > 0).astype(int)
+    model = LogisticRegression().fit(X, y)
+    _, log_odds = explain.accumulated_local_effects(model, X, "a", response_method="decision_function")
+    _, probability = explain.accumulated_local_effects(model, X, "a")  # auto: predict_proba, as sklearn does
+    assert np.ptp(probability) < 1 < np.ptp(log_odds)
+    with pytest.raises(KeyError, match="not a column"):
+        explain.accumulated_local_effects(model, X, "z")
+    with pytest.raises(ValueError, match="single value"):
+        explain.accumulated_local_effects(model, X, "c")
+    with pytest.raises(ValueError, match="no predict_proba"):
+        explain.accumulated_local_effects(_Formula(lambda X: X["a"]), X, "a", response_method="predict_proba")
+
+
+def test_effect_error_is_the_rms_distance_of_centred_curves():
+    truth = load_credit(n_samples=200, seed=0).truth
+    grid = np.linspace(20, 75, 12)
+    exact = truth.effect("age", grid) + 7.0  # an offset is not an error
+    assert explain.effect_error(truth, "age", grid, exact) == pytest.approx(0.0, abs=1e-12)
+    flat = np.zeros_like(grid)
+    assert explain.effect_error(truth, "age", grid, flat) == pytest.approx(np.std(truth.effect("age", grid)))
+    with pytest.raises(ValueError):
+        explain.effect_error(truth, "age", grid, flat[:3])

@@ -1,7 +1,8 @@
 """Helpers the interpretability labs share: comparing explanations, scoring them, and plotting them.
 
 The explanation methods themselves (``permutation_importance``, ``partial_dependence``, SHAP, LIME) stay in the
-notebooks; what lives here is the bookkeeping around them.
+notebooks; what lives here is the bookkeeping around them, and the one method scikit-learn lacks:
+accumulated local effects (:func:`accumulated_local_effects`).
 
 >>> import pandas as pd
 >>> a = pd.Series({"x": 3.0, "y": 2.0, "z": 1.0})
@@ -17,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "centred", "importance_table", "interaction_strength", "plot_effect_vs_truth", "plot_importances",
-    "rank_agreement", "top_k_overlap",
+    "accumulated_local_effects", "centred", "effect_error", "importance_table", "interaction_strength",
+    "plot_effect_vs_truth", "plot_importances", "rank_agreement", "top_k_overlap",
 ]
 
 
@@ -56,6 +57,75 @@ def centred(curve) -> np.ndarray:
     """``curve`` minus its mean: two effect curves can then be laid over each other."""
     curve = np.asarray(curve, dtype=float)
     return curve - curve.mean()
+
+
+def effect_error(truth, feature: str, grid, curve) -> float:
+    """Root-mean-square distance between a recovered effect curve and the true effect of ``feature``.
+
+    Both are centred to mean 0 over ``grid`` first (only the shape and size of an effect are identified, not
+    its level), so the result is in the curve's own units: log-odds when ``curve`` is on the log-odds scale,
+    as ``truth.effect`` is. 0 is a perfect recovery; a flat curve scores the spread of the true effect.
+    """
+    grid, curve = np.asarray(grid, dtype=float).ravel(), np.asarray(curve, dtype=float).ravel()
+    if grid.shape != curve.shape:
+        raise ValueError(f"grid has {grid.size} points but the curve has {curve.size}")
+    return float(np.sqrt(np.mean((centred(curve) - truth.effect(feature, grid)) ** 2)))
+
+
+def _response(model, response_method: str):
+    """The model's prediction function for ``response_method``, as ``partial_dependence`` chooses it."""
+    methods = {"auto": ("predict_proba", "decision_function", "predict")}.get(response_method, (response_method,))
+    for name in methods:
+        if name in {"predict_proba", "decision_function", "predict"} and hasattr(model, name):
+            method = getattr(model, name)
+            if name == "predict_proba":
+                return lambda X: method(X)[:, -1]  # the positive class of a binary classifier
+            return method
+    raise ValueError(f"the model has no {' or '.join(methods)} method")
+
+
+def accumulated_local_effects(model, X: pd.DataFrame, feature: str, bins: int = 20,
+                              response_method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """First-order accumulated local effects (ALE) of one numeric ``feature`` (Apley and Zhu, 2020).
+
+    The feature's range is cut into up to ``bins`` intervals at quantiles of ``X[feature]``, so each holds
+    about as many rows. For the rows *in* an interval, the model's prediction at its upper edge minus that at
+    its lower edge (all other columns as they are) is the local effect; the mean local effects are summed
+    from the left (accumulated), and the curve is centred so that its mean over the rows of ``X`` is 0.
+    Unlike partial dependence, a row is only moved within its own interval, so the model is never asked
+    about combinations of correlated features that do not occur.
+
+    ``response_method``: ``"auto"`` (``predict_proba`` if the model has it, else ``decision_function``, as
+    in ``sklearn.inspection.partial_dependence``), ``"predict_proba"`` (the positive class),
+    ``"decision_function"`` (log-odds for scikit-learn's binary classifiers) or ``"predict"``.
+    Costs two predictions per row, whatever ``bins`` is.
+
+    Returns ``(edges, effect)``: the interval edges, increasing, and the centred effect at each edge.
+
+    >>> from sklearn.linear_model import LinearRegression
+    >>> X = pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0) ** 2})
+    >>> edges, effect = accumulated_local_effects(LinearRegression().fit(X, 3 * X["a"]), X, "a", bins=3)
+    >>> np.round(np.diff(effect) / np.diff(edges), 6)  # the slope of a linear model, in every interval
+    array([3., 3., 3.])
+    """
+    if feature not in X.columns:
+        raise KeyError(f"{feature!r} is not a column of X")
+    values = X[feature].to_numpy(dtype=float)
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, int(bins) + 1), method="lower"))
+    if edges.size < 2:
+        raise ValueError(f"{feature!r} takes a single value in X: it has no effect to accumulate")
+    # Interval k is (edges[k], edges[k + 1]]; the lowest value joins the first interval.
+    interval = np.clip(np.searchsorted(edges, values, side="left") - 1, 0, edges.size - 2)
+    lower, upper = X.copy(), X.copy()
+    lower[feature], upper[feature] = edges[interval], edges[interval + 1]
+    predict = _response(model, response_method)
+    change = predict(upper) - predict(lower)
+    counts = np.bincount(interval, minlength=edges.size - 1)
+    local = np.bincount(interval, weights=change, minlength=edges.size - 1) / counts
+    accumulated = np.concatenate([[0.0], np.cumsum(local)])
+    # Centre on the rows: each interval's rows sit, on average, half-way along it.
+    middle = (accumulated[:-1] + accumulated[1:]) / 2
+    return edges, accumulated - np.dot(middle, counts) / counts.sum()
 
 
 def interaction_strength(surface) -> float:
