@@ -196,9 +196,14 @@ def check_waterfall_input(explanation):
              "class); a waterfall draws a single output.",
              hint=("Pick the class as well as the row.",
                    "For a per-class model, index `[row, :, class]` (class 1 = default)."))
+    if values.shape[0] == 1:
+        fail(f"`one_row` is a slice that holds one row but keeps the row axis (values of shape {values.shape}); "
+             "the waterfall needs the row itself, without that axis.",
+             hint=("A slice keeps the row axis, even for a single row; a plain integer index drops it.",
+                   "Index by the row number `ROW` alone."))
     fail(f"`one_row` holds {values.shape[0]} rows (values of shape {values.shape}); a waterfall explains one "
          "prediction.",
-         hint=("A slice keeps the row axis, even for a single row; a plain integer index drops it.",
+         hint=("A waterfall explains one prediction: pick one row.",
                "Index by the row number `ROW`; for many rows at once, `shap.plots.beeswarm` is the plot."))
 
 
