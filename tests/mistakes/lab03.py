@@ -109,7 +109,7 @@ MISTAKES = [
             "mean_shap_by_group = shap_frame.groupby(groups).mean().T\n"
             "mean_abs_shap_by_group = shap_frame.groupby(groups).mean().T.abs()\n",
             ("|mean SHAP|", "abs()` first"), to_the_end=True),
-    Mistake("group-attributions", "mean |SHAP| in the signed table",
+    Mistake("group-attributions", "mean of absolute SHAP values in the signed table",
             "mean_shap_by_group = shap_frame.abs().groupby(groups).mean().T\n"
             "mean_abs_shap_by_group = shap_frame.abs().groupby(groups).mean().T\n",
             ("holds mean |SHAP|", "no `.abs()`")),
