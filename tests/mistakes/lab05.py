@@ -87,7 +87,7 @@ MISTAKES = [
     Mistake("approle", "TTL and max TTL swapped",
             'role_settings = dict(token_policies=[POLICY], token_ttl="30m", token_max_ttl="10m", '
             'secret_id_num_uses=1, secret_id_ttl="5m")',
-            ("max TTL is shorter than the TTL",)),
+            ("InvalidRequest", "'token_ttl' cannot be greater than 'token_max_ttl'")),
     Mistake("approle", "hours instead of minutes",
             'role_settings = dict(token_policies=[POLICY], token_ttl="10h", token_max_ttl="30h", '
             'secret_id_num_uses=1, secret_id_ttl="5m")',

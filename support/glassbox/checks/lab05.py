@@ -28,7 +28,7 @@ import re
 import hvac
 import hvac.exceptions
 
-from glassbox.checks import choose, exercise, expect, expect_answered, fail, is_stub
+from glassbox.checks import choose, exercise, expect, expect_answered, expect_close, fail, is_stub
 
 __all__ = [
     "check_service_policy", "check_status_prediction", "check_role", "check_service_login", "check_transit_batch",
@@ -256,8 +256,7 @@ def check_status_prediction(prediction, client: hvac.Client, requests: dict, *, 
     with _ScratchToken(client, hcl) as raw:
         truth = {what: _status(raw, *request) for what, request in requests.items()}
     wrong = [what for what in requests if prediction[what] != truth[what]]
-    if wrong:
-        first = wrong[0]
+    for first in wrong[:1]:
         said, real = prediction[first], truth[first]
         lesson = {
             (403, 400): " A 403 would be the policy speaking; a 400 is about the request itself.",
@@ -265,11 +264,11 @@ def check_status_prediction(prediction, client: hvac.Client, requests: dict, *, 
             (404, 403): " A 404 would tell a stranger the path is free: Vault says 403 instead.",
             (403, 404): " The policy is not what refused: a 404 is a permitted read of nothing.",
         }.get((said, real), "")
-        fail(f"{len(wrong)} of {len(requests)} predictions differ from the server: for *{first}* you said "
-             f"{said}, the server answers {real}.{lesson}",
-             hint=(_STATUS_WHY.get(real, f"{real}: look the code up."),
-                   "Not every refusal is the policy: tell 403 (denied by policy) from 404 (nothing there) and "
-                   "400/405 (a malformed or unsupported request)."))
+        expect_close(said, real, 0, f"{len(wrong)} of {len(requests)} predictions differ from the server: for "
+                     f"*{first}* you said {said}, the server answers {real}.{lesson}",
+                     hint=(_STATUS_WHY.get(real, f"{real}: look the code up."),
+                           "Not every refusal is the policy: tell 403 (denied by policy) from 404 (nothing "
+                           "there) and 400/405 (a malformed or unsupported request)."))
     return ("all predictions hold. Only the 403s prove least privilege; the 404 is a permitted read of nothing, "
             "and the 400 and 405 say nothing about the policy.")
 
