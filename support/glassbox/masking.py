@@ -45,6 +45,14 @@ _secrets: dict[str, str] = {}          # value (and its HTML-escaped form) -> wh
 _leaks: list[tuple[int, str]] = []     # (cell number, what leaked)
 _lock = threading.Lock()
 _cell = {"number": 0}
+_pattern: list = [None]                # one compiled alternation of every secret, longest first
+
+
+def _compiled():
+    with _lock:
+        if _pattern[0] is None and _secrets:
+            _pattern[0] = re.compile("|".join(map(re.escape, sorted(_secrets, key=len, reverse=True))))
+        return _pattern[0]
 
 
 def remember(value: Any, where: str) -> None:
@@ -52,8 +60,9 @@ def remember(value: Any, where: str) -> None:
     if not isinstance(value, str) or len(value) < MIN_LENGTH:
         return
     with _lock:
-        _secrets.setdefault(value, where)
-        _secrets.setdefault(html.escape(value), where)
+        if value not in _secrets:
+            _secrets[value] = _secrets[html.escape(value)] = where
+            _pattern[0] = None
 
 
 def _remember_plaintext(value: Any, where: str) -> None:
@@ -115,20 +124,19 @@ def watch_hvac() -> None:
 def mask(content: Any) -> Any:
     """``content`` (text, or JSON-like lists and dicts of it) with every remembered secret replaced."""
     if isinstance(content, str):
-        if not _secrets:
-            return content
-        with _lock:
-            found = [(value, where) for value, where in _secrets.items() if value in content]
-        for value, where in sorted(found, key=lambda item: -len(item[0])):
-            content = content.replace(value, MARKER)
-            with _lock:
-                _leaks.append((_cell["number"], where))
-        return content
+        pattern = _compiled()
+        return content if pattern is None else pattern.sub(_replace, content)
     if isinstance(content, dict):
         return {key: mask(value) for key, value in content.items()}
     if isinstance(content, list):
         return [mask(value) for value in content]
     return content
+
+
+def _replace(match: re.Match) -> str:
+    with _lock:
+        _leaks.append((_cell["number"], _secrets[match.group(0)]))
+    return MARKER
 
 
 def leaks() -> list[tuple[int, str]]:
@@ -149,6 +157,8 @@ def leaks_in_this_cell() -> list[str]:
 
 
 def _say_what_was_masked(result) -> None:
+    if not _secrets:
+        return
     masked = leaks_in_this_cell()
     if masked:
         sys.stderr.write(
