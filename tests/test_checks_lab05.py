@@ -459,3 +459,15 @@ def test_every_exercise_has_two_hint_tiers_and_no_first_tier_names_the_answer():
     for answer in ('capabilities = ["read"]', "b64encode(value.encode", "approle.login(role_id=role_id",
                    "min_decryption_version=latest", '"c"'):
         assert not any(answer in check.hints[0] for check in checks), answer
+
+
+def test_who_read_says_not_yet_when_the_cell_printed_a_secret(monkeypatch):
+    from glassbox import masking
+
+    hashed = "hmac-sha256:" + "a" * 64
+    entries = [_entry("request", "1"), _entry("response", "1", hashed)]
+    monkeypatch.setattr(masking, "leaks_in_this_cell", lambda: ["the value of 'api_key' at secret/data/x"])
+    assert_not_yet(check_who_read([entries[1]], entries, hashed), "printed a secret value", "'api_key'",
+                   "a length")
+    monkeypatch.setattr(masking, "leaks_in_this_cell", lambda: [])
+    assert check_who_read([entries[1]], entries, hashed)

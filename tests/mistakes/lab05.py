@@ -167,6 +167,10 @@ MISTAKES = [
             'readers = [entry for entry in entries if entry["type"] == "response" and returned_api_key(entry) == '
             'hashed and (entry["auth"].get("metadata") or {}).get("role_name")]',
             ("you found 1 read(s)", "the log holds 2 response(s)")),
+    Mistake("who-read", "the API key printed, to compare by eye",
+            'print("the API key:", api_key)\n'
+            'readers = [entry for entry in entries if entry["type"] == "response" and returned_api_key(entry) == hashed]',
+            ("printed a secret value", "a length, a version")),
 
     # -- Exercise 9: the hardening review -------------------------------------------------------------------
     Mistake("hardening", "the admin's client reviewed as the service",

@@ -496,6 +496,17 @@ def check_min_decryption(answer):
 
 # -- audit ----------------------------------------------------------------------------------------------
 
+def _expect_no_secret_printed() -> None:
+    """Stop when the running cell printed a secret value (the notebook's masking saw it; outside one, never)."""
+    from glassbox import masking
+
+    leaked = masking.leaks_in_this_cell()
+    expect(not leaked, f"this cell printed a secret value ({leaked[0] if leaked else ''}). The notebook masked "
+           "it, but a terminal, a log or a shared screen would not.",
+           hint=("Show metadata instead: a length, a version, a digest's first characters, or a comparison "
+                 "(`a == b`).",))
+
+
 def _contains(value, needle) -> bool:
     if isinstance(value, dict):
         return any(_contains(v, needle) for v in value.values())
@@ -510,6 +521,7 @@ def _contains(value, needle) -> bool:
                 "`hashed`."))
 def check_who_read(readers, entries, hashed: str):
     """``readers``: the response entries among ``entries`` whose returned data holds ``hashed``."""
+    _expect_no_secret_printed()
     expect_answered(readers, "readers")
     expect(isinstance(hashed, str) and hashed.startswith("hmac-"),
            "`hashed` is not an audit hash (it should start with 'hmac-').",
