@@ -10,7 +10,8 @@ For every lab:
   error output;
 - the skip matrix: for every exercise, the lab with only that exercise left as its stub runs to its end with
   no error output, and that exercise's check says "not yet";
-- no ``# STUB:`` line and no first hint tier pastes a line of the solution;
+- no ``# STUB:`` line and no first hint tier (the exercise's own, or one a mistake is shown) pastes a line of
+  the solution;
 - at least two exercises per lab are answered with an interpretation or a prediction (their checks use
   ``choose`` or ``expect_close``);
 - the instructor guide's table of mistakes for the lab is the catalogue.
@@ -217,8 +218,13 @@ def test_every_catalogued_mistake_gets_not_yet_naming_it_then_the_answer_passes(
         if cell is None:
             problems.append(f"{m.mistake!r}: never ran")
             continue
-        found = labruns.errors([cell]) + _feedback_problems(
-            labruns.feedback_texts(cell, lab, plan.title(m.exercise)), m.says)
+        texts = labruns.feedback_texts(cell, lab, plan.title(m.exercise))
+        found = labruns.errors([cell]) + _feedback_problems(texts, m.says)
+        solution = _solution_lines(plan.notebook.cells[plan.cells[m.exercise]].source)
+        first_hints = [line[len("  Hint: "):] for text in texts[-1:] for line in text.splitlines()
+                       if line.startswith("  Hint: ")]
+        found += [f"its first hint pastes the solution's {line!r}" for hint in first_hints for line in solution
+                  if line in re.sub(r"\s+", "", hint)]
         problems += [f"{m.exercise} / {m.mistake!r}: {problem}" for problem in found]
     for exercise, at in plan.positions.items():
         cell = plan.seen.get((at, numbers[exercise]))

