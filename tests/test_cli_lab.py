@@ -49,6 +49,11 @@ def test_lab_prints_vault_and_jupyterlab_addresses_that_answer(lab_process):
         assert time.monotonic() < deadline and lab_process.poll() is None, "JupyterLab did not answer"
         time.sleep(0.5)
     assert "JupyterLab" in answer.text
+    base, token = lab_url.split("/lab?token=")
+    notification = httpx.get(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+                             headers={"Authorization": f"token {token}"}).json()["schema"]["properties"]
+    assert notification["fetchNews"]["default"] == "false"          # the course's overrides: no news pop-up
+    assert notification["checkForUpdates"]["default"] is False
     assert httpx.get(lab_url.split("?")[0], follow_redirects=False).status_code in (302, 403)  # needs the token
 
 

@@ -22,9 +22,9 @@ def masking():
 def test_kv_values_are_secrets_and_identifiers_are_not(masking):
     masking._harvest("/v1/secret/data/app/db", {"data": {"data": {
         "username": "alice-admin", "password": "S3cret-pass", "api_key": "k-1234567", "port": "5432100",
-        "host": "db.internal.example", "pin": "12"}}}, None, sent=False)
-    text = masking.mask("alice-admin S3cret-pass k-1234567 5432100 db.internal.example 12")
-    assert text == "alice-admin [masked] [masked] 5432100 db.internal.example 12"
+        "host": "db.internal.example", "api_url": "http://api.example", "pin": "12"}}}, None, sent=False)
+    text = masking.mask("alice-admin S3cret-pass k-1234567 5432100 db.internal.example http://api.example 12")
+    assert text == "alice-admin [masked] [masked] 5432100 db.internal.example http://api.example 12"
 
 
 def test_a_kv_write_masks_what_it_sends_not_the_metadata_it_gets_back(masking):

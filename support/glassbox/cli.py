@@ -88,7 +88,11 @@ def _lab(args) -> int:
         sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={args.dir}",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.open_browser={not args.no_browser}", *root,
+        f"--LabApp.app_settings_dir={_LAB_SETTINGS}",   # no "Jupyter news" pop-up, no update checks
     ])
+
+
+_LAB_SETTINGS = Path(__file__).parent / "lab_settings"
 
 
 def _port_free(port: int) -> bool:

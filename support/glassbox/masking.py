@@ -11,7 +11,7 @@ What counts as a secret (the rule, tested in ``tests/test_masking.py``):
 |---|---|
 | any request | the token it is sent with (``X-Vault-Token``) |
 | a response | ``auth.client_token``, ``wrap_info.token``, ``data.secret_id``, ``data.token``, ``data.private_key`` |
-| KV v2 (``/v1/<mount>/data/<path>``), written or read | every value of the secret's data, except under a key that names an identifier (``username``, ``user``, ``login``, ``email``, ``host``, ``url``, ``port``, ``database``, ``region``, ``name``, ...) |
+| KV v2 (``/v1/<mount>/data/<path>``), written or read | every value of the secret's data, except under a key that names an identifier (``username``, ``user``, ``login``, ``email``, ``host``, ``url``, ``port``, ``database``, ``region``, ``name``, ..., alone or as the key's last part: ``api_url``, ``db_host``) |
 | transit, encrypt requests and decrypt responses | every ``plaintext``: the base64 text and the text it decodes to |
 | an AppRole login | its ``secret_id`` |
 
@@ -33,9 +33,9 @@ __all__ = ["MARKER", "install", "leaks", "leaks_in_this_cell", "mask", "remember
 
 MARKER = "[masked]"
 MIN_LENGTH = 6
-_IDENTIFIER_KEYS = re.compile(
-    r"^(user(_?name)?|login|e?mail|host(_?name)?|url|uri|endpoint|address|port|database|db|schema|region|"
-    r"owner|name|description|environment|env)$", re.I)
+_IDENTIFIER_KEYS = re.compile(   # the whole key, or its last part after "_" or "-" (api_url, db_host)
+    r"^(?:.*[_-])?(user(_?name)?|login|e?mail|host(_?name)?|url|uri|endpoint|address|port|database|db|schema|"
+    r"region|owner|name|description|environment|env)$", re.I)
 _SECRET_FIELDS = {("auth", "client_token"), ("wrap_info", "token"), ("data", "secret_id"), ("data", "token"),
                   ("data", "private_key")}
 _KV_V2 = re.compile(r"/v1/(?:[^/]+/)+?data/")

@@ -228,6 +228,14 @@ def exercise(lab: str, name: str, title: str, hint: Hint = None) -> Callable[[Ca
     return decorate
 
 
+def _said(error: BaseException) -> str:
+    """What the exception says, for a message: hvac's errors without a body say ``None, on get URL``."""
+    text = str(error)
+    if text.startswith("None, on "):
+        text = text[len("None, "):]
+    return f": {text[:400]}" if text else ""
+
+
 def raised(check: Callable, error: BaseException, meaning: str) -> Feedback:
     """The feedback for an exercise whose code raised ``error`` before ``check`` could run."""
     lab, name, title = check.exercise
@@ -236,7 +244,7 @@ def raised(check: Callable, error: BaseException, meaning: str) -> Feedback:
         return Feedback(lab, name, title, False, down)
     feedback = Feedback(
         lab, name, title, False,
-        f"your code raised `{type(error).__module__}.{type(error).__qualname__}`: {str(error)[:400]}. {meaning}",
+        f"your code raised `{type(error).__module__}.{type(error).__qualname__}`{_said(error)}. {meaning}",
         check.hints or ("Read the library's message above: it names what it refused.",),
         details="".join(traceback.format_exception(error)),
     )
