@@ -1,6 +1,8 @@
 """Lab 05's self-checks pass on the solution's objects and catch the mistakes the lab warns about:
-a root token in the service, a policy with `*`, plaintext that is not base64, the minimum decryption version
-raised before rewrapping, and every hardening shortfall."""
+a root token in the service, a policy with `*` or `+`, plaintext that is not base64, the minimum decryption
+version raised before rewrapping, every hardening shortfall; the denial matrix tells a 403 (denied by policy)
+from a 404 (nothing there), a 400/405 (a malformed request) and a 2xx (a hole); and the two judgement exercises
+(the predicted status codes, what `min_decryption_version` protects against) explain every wrong answer."""
 
 import base64
 import secrets
@@ -10,9 +12,11 @@ import hvac.exceptions
 import pandas as pd
 import pytest
 
+from glassbox.checks import _CheckFailed, raised
 from glassbox.checks.lab05 import (
-    check_hardening, check_role, check_rotation, check_service_login, check_service_policy,
-    check_transit_batch, check_who_read, hardening_findings, policy_paths,
+    MIN_DECRYPTION_OPTIONS, _prove_on_server, check_hardening, check_min_decryption, check_role, check_rotation,
+    check_service_login, check_service_policy, check_status_prediction, check_transit_batch, check_who_read,
+    hardening_findings, policy_paths, status_verdict, wildcards,
 )
 
 from helpers import assert_not_yet
@@ -53,7 +57,7 @@ def _login(client, role=ROLE):
 def test_policy_passes_on_the_solution_statically_and_on_the_server(lab):
     assert check_service_policy(GOOD_POLICY, path=SERVICE, neighbour=NEIGHBOUR)
     feedback = check_service_policy(GOOD_POLICY, lab, path=SERVICE, neighbour=NEIGHBOUR)
-    assert feedback and "server denies" in feedback.message
+    assert feedback and "server answers 403" in feedback.message
 
 
 STUB_POLICY = 'path "secret/*" {\n  capabilities = ["create", "read", "update", "delete", "list"]\n}\n'
@@ -64,7 +68,8 @@ STUB_POLICY = 'path "secret/*" {\n  capabilities = ["create", "read", "update", 
     (STUB_POLICY, "wildcard"),                                               # the lab's stub
     ('path "*" { capabilities = ["read"] }', "wildcard"),
     (f'path "secret/data/{SERVICE}*" {{ capabilities = ["read"] }}', "wildcard"),
-    ('path "secret/data/+/lab05/model-service" { capabilities = ["read"] }', "wildcard"),
+    ('path "secret/data/+/lab05/model-service" { capabilities = ["read"] }', "wildcard `+`"),
+    ('path "secret/data/glassbox-tests/+/model-service" { capabilities = ["read"] }', "any one segment"),
     (f'path "secret/data/{SERVICE}" {{ capabilities = ["read", "sudo"] }}', "sudo"),
     (f'path "secret/data/{SERVICE}" {{ capabilities = ["read", "update"] }}', "['read', 'update']"),
     (f'path "secret/{SERVICE}" {{ capabilities = ["read"] }}', "secret/data/"),       # KV v1 style path
@@ -108,12 +113,21 @@ def test_role_passes_on_the_solution(lab):
     (dict(GOOD_ROLE, secret_id_num_uses=5), "single-use"),
     (dict(GOOD_ROLE, secret_id_ttl="0"), "never expire"),
     (dict(GOOD_ROLE, token_policies=["root"]), "root"),
+    (dict(GOOD_ROLE, token_ttl=10, token_max_ttl=30), "a bare number is seconds"),
 ])
 def test_role_names_each_shortfall(lab, settings, says):
     name = "glassbox-tests-lab05-weak"
     lab.auth.approle.delete_role(name)
     lab.auth.approle.create_or_update_approle(name, **settings)
     assert_not_yet(check_role(lab, name, POLICY), says)
+
+
+def test_a_role_vault_refuses_gets_the_exercises_hints(lab):
+    """TTL and max TTL swapped: Vault refuses the role (400), and the kernel hook shows the exercise's hints."""
+    with pytest.raises(hvac.exceptions.InvalidRequest) as error:
+        lab.auth.approle.create_or_update_approle("glassbox-tests-lab05-swapped",
+                                                  **dict(GOOD_ROLE, token_ttl="30m", token_max_ttl="10m"))
+    assert_not_yet(raised(check_role, error.value, ""), "cannot be greater than", "token_max_ttl", "32 days")
 
 
 def test_role_fails_when_missing(lab):
@@ -132,7 +146,7 @@ def test_login_passes_on_an_approle_client(lab):
 def test_login_catches_the_root_token_used_by_the_service(lab):
     """The lab's stub: `service.token = server.token`."""
     service = hvac.Client(url=lab.url, token=lab.token)
-    assert_not_yet(check_service_login(service, lab, ROLE, POLICY), "root", "approle.login")
+    assert_not_yet(check_service_login(service, lab, ROLE, POLICY), "root", "AppRole")
     assert_not_yet(check_service_login(lab, lab, ROLE, POLICY), "admin client")
     root_child = lab.auth.token.create(ttl="5m")["auth"]["client_token"]
     assert_not_yet(check_service_login(hvac.Client(url=lab.url, token=root_child), lab, ROLE, POLICY), "root")
@@ -171,6 +185,8 @@ def test_transit_batch_passes_on_the_solution(lab):
     (lambda values: [value for value in values], "'plaintext' key"),
     (lambda values: good_batch(values)[:1], "batch item(s)"),
     (lambda values: ..., "returned Ellipsis"),
+    (lambda values: [{"plaintext": ...} for value in values], "`plaintext` is still the stub"),   # the lab's stub
+    (lambda values: [{"plaintext": base64.b64encode(value).decode()} for value in values], "raised TypeError"),
     ("not a function", "not a function"),
 ])
 def test_transit_batch_catches_each_mistake(lab, to_batch, says):
@@ -231,7 +247,7 @@ def test_rotation_fails_on_the_stub_and_on_each_missing_step(lab, stored):
     transit.rotate_key(KEY + "-rot")
     assert_not_yet(check_rotation(lab, KEY + "-rot", stored, ["name"]), "still uses key version(s) [1]")
     stored = _rewrap(lab, stored)
-    assert_not_yet(check_rotation(lab, KEY + "-rot", stored, ["name"]), "old key versions still decrypt")
+    assert_not_yet(check_rotation(lab, KEY + "-rot", stored, ["name"]), "still decrypts through the API")
     plain = stored.assign(name=["Ada Lovelace", "Alan Turing", "Grace Hopper"])
     assert_not_yet(check_rotation(lab, KEY + "-rot", plain, ["name"]), "not transit ciphertexts")
     assert_not_yet(check_rotation(lab, "glassbox-tests-no-such-key", stored, ["name"]), "no transit key")
@@ -270,14 +286,16 @@ def test_hardening_passes_on_the_solution_with_audit_on(lab, monkeypatch):
 def test_hardening_lists_every_shortfall(lab, monkeypatch):
     name = "glassbox-tests-lab05-weak"
     lab.sys.create_or_update_policy(name="glassbox-tests-too-wide",
-                                    policy='path "secret/*" { capabilities = ["read", "list", "sudo"] }')
+                                    policy='path "secret/*" { capabilities = ["read", "list", "sudo"] }\n'
+                                           'path "secret/data/+/billing" { capabilities = ["read"] }')
     lab.auth.approle.delete_role(name)
     lab.auth.approle.create_or_update_approle(name, token_policies=["glassbox-tests-too-wide"])
     monkeypatch.setattr(lab.sys, "list_enabled_audit_devices", lambda: {"data": {}})
     findings = hardening_findings(lab, lab, role=name, wrap_ttl="24h")
     text = " | ".join(findings)
     for shortfall in ("root token", "no token TTL", "no token max TTL", "unlimited uses", "never expire",
-                      "wrap TTL 24h", "wildcard path `secret/*`", "sudo", "audit is off"):
+                      "wrap TTL 24h", "wildcard path `secret/*`", "wildcard path `secret/data/+/billing` (`+`)",
+                      "sudo", "audit is off"):
         assert shortfall in text, shortfall
     feedback = check_hardening(lab, lab, role=name, wrap_ttl="24h")
     assert_not_yet(feedback, "root token", "audit is off")
@@ -289,3 +307,167 @@ def test_hardening_names_a_missing_service_and_an_unwrapped_delivery(lab):
     findings = hardening_findings(lab, ..., role=ROLE, wrap_ttl=None, policy=POLICY)
     assert any("no client" in f for f in findings) and any("unwrapped" in f for f in findings)
     assert any("not a duration" in f for f in hardening_findings(lab, ..., role=ROLE, wrap_ttl="soon"))
+
+
+def test_hardening_flags_a_plus_wildcard_alone(lab):
+    """`+` matches any one path segment: a policy with only that wildcard is flagged too."""
+    name = "glassbox-tests-lab05-plus"
+    lab.sys.create_or_update_policy(name=name, policy='path "secret/data/+/model-service" { capabilities = ["read"] }')
+    lab.auth.approle.create_or_update_approle(name, **dict(GOOD_ROLE, token_policies=[name]))
+    findings = hardening_findings(lab, _login(lab, name), role=name, wrap_ttl="60s")
+    assert [f for f in findings if "wildcard" in f] == [
+        f"policy `{name}` grants the wildcard path `secret/data/+/model-service` (`+`)."]
+
+
+def test_hardening_review_stub_says_what_is_missing(lab):
+    assert_not_yet(check_hardening(lab, ..., role=..., wrap_ttl=..., policy=...), "`review['service']` is still")
+
+
+# -- what a status code proves (the denial matrix) -----------------------------------------------------
+
+@pytest.mark.parametrize("status, granted, says", [
+    (200, True, "allowed, as it should be"),
+    (204, False, "HOLE"),
+    (200, False, "HOLE"),
+    (403, False, "denied by policy"),
+    (403, True, "should allow it"),
+    (404, True, "nothing is there"),
+    (404, False, "not a proof of denial"),
+    (400, False, "says nothing about the policy"),
+    (405, False, "says nothing about the policy"),
+    (415, True, "says nothing about the policy"),
+])
+def test_status_verdict_tells_a_denial_from_a_hole_a_missing_secret_and_a_malformed_request(status, granted, says):
+    verdict = status_verdict(status, granted)
+    assert says in verdict
+    assert ("HOLE" in verdict) == (200 <= status < 300 and not granted)
+    assert ("denied by policy" in verdict) == (status == 403 and not granted)
+
+
+def test_wildcards_are_star_and_plus():
+    assert wildcards("secret/data/*") == ["*"] and wildcards("secret/data/+/x") == ["+"]
+    assert wildcards("secret/+/data/*") == ["*", "+"] and wildcards("secret/data/lab05/model-service") == []
+
+
+def test_the_server_proof_reads_a_400_or_404_as_no_proof_and_asks_the_policy(lab):
+    """A write the policy allows gets 400 (cas=0 on an existing secret): not a denial, and it overwrites nothing."""
+    before = lab.secrets.kv.v2.read_secret_metadata(path=SERVICE, mount_point="secret")["data"]["current_version"]
+    writable = f'path "secret/data/{SERVICE}" {{ capabilities = ["read", "update"] }}'
+    with pytest.raises(_CheckFailed, match=r"may write its own secret: the request got HTTP 400 \(not a denial\)"):
+        _prove_on_server(lab, writable, SERVICE, NEIGHBOUR, "secret")
+    after = lab.secrets.kv.v2.read_secret_metadata(path=SERVICE, mount_point="secret")["data"]["current_version"]
+    assert after == before
+    # a neighbour that does not exist: 404, got past the policy; capabilities-self says read is granted
+    missing = "glassbox-tests/lab05/no-such-neighbour"
+    reads_it = GOOD_POLICY + f'path "secret/data/{missing}" {{ capabilities = ["read"] }}'
+    with pytest.raises(_CheckFailed, match=r"HTTP 404 \(not a denial\).*\['read'\]"):
+        _prove_on_server(lab, reads_it, SERVICE, missing, "secret")
+    with pytest.raises(_CheckFailed, match="may read the neighbour's secret \\(HTTP 200\\): a hole"):
+        _prove_on_server(lab, GOOD_POLICY + f'path "secret/data/{NEIGHBOUR}" {{ capabilities = ["read"] }}',
+                         SERVICE, NEIGHBOUR, "secret")
+    _prove_on_server(lab, GOOD_POLICY, SERVICE, NEIGHBOUR, "secret")   # least privilege: every probe is a 403
+    assert "lab05-policy-selfcheck" not in lab.sys.list_policies()["data"]["policies"]
+
+
+# -- predicting the status codes -------------------------------------------------------------------------
+
+REQUESTS = {
+    "read its own secret": ("GET", f"secret/data/{SERVICE}", None),
+    "read version 99 of its own secret": ("GET", f"secret/data/{SERVICE}?version=99", None),
+    "write its own secret": ("POST", f"secret/data/{SERVICE}", {"options": {"cas": 0}, "data": {"api_key": "p"}}),
+    "read the neighbour's secret": ("GET", f"secret/data/{NEIGHBOUR}", None),
+    "list lab05/": ("LIST", "secret/metadata/glassbox-tests/lab05", None),
+    "read from a mount that does not exist": ("GET", "no-such-mount/data/anything", None),
+    "send the neighbour's path a body that is not JSON": ("POST", f"secret/data/{NEIGHBOUR}", "{not json"),
+    "use an HTTP method Vault does not know": ("PROPFIND", f"secret/data/{SERVICE}", None),
+}
+TRUTH = dict(zip(REQUESTS, [200, 404, 403, 403, 403, 403, 400, 405]))
+
+
+def test_the_prediction_passes_when_it_matches_the_server(lab):
+    feedback = check_status_prediction(dict(TRUTH), lab, REQUESTS, path=SERVICE)
+    assert feedback and "Only the 403s prove least privilege" in feedback.message
+    assert "lab05-policy-selfcheck" not in lab.sys.list_policies()["data"]["policies"]
+
+
+@pytest.mark.parametrize("changes, says", [
+    ({"read version 99 of its own secret": 403, "send the neighbour's path a body that is not JSON": 403,
+      "use an HTTP method Vault does not know": 403}, ("3 of 8", "a 404 is a permitted read of nothing")),
+    ({"read from a mount that does not exist": 404}, ("Vault says 403 instead", "whether the path, or even the mount")),
+    ({"send the neighbour's path a body that is not JSON": 403}, ("the server answers 400", "about the request itself")),
+    ({"use an HTTP method Vault does not know": 403}, ("the server answers 405", "the policy is never asked")),
+    ({"read its own secret": 403}, ("you said 403, the server answers 200",)),
+])
+def test_the_prediction_names_each_wrong_code_and_why(lab, changes, says):
+    assert_not_yet(check_status_prediction({**TRUTH, **changes}, lab, REQUESTS, path=SERVICE), *says)
+
+
+@pytest.mark.parametrize("prediction, says", [
+    (..., "`prediction` is still the stub"),
+    ({what: ... for what in REQUESTS}, "still `...` for 8 request(s)"),
+    ({what: str(code) for what, code in TRUTH.items()}, "not a status code"),
+    ([200, 404], "should be a dict"),
+    ({k: v for k, v in TRUTH.items() if k != "list lab05/"}, "no code for ['list lab05/']"),
+    ({**TRUTH, "delete it": 403}, "not one of the requests"),
+])
+def test_the_prediction_stub_and_malformed_answers(lab, prediction, says):
+    assert_not_yet(check_status_prediction(prediction, lab, REQUESTS, path=SERVICE), says)
+
+
+# -- what min_decryption_version protects against ------------------------------------------------------
+
+def test_min_decryption_passes_on_c_and_explains_token_revocation():
+    feedback = check_min_decryption("c")
+    assert feedback and "revoking a leaked token" in feedback.message
+    assert check_min_decryption(" C ")
+    assert set(MIN_DECRYPTION_OPTIONS) == {"a", "b", "c", "d"}
+
+
+@pytest.mark.parametrize("answer, says", [
+    ("a", ("trim_key", "it is a setting")),
+    ("b", ("never leave Vault", "a token or ciphertext")),
+    ("d", ("revoking the token",)),
+    (..., ("`answer` is still the stub",)),
+    ("e", ("not one of the options",)),
+    (2, ("one of the letters",)),
+])
+def test_min_decryption_explains_each_wrong_answer(answer, says):
+    assert_not_yet(check_min_decryption(answer), *says)
+
+
+# -- feedback for code that raised (the kernel hook's box) ---------------------------------------------
+
+def test_a_login_that_raised_gets_the_exercises_hints(lab):
+    role_id = lab.auth.approle.read_role_id(ROLE)["data"]["role_id"]
+    wrapping = lab.auth.approle.generate_secret_id(ROLE, wrap_ttl="60s")["wrap_info"]["token"]
+    service = hvac.Client(url=lab.url, token="")
+    with pytest.raises(hvac.exceptions.InvalidRequest) as error:
+        service.auth.approle.login(role_id=role_id, secret_id=wrapping)   # the wrapping token is not the secret ID
+    feedback = raised(check_service_login, error.value, "")
+    assert_not_yet(feedback, "invalid role or secret ID", "not the wrapping token", "two AppRole halves")
+    assert wrapping not in repr(feedback)
+
+
+def test_every_exercise_has_two_hint_tiers_and_no_first_tier_names_the_answer():
+    from glassbox.course.progress import exercises
+
+    checks = [check_service_policy, check_status_prediction, check_role, check_service_login, check_transit_batch,
+              check_rotation, check_min_decryption, check_who_read, check_hardening]
+    assert len(checks) == len(exercises()["05"]) == 9
+    for check in checks:
+        assert len(check.hints) == 2, check.__name__
+    for answer in ('capabilities = ["read"]', "b64encode(value.encode", "approle.login(role_id=role_id",
+                   "min_decryption_version=latest", '"c"'):
+        assert not any(answer in check.hints[0] for check in checks), answer
+
+
+def test_who_read_says_not_yet_when_the_cell_printed_a_secret(monkeypatch):
+    from glassbox import masking
+
+    hashed = "hmac-sha256:" + "a" * 64
+    entries = [_entry("request", "1"), _entry("response", "1", hashed)]
+    monkeypatch.setattr(masking, "leaks_in_this_cell", lambda: ["the value of 'api_key' at secret/data/x"])
+    assert_not_yet(check_who_read([entries[1]], entries, hashed), "printed a secret value", "'api_key'",
+                   "a length")
+    monkeypatch.setattr(masking, "leaks_in_this_cell", lambda: [])
+    assert check_who_read([entries[1]], entries, hashed)
