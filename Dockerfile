@@ -1,18 +1,21 @@
 # The Glassbox model server: the course model behind the Open Inference Protocol (V2), with explanations, for
 # callers holding the API key that the server reads from Vault through its AppRole.
 #
-#   docker build --network=host -t glassbox/model-server .
+#   docker build --network=host -t glassbox/model-server:0.1.0 .        (the package's version; never :latest)
 #   docker run --rm --network=host -e GLASSBOX_HOST=127.0.0.1 -e VAULT_ADDR=http://127.0.0.1:8200 \
-#       -e GLASSBOX_VAULT_ROLE_ID=... -e GLASSBOX_VAULT_WRAPPED_SECRET_ID=... glassbox/model-server
+#       -e GLASSBOX_VAULT_ROLE_ID=... -e GLASSBOX_VAULT_WRAPPED_SECRET_ID=... glassbox/model-server:0.1.0
 #
 # (--network=host lets pip, and then the server, reach what the host reaches: a proxy, a Vault on 127.0.0.1.)
 # No secret is baked in: no build argument, environment variable or layer holds one. The AppRole role ID and a
 # single-use, response-wrapped secret ID are handed over when the container starts; the API key itself never
 # leaves Vault except into the server's memory.
 #
-# The base is pinned to a Python minor version and a Debian release; pin its digest as well
-# (python:3.11-slim-bookworm@sha256:...) for bit-for-bit repeatable builds. Both stages use the same base, so
-# the virtual environment's links to the interpreter stay valid when it is copied across.
+# The base is pinned to a Python minor version and a Debian release. That tag still moves (Docker Hub rebuilds it
+# for every patch release and security fix); for bit-for-bit repeatable builds pin its digest as well, the hash
+# of the manifest the registry serves, which no push can change:
+#   docker build --network=host --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest> ...
+# (`docker buildx imagetools inspect python:3.11-slim-bookworm` shows the digest). Both stages use the same base,
+# so the virtual environment's links to the interpreter stay valid when it is copied across.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # --- stage 1: the server's environment, the course package and the course model ---------------------------
@@ -22,6 +25,9 @@ COPY requirements.lock /tmp/requirements.lock
 # environment that ships never contains pip. It gets the runtime subset of the course's dependencies, at exactly
 # the versions requirements.lock pins (used as the constraints file: no version is written twice): the HTTP
 # server, the model and its explainer, Vault's client. glassbox.pth adds the course package's own directory.
+# psutil and docker (the Docker SDK) are not used by the server: they are here because `import glassbox.vault`
+# (which the server's Vault login reaches through glassbox.vault.bootstrap) imports the course's dev-Vault
+# manager eagerly, and that imports both. Lab 07 measures what they cost.
 RUN python3 -m venv /opt/tools \
  && python3 -m venv --without-pip /opt/venv \
  && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check \

@@ -15,10 +15,13 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
+import yaml
 
 from glassbox import artifacts, deploy, vault
+from glassbox.checks import lab07
 from glassbox.checks.lab07 import (
-    CODES, check_dockerfile_review, check_handover, check_image_leaks, check_smoke_test, dockerfile_cases,
+    CACHE_OPTIONS, CODES, LEAK_OPTIONS, TTL_OPTIONS, check_cache_prediction, check_dockerfile_review,
+    check_expired_token, check_handover, check_image_leaks, check_real_leak, check_smoke_test, dockerfile_cases,
     metadata_case,
 )
 from glassbox.data import load_credit, train_test
@@ -149,6 +152,13 @@ def test_image_leaks_catches_the_common_mistakes():
     # assignments only: the token written by a RUN line is missed
     assert_not_yet(check_image_leaks(lambda e, h: [x for x in solution(e, h) if x != history[3]]), "TOKEN_SHAPE")
     assert_not_yet(check_image_leaks(lambda e, h: solution(e, h) * 2), "twice")
+    # the value reported with the name: the report leaks the secret again (and the message does not show it)
+    def with_values(e, h):
+        return [f"{n}={v}" for n, v in e.items() if n == "VAULT_TOKEN"] + solution(e, h)[1:]
+
+    feedback = check_image_leaks(with_values)
+    assert_not_yet(feedback, "value itself", "NAME")
+    assert env["VAULT_TOKEN"] not in repr(feedback)
     assert_not_yet(check_image_leaks(lambda e, h: None), "returns nothing")
 
 
@@ -214,7 +224,7 @@ def test_handover_refuses_a_wrong_role_id_or_address(admin):
     run_env = _solution_env(admin)
     other = admin.auth.approle.read_role_id(OTHER_ROLE)["data"]["role_id"]
     assert_not_yet(check_handover({**run_env, "GLASSBOX_VAULT_ROLE_ID": other}, admin), "role ID")
-    assert_not_yet(check_handover({**run_env, "VAULT_ADDR": "http://127.0.0.1:1"}, admin), "server.addr")
+    assert_not_yet(check_handover({**run_env, "VAULT_ADDR": "http://127.0.0.1:1"}, admin), "address", "`server`")
 
 
 # -- exercise 4: the smoke test ----------------------------------------------------------------------------
@@ -239,9 +249,79 @@ def test_smoke_fails_on_the_stub_and_the_common_mistakes(model_and_rows):
     assert_not_yet(check_smoke_test(None, model, rows), "stub")
     assert_not_yet(check_smoke_test({"ready": None, "without_key": None, "proba": None}, model, rows), "'ready'")
     assert_not_yet(check_smoke_test({**good, "ready": 503}, model, rows), "not 200")
+    response = SimpleNamespace(status_code=200)
+    assert_not_yet(check_smoke_test({**good, "ready": response}, model, rows), "holds the response", "status code")
+    assert_not_yet(check_smoke_test({**good, "ready": {"ready": True}}, model, rows), "JSON body")
+    assert_not_yet(check_smoke_test({**good, "proba": [{"a": 1}]}, model, rows), "does not read as numbers")
     assert_not_yet(check_smoke_test({**good, "without_key": 200}, model, rows), "401", "Authorization")
     assert_not_yet(check_smoke_test({**good, "proba": good["proba"].ravel()}, model, rows), "shape", "Reshape")
     assert_not_yet(check_smoke_test({**good, "proba": good["proba"][::-1]}, model, rows), "differs", "feature order")
+
+
+# -- the thinking exercises ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("check, options, variable", [
+    (check_cache_prediction, CACHE_OPTIONS, "prediction"),
+    (check_real_leak, LEAK_OPTIONS, "real_leak"),
+    (check_expired_token, TTL_OPTIONS, "after_two_hours"),
+])
+def test_each_thinking_exercise_passes_only_its_answer_and_explains_every_wrong_one(check, options, variable):
+    feedback = check("b")
+    assert feedback and len(feedback.message) > 80, feedback  # the right answer comes with its reason
+    for letter in set(options) - {"b"}:
+        assert_not_yet(check(letter), "not quite")
+    assert_not_yet(check(...), f"`{variable}` is still the stub")
+    assert check(...).hints == check.hints  # the stub gets the exercise's own tiers
+    assert_not_yet(check("e"), "not one of the options")
+
+
+@pytest.mark.parametrize("options", [CACHE_OPTIONS, LEAK_OPTIONS, TTL_OPTIONS])
+def test_the_lab_shows_the_options_the_check_judges(options):
+    text = "\n".join(cell.source for cell in nbformat.read(SOLUTION, as_version=4).cells
+                     if cell.cell_type == "markdown")
+    for letter, option in options.items():
+        assert f"| `'{letter}'` | {option} |" in text, option
+
+
+def test_the_wrong_answers_name_their_misconception():
+    assert "requirements.lock" in check_cache_prediction("a").message
+    assert "checksums" in check_cache_prediction("d").message
+    assert "spent" in check_real_leak("a").message
+    assert "max TTL" in check_expired_token("a").message
+    assert "single-use" in check_expired_token("d").message
+
+
+def test_the_ttl_exercise_states_the_services_real_limits():
+    """The lab's claim about the stack after an hour follows from what the bootstrap really configures."""
+    assert (bootstrap.TOKEN_MAX_TTL, bootstrap.SECRET_ID_NUM_USES) == ("1h", 1)
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert compose["services"]["model-server"]["restart"] == "no"
+    assert "max TTL (1h)" in check_expired_token("b").message
+
+
+def test_every_exercise_has_hint_tiers_that_do_not_paste_the_solution():
+    solution_lines = {line.strip() for cell in nbformat.read(SOLUTION, as_version=4).cells
+                      if cell.cell_type == "code" and "# BEGIN SOLUTION" in cell.source
+                      for line in cell.source.split("# BEGIN SOLUTION", 1)[1].splitlines()
+                      if line.strip() and not line.strip().startswith("#")}
+    checks = [item for item in vars(lab07).values() if callable(item) and hasattr(item, "exercise")]
+    assert len(checks) == 7
+    for check in checks:
+        assert len(check.hints) >= 2, check.exercise
+        for line in solution_lines:
+            if len(line) > 12:
+                assert line not in check.hints[0], (check.exercise, line)
+
+
+def test_the_catalogue_covers_every_exercise():
+    from mistakes.lab07 import MISTAKES
+
+    names = {check.exercise[1] for check in vars(lab07).values() if callable(check) and hasattr(check, "exercise")}
+    for name in names:
+        mine = [m for m in MISTAKES if m.exercise == name]
+        assert len(mine) >= 3, name
+        assert sum(m.to_the_end for m in mine) == 1, name
+    assert {m.exercise for m in MISTAKES} == names
 
 
 # -- both modes ---------------------------------------------------------------------------------------------

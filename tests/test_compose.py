@@ -64,6 +64,7 @@ def test_compose_publishes_on_loopback_only_and_hardens_the_server():
 def test_the_bootstrap_runs_the_course_bootstrap_in_the_model_image():
     services = _config()["services"]
     assert services["bootstrap"]["image"] == services["model-server"]["image"] == deploy.IMAGE
+    assert not deploy.IMAGE.endswith(":latest")  # the package's version: the tag pins what the lab deploys
     assert services["bootstrap"]["command"][:4] == ["python", "-m", "glassbox.deploy", "bootstrap"]
 
 

@@ -153,6 +153,35 @@ def test_the_only_credential_in_inspect_is_a_spent_wrapping_token(running, admin
     assert bootstrap.read_api_key(admin) not in running.logs()
 
 
+def test_the_image_is_run_by_its_id_and_tagged_with_the_version_not_latest(client, image):
+    assert deploy.IMAGE in image.tags and not deploy.IMAGE.endswith(":latest")
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", image.id)
+    assert client.images.get(deploy.IMAGE).id == image.id
+    assert not image.attrs.get("RepoDigests")  # never pushed: a local build has an ID but no registry digest
+
+
+def test_the_packages_weigh_what_lab_07_says_and_two_ride_along_on_an_import(running):
+    """The lab's figures (its no-engine message and its text) against a measurement in the running container."""
+    import json as json_module
+
+    sizes = deploy.package_sizes(running.container)
+    notebook = json_module.loads((REPO / "solutions" / "07-containers.ipynb").read_text())
+    text = "".join("".join(cell["source"]) for cell in notebook["cells"])
+    text = re.sub(r'"\s*\n\s*f?"', "", text)  # string literals continued on the next line, joined
+    stated = {name: float(value) for name, value in
+              re.findall(r"(llvmlite|SciPy|NumPy|pandas|scikit-learn|docker|psutil) (\d+(?:\.\d)?)", text)}
+    for name, value in stated.items():
+        assert abs(sizes[name.lower()] - value) <= max(0.15 * value, 0.2), (name, value, sizes[name.lower()])
+    assert re.search(rf"{len(sizes)} packages, about {round(sum(sizes.values()), -1):.0f} MB", text)
+    assert max(sizes, key=sizes.get) == "llvmlite"
+    assert 1.5 <= sizes["docker"] + sizes["psutil"] <= 2.5  # "about 2 MB together"
+    # why they are there: the server's own modules do not import them; glassbox.vault.bootstrap does
+    probe = ("import sys, glassbox.serving.app, glassbox.serving.auth; print(sorted({'docker', 'psutil'} & set(sys.modules)));"
+             "import glassbox.vault.bootstrap; print(sorted({'docker', 'psutil'} & set(sys.modules)))")
+    output = running.container.exec_run(["python", "-c", probe]).output.decode().split("\n")
+    assert output[:2] == ["[]", "['docker', 'psutil']"], output
+
+
 def test_container_without_credentials_refuses_to_start(client, image):
     container = client.containers.run(image.id, detach=True, network_mode="host",
                                       environment={"GLASSBOX_HOST": "127.0.0.1",

@@ -131,6 +131,16 @@ def test_container_port_and_user_match_the_image(deployment, container):
     assert own["capabilities"]["drop"] == ["ALL"]
 
 
+def test_the_image_is_pinned_by_the_packages_version_not_latest(container):
+    from glassbox import __version__, deploy
+
+    image = container["image"]
+    name, _, digest = image.partition("@")
+    assert not name.endswith(":latest") and ":" in name.rsplit("/", 1)[-1], image
+    assert name.rsplit("/", 1)[-1] == deploy.IMAGE.rsplit("/", 1)[-1] == f"model-server:{__version__}"
+    assert not digest or re.fullmatch(r"sha256:[0-9a-f]{64}", digest), image
+
+
 def test_resources_are_requested_and_limited(container):
     requests, limits = container["resources"]["requests"], container["resources"]["limits"]
     for resource in ("cpu", "memory"):

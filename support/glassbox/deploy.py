@@ -8,7 +8,7 @@ fallback where no Docker engine answers.
     stream = client.api.build(path=str(deploy.project_dir()), tag=deploy.IMAGE, network_mode="host",
                               rm=True, decode=True)
     image = deploy.follow_build(client, stream)          # step lines and a progress bar; the built image
-    container = client.containers.run(deploy.IMAGE, detach=True, network_mode="host", environment=env, ...)
+    container = client.containers.run(image.id, detach=True, network_mode="host", environment=env, ...)
     server = deploy.ContainerServer(container, port).wait_ready()
     report = deploy.image_report(image)      # user, size, layers, environment: what `docker inspect` shows
     deploy.dockerfile_stages(text)           # a Dockerfile as stages of (INSTRUCTION, arguments)
@@ -24,6 +24,11 @@ network cannot reach (its 127.0.0.1 is its own). The model container therefore r
 ``network_mode="host"`` and the server listens on 127.0.0.1 only: it shares this machine's loopback, reaches
 the dev Vault at the very address the notebook uses, and is reachable from nowhere else. The compose stack
 needs no such thing: its Vault runs on the stack's own network, under the name ``vault``.
+
+Pinning: the course image is tagged with the package's version (:data:`IMAGE`, never ``latest``) and run by
+its image ID (``sha256:...``, the hash of its configuration, which names its layers' hashes): a tag can be
+moved to other bytes, an ID cannot. A registry adds the *repo digest* (``name@sha256:...``, the hash of the
+manifest it serves) when an image is pushed; locally built images have none until then.
 
 ``python -m glassbox.deploy bootstrap DIR`` is the compose stack's one-shot bootstrap (see
 docker-compose.yml): :func:`glassbox.vault.bootstrap.ensure`, then the role ID and a wrapped secret ID written
@@ -43,19 +48,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from glassbox import __version__
 from glassbox.serving.local import is_ready
 
 __all__ = [
     "IMAGE", "UID", "BuildError", "ContainerServer", "ImageReport", "Stack", "build", "choose_vault_image",
     "compose_command", "dockerfile_stages", "engine", "engine_status", "follow_build", "free_port", "image_report",
-    "project_dir", "run_container",
+    "layer_sizes", "package_sizes", "project_dir", "run_container",
 ]
 
-IMAGE = "glassbox/model-server:latest"
+# The course image under the package's version: the tag docker-compose.yml and deploy/k8s name too. Never
+# `latest`: a tag that means "whatever was built or pushed last" pins nothing.
+IMAGE = f"glassbox/model-server:{__version__}"
 UID = 10001  # the image's unprivileged user (see the Dockerfile)
 CONTAINER_PORT = 8080
 # The Vault image compose uses unless VAULT_IMAGE says otherwise, and the local OpenBao image that
-# .ci/docker-engine.sh builds where nothing can be pulled.
+# .ci/docker-engine.sh builds where nothing can be pulled (tagged with its version and `latest`; the Stack
+# runs it by its version tag, see choose_vault_image).
 DEFAULT_VAULT_IMAGE = "hashicorp/vault:1.20"
 LOCAL_OPENBAO_IMAGE = "glassbox/openbao:latest"
 HANDOFF_FILES = ("role-id", "wrapped-secret-id")
@@ -170,7 +179,8 @@ def build(client, *, path=None, tag: str = IMAGE, network_mode: str = "host", pr
           echo=print):
     """Build the course image (the Dockerfile in :func:`project_dir`) and return it; see :func:`follow_build`.
 
-    The course image is tagged ``latest`` and with the package's version (``glassbox/model-server:0.1.0``).
+    The course image is tagged with the package's version (:data:`IMAGE`, ``glassbox/model-server:0.1.0``),
+    the tag docker-compose.yml and deploy/k8s name; run it by ``image.id`` to pin the very bytes just built.
 
     ``network_mode="host"`` lets pip inside the build reach PyPI the way this machine does (its proxy, its
     certificate bundle); nothing else in the build uses the network.
@@ -178,13 +188,7 @@ def build(client, *, path=None, tag: str = IMAGE, network_mode: str = "host", pr
     path = Path(path) if path else project_dir()
     stream = client.api.build(path=str(path), tag=tag, network_mode=network_mode, rm=True, forcerm=True,
                               decode=True)
-    image = follow_build(client, stream, tag=tag, progress=progress, echo=echo)
-    if tag == IMAGE:  # also under the package's version, the tag deploy/k8s names
-        from glassbox import __version__
-
-        image.tag(IMAGE.rsplit(":", 1)[0], __version__)
-        image.reload()
-    return image
+    return follow_build(client, stream, tag=tag, progress=progress, echo=echo)
 
 
 # --- running -----------------------------------------------------------------------------------------------
@@ -356,6 +360,47 @@ class ImageReport:
                 f"user {self.user or 'root (none set)'}, ports {', '.join(self.exposed_ports) or 'none'}")
 
 
+def layer_sizes(image) -> list[tuple[str, float]]:
+    """``docker history`` as ``(command, size in MB)`` for each layer that holds files, oldest first."""
+    return [(entry.get("CreatedBy") or "(the base image's file system)", entry.get("Size", 0) / 1e6)
+            for entry in reversed(image.history())
+            if entry.get("Size", 0) > 0]
+
+
+# The packages the server imports to answer a request: anything else in the image's environment is carried
+# for another reason (see package_sizes).
+SERVER_NEEDS = ("starlette", "uvicorn", "uvloop", "httptools", "orjson", "prometheus-client", "numpy", "scipy",
+                "pandas", "scikit-learn", "skops", "shap", "hvac")
+
+_SIZES_SCRIPT = r"""
+import importlib.metadata as md, json, os
+sizes = {}
+for dist in md.distributions():
+    base, total = str(dist.locate_file("")), 0
+    for line in (dist.read_text("RECORD") or "").splitlines():
+        try:
+            total += os.stat(os.path.join(base, line.rsplit(",", 2)[0])).st_size
+        except OSError:
+            pass
+    sizes[dist.metadata["Name"].lower().replace("_", "-")] = total
+print(json.dumps(sizes))
+"""
+
+
+def package_sizes(container=None) -> dict[str, float]:
+    """The installed size in MB of each distribution in a running container's Python environment (one
+    ``docker exec``, about a second), or, with ``container=None``, in this Python's environment."""
+    if container is None:
+        output = subprocess.run([sys.executable, "-c", _SIZES_SCRIPT], capture_output=True, text=True,
+                                check=True).stdout
+    else:
+        result = container.exec_run(["python", "-c", _SIZES_SCRIPT])
+        if result.exit_code != 0:
+            raise RuntimeError(f"measuring the packages failed: {result.output.decode(errors='replace')[-500:]}")
+        output = result.output.decode()
+    return {name: size / 1e6 for name, size in json.loads(output).items()}
+
+
 def image_report(image) -> ImageReport:
     """Summarise a ``docker.models.images.Image``: its user, size, layers, environment and history."""
     config = image.attrs.get("Config") or {}
@@ -475,13 +520,22 @@ class Stack:
 
 
 def choose_vault_image(client=None) -> str:
-    """``VAULT_IMAGE`` if set; else HashiCorp's image, unless only the local OpenBao image is at hand."""
+    """``VAULT_IMAGE`` if set; else HashiCorp's image, unless only the local OpenBao image is at hand: then
+    that image under its version tag (``glassbox/openbao:2.7.2``), not ``latest``."""
     if os.environ.get("VAULT_IMAGE"):
         return os.environ["VAULT_IMAGE"]
     client = client or engine()
     if client is not None and not _has_image(client, DEFAULT_VAULT_IMAGE) and _has_image(client, LOCAL_OPENBAO_IMAGE):
-        return LOCAL_OPENBAO_IMAGE
+        return _version_tag(client, LOCAL_OPENBAO_IMAGE)
     return DEFAULT_VAULT_IMAGE
+
+
+def _version_tag(client, name: str) -> str:
+    """The tag of the image ``name`` that is not ``latest`` (its version), else ``name`` itself."""
+    repository = name.rsplit(":", 1)[0]
+    tags = [tag for tag in client.images.get(name).tags
+            if tag.rsplit(":", 1)[0] == repository and not tag.endswith(":latest")]
+    return sorted(tags)[-1] if tags else name
 
 
 def _has_image(client, name: str) -> bool:

@@ -12,11 +12,12 @@ import re
 
 import numpy as np
 
-from glassbox.checks import exercise, expect, fail, is_stub
+from glassbox.checks import choose, exercise, expect, expect_answered, fail, is_stub
 
 __all__ = [
-    "SECRET_NAME", "check_dockerfile_review", "check_image_leaks", "check_handover", "check_smoke_test",
-    "dockerfile_cases", "metadata_case",
+    "SECRET_NAME", "check_cache_prediction", "check_dockerfile_review", "check_expired_token", "check_handover",
+    "check_image_leaks", "check_real_leak", "check_smoke_test", "dockerfile_cases", "metadata_case",
+    "CACHE_OPTIONS", "LEAK_OPTIONS", "TTL_OPTIONS",
 ]
 
 # Names that announce a secret. KEY alone is not one (GLASSBOX_KEY_REFRESH_SECONDS is a setting).
@@ -29,7 +30,8 @@ _HINTS = {
     "secret-in-build": "Look at every ARG and ENV in every stage: is the variable's NAME one that SECRET_NAME "
                        "matches? (For `ENV A=1 B=2` check each name.)",
     "unpinned-base": "Every FROM must name a tag (python:3.11-slim-bookworm) or a digest (@sha256:...); no tag "
-                     "at all, or `:latest`, floats. A FROM naming an earlier stage is fine.",
+                     "at all, or `:latest`, floats. A FROM naming an earlier stage is fine, and a `:` before the "
+                     "last `/` is a registry's port, not a tag.",
     "no-healthcheck": "The final stage needs a HEALTHCHECK, and `HEALTHCHECK NONE` switches it off.",
 }
 
@@ -77,13 +79,21 @@ def dockerfile_cases() -> list[tuple[str, str, set[str]]]:
         ("pinned by digest", good.replace("python:3.11-slim-bookworm", "python@sha256:" + "0" * 64), set()),
         ("the base from a global ARG",
          "ARG BASE=python:3.11-slim-bookworm\nFROM ${BASE}\n" + _GOOD_TAIL, set()),
+        ("a stage built on an earlier stage",
+         "FROM python:3.11-slim-bookworm AS base\nRUN pip install --no-cache-dir flask\nFROM base\n" + _GOOD_TAIL,
+         set()),
         ("no HEALTHCHECK", good.replace(_GOOD_TAIL.splitlines()[0] + "\n", ""), {"no-healthcheck"}),
         ("HEALTHCHECK NONE", good.replace(_GOOD_TAIL.splitlines()[0], "HEALTHCHECK NONE"), {"no-healthcheck"}),
         ("everything wrong", "FROM python\nARG DB_PASSWORD\nCOPY app /app\nCMD [\"python\"]\n", set(CODES)),
     ]
 
 
-@exercise(lab="07", name="dockerfile-review", title="Review a Dockerfile for the four classic mistakes")
+@exercise(lab="07", name="dockerfile-review", title="Review a Dockerfile for the four classic mistakes",
+          hint=("A review asks one question of each instruction: which stage is it in, and what does it name or "
+                "declare? Only the final stage decides who runs the server and whether Docker can check it.",
+                "`from_image` gives a FROM's image and stage name, `declared_names` the names an ARG or ENV "
+                "declares; compare an image's last path part (after the final `/`) for a tag or digest, and "
+                "look at `final` for USER and HEALTHCHECK."))
 def check_dockerfile_review(review, course_dockerfile: str):
     expect(callable(review), "`review` is not a function.", hint="Keep `def review(dockerfile_text): ...`.")
     cases = dockerfile_cases() + [("the course's own Dockerfile", course_dockerfile, set())]
@@ -124,7 +134,12 @@ def metadata_case() -> tuple[dict, list[str], set[str]]:
     return env, history, {"VAULT_TOKEN", history[1], history[3]}
 
 
-@exercise(lab="07", name="image-leaks", title="Find secrets in an image's environment and history")
+@exercise(lab="07", name="image-leaks", title="Find secrets in an image's environment and history",
+          hint=("Whoever pulls an image reads its environment and its history: look for secret-shaped names "
+                "that hold a value, and for values shaped like a token.",
+                "Test each name in `env` with `SECRET_NAME`; in each history line find the `NAME=value` pairs "
+                "with a regular expression (`re.findall`) and test their names, and test the whole line with "
+                "`TOKEN_SHAPE`."))
 def check_image_leaks(image_leaks, report=None):
     expect(callable(image_leaks), "`image_leaks` is not a function.",
            hint="Keep `def image_leaks(env, history): ...`.")
@@ -133,6 +148,11 @@ def check_image_leaks(image_leaks, report=None):
     expect(not is_stub(found), "`image_leaks` returns nothing yet.",
            hint="Return a list: the names of secret-holding variables, and the history lines that show a secret.")
     found = list(found)
+    token = env["VAULT_TOKEN"]
+    if any(token in str(item) for item in found if item != history[3]):
+        fail("`image_leaks` reports the token's value itself: a leak report must not leak the secret again.",
+             hint=("Report the variable's NAME, never its value.",
+                   "Keep the names of `env` (its keys) whose name matches and whose value is not empty."))
     if "VAULT_TOKEN" not in found:
         fail("The variable VAULT_TOKEN, which holds a token, was not reported.",
              hint="Report the NAME of every variable in `env` whose name SECRET_NAME matches and whose value "
@@ -162,13 +182,17 @@ def check_image_leaks(image_leaks, report=None):
 
 # --- exercise 3: credentials handed over at run time ------------------------------------------------------
 
-@exercise(lab="07", name="handover", title="Hand the server its Vault credentials at run time")
+@exercise(lab="07", name="handover", title="Hand the server its Vault credentials at run time",
+          hint=("The server logs in with its own AppRole: it needs the role's identifier and a single-use, "
+                "short-lived credential, never the administrator's token.",
+                "`admin.auth.approle.read_role_id` answers with the role ID under `['data']`; "
+                "`generate_secret_id` with `wrap_ttl` answers with a wrapping token under `['wrap_info']`."))
 def check_handover(run_env, admin):
     from glassbox.vault import bootstrap
 
-    expect(not is_stub(run_env), "`run_env` is still the stub.",
-           hint="Build a dict with VAULT_ADDR, GLASSBOX_VAULT_ROLE_ID and GLASSBOX_VAULT_WRAPPED_SECRET_ID.")
-    expect(isinstance(run_env, dict), f"`run_env` is a {type(run_env).__name__}, not a dict.")
+    expect_answered(run_env, "run_env")
+    expect(isinstance(run_env, dict), f"`run_env` is a {type(run_env).__name__}, not a dict.",
+           hint="A dict of the three settings: VAULT_ADDR, GLASSBOX_VAULT_ROLE_ID, GLASSBOX_VAULT_WRAPPED_SECRET_ID.")
     token = getattr(admin, "token", None)
     if "VAULT_TOKEN" in run_env or (token and token in run_env.values()):
         fail("`run_env` hands the server an administrator's token.",
@@ -178,17 +202,21 @@ def check_handover(run_env, admin):
     expect(not missing, f"`run_env` lacks {', '.join(missing)}.",
            hint="The server reads exactly these three variables to log in to Vault.")
     expect(run_env["VAULT_ADDR"].rstrip("/") == admin.url.rstrip("/"),
-           "VAULT_ADDR is not the address of the course's Vault.", hint="Use `server.addr`.")
+           "VAULT_ADDR is not the address of the course's Vault.",
+           hint=("The server must reach the Vault this notebook uses.", "Its address is the first cell's `server`."))
     expect(run_env["GLASSBOX_VAULT_ROLE_ID"] == bootstrap.role_id(admin),
            f"GLASSBOX_VAULT_ROLE_ID is not the role ID of the AppRole {bootstrap.ROLE!r}.",
-           hint=f"admin.auth.approle.read_role_id({bootstrap.ROLE!r})['data']['role_id']")
+           hint=("A role ID is an identifier Vault generated for the role, not the role's name.",
+                 "Ask Vault for it with `read_role_id` and take the `role_id` field of its `data`."))
     wrapped = str(run_env["GLASSBOX_VAULT_WRAPPED_SECRET_ID"])
     info = _wrapping_lookup(admin.url, wrapped)
     if info is None:
         if _is_plain_secret_id(admin, wrapped):
             fail("GLASSBOX_VAULT_WRAPPED_SECRET_ID holds the secret ID itself, not a wrapping token.",
-                 hint="Pass wrap_ttl='60s' to generate_secret_id and hand over response['wrap_info']['token']: "
-                      "whoever reads the container's settings later finds only a spent, single-use token.")
+                 hint=("Hand over a wrapping token instead: whoever reads the container's settings later finds "
+                       "only a spent, single-use token.",
+                       "Ask `generate_secret_id` for a response-wrapped answer (`wrap_ttl`) and hand over the token "
+                       "of its `wrap_info`, not the `data`."))
         fail("GLASSBOX_VAULT_WRAPPED_SECRET_ID is not a live wrapping token (unknown, expired or already used).",
              hint="Generate a fresh one right before starting the server: each works once, within its TTL.")
     expected_path = f"auth/{bootstrap.APPROLE_MOUNT}/role/{bootstrap.ROLE}/secret-id"
@@ -226,20 +254,34 @@ def _is_plain_secret_id(admin, value: str) -> bool:
 
 # --- exercise 4: the smoke test ----------------------------------------------------------------------------
 
-@exercise(lab="07", name="smoke-test", title="Smoke-test the running server")
+@exercise(lab="07", name="smoke-test", title="Smoke-test the running server",
+          hint=("Three requests prove a deployment: is it up, does it refuse a stranger, does it answer right "
+                "for a caller with the key?",
+                "`httpx.get` and `httpx.post(infer_url, json=body, ...)`; keep each response's `.status_code`, and "
+                "reshape the 'predict_proba' output's `data` to its `shape`."))
 def check_smoke_test(smoke, model, rows):
-    expect(not is_stub(smoke), "`smoke` is still the stub.",
-           hint="Fill the dict: 'ready' and 'without_key' status codes, and 'proba' from an authorised request.")
-    expect(isinstance(smoke, dict), f"`smoke` is a {type(smoke).__name__}, not a dict.")
+    expect_answered(smoke, "smoke")
+    expect(isinstance(smoke, dict), f"`smoke` is a {type(smoke).__name__}, not a dict.",
+           hint="Keep the dict of the stub: 'ready', 'without_key' and 'proba'.")
     missing = [key for key in ("ready", "without_key", "proba") if is_stub(smoke.get(key))]
     expect(not missing, f"`smoke` has no {', '.join(repr(k) for k in missing)} yet.",
            hint="Three requests: GET /v2/health/ready; the inference without a key; the inference with it.")
+    if hasattr(smoke["ready"], "status_code") or isinstance(smoke["ready"], dict):
+        fail(f"'ready' holds the {'response' if hasattr(smoke['ready'], 'status_code') else 'JSON body'}, "
+             "not its status code.",
+             hint=("A smoke test compares numbers: the HTTP status code, an int.",
+                   "Keep `.status_code` of the response to GET /v2/health/ready."))
     expect(smoke["ready"] == 200, f"'ready' is {smoke['ready']!r}, not 200.",
            hint="Store the status code of GET {url}/v2/health/ready (an int), once the server has started.")
     expect(smoke["without_key"] == 401,
            f"'without_key' is {smoke['without_key']!r}: a request without the API key must get 401.",
            hint="Send the same inference request with no Authorization header and store its status code.")
-    proba = np.asarray(smoke["proba"], dtype=float)
+    try:
+        proba = np.asarray(smoke["proba"], dtype=float)
+    except (TypeError, ValueError):
+        fail(f"'proba' is a {type(smoke['proba']).__name__} that does not read as numbers.",
+             hint=("'proba' should be the probabilities themselves, an array of floats.",
+                   "Take the 'predict_proba' output's `data` (a flat list) and reshape it to its `shape`."))
     expected = model.predict_proba(rows)
     expect(proba.shape == expected.shape, f"'proba' has shape {proba.shape}, not {expected.shape}.",
            hint="Reshape the predict_proba output's flat 'data' to its 'shape'.")
@@ -247,3 +289,88 @@ def check_smoke_test(smoke, model, rows):
     expect(gap <= 1e-6, f"'proba' differs from predict_proba in this process by up to {gap:.3g}.",
            hint="Send the rows in the model's feature order, row after row, and read the 'predict_proba' output.")
     return "ready, 401 without the key, and the same probabilities as predict_proba in this process."
+
+
+# --- thinking exercises: a prediction about the build cache, a real leak among findings, an expired token --
+
+CACHE_OPTIONS = {
+    "a": "Step 4, the `RUN` that installs the dependencies: the whole environment is installed again.",
+    "b": "Step 6, `COPY support /src/support`, and the build stage's steps after it; in the final stage only "
+         "the last `COPY` (the package and the model) makes a new layer.",
+    "c": "Only the very last step, `COPY --from=build /opt/glassbox /opt/glassbox`.",
+    "d": "No step: Docker caches by the Dockerfile's text, and the Dockerfile did not change.",
+}
+_CACHE_WHY = {
+    "a": "The dependency layer's inputs are `requirements.lock` and the `RUN` line, and neither changed: it "
+         "comes from the cache. That is why the Dockerfile installs them before it copies the package.",
+    "b": "A `COPY` is cached by the checksum of the files it copies, so the edit invalidates `COPY support` and "
+         "every step after it in that stage (the package install, the model). In the final stage `/opt/venv` "
+         "has the same content as before, so only `COPY --from=build /opt/glassbox` makes a new layer: a few "
+         "megabytes, not the whole environment.",
+    "c": "The final stage copies what the build stage made, so the build stage must run `COPY support` and the "
+         "package install again first: the first step to miss the cache is earlier.",
+    "d": "For `COPY` and `ADD` Docker compares the checksums of the files copied, not only the instruction's "
+         "text: an edited file misses the cache.",
+}
+
+LEAK_OPTIONS = {
+    "a": "`GLASSBOX_VAULT_WRAPPED_SECRET_ID=...` in `docker inspect` of the running server's container.",
+    "b": "The history line `/bin/sh -c rm -f /root/.vault-token`, right after the layer "
+         "`COPY .vault-token /root/.vault-token`.",
+    "c": "`GLASSBOX_KEY_REFRESH_SECONDS=30` in the image's environment.",
+    "d": "`VAULT_ADDR=http://vault:8200` in the image's environment.",
+}
+_LEAK_WHY = {
+    "a": "That wrapping token was unwrapped by the server when it started; it works once, so what `docker "
+         "inspect` shows is spent (the lookup above answers 400).",
+    "b": "A layer is never changed by a later one: `rm` in a new layer only hides the file. The `COPY` layer "
+         "still holds the token, and `docker save` (or any registry pull) hands it to whoever asks.",
+    "c": "It is a setting, how often the key is re-read; `KEY` alone is not a secret's name.",
+    "d": "It says where Vault is, not how to get in: an address is no credential.",
+}
+
+TTL_OPTIONS = {
+    "a": "The server takes up the new key within `GLASSBOX_KEY_REFRESH_SECONDS`, as in the first hour.",
+    "b": "The server keeps the last key it read: the old key still works there and the new one gets 401, "
+         "until the bootstrap runs again and the server is restarted with a fresh wrapped secret ID.",
+    "c": "The server exits when its token expires, and compose starts it again with a new login.",
+    "d": "The server logs in again with its secret ID, which is valid for as long as the role exists.",
+}
+_TTL_WHY = {
+    "a": "Re-reading the key needs a valid Vault token, and the service's token ends at its max TTL (1h): "
+         "renewals stop there, so every re-read after it is refused.",
+    "b": "After its token's max TTL (1h) the server's re-reads are refused; it logs a warning, counts the "
+         "failure and keeps serving with the last key it read. Its secret ID was single-use and spent at the "
+         "first login, and compose delivers no new one. A real deployment lets Vault Agent (or a sidecar) log "
+         "in again and render the key into a file, as deploy/k8s does.",
+    "c": "It does not exit (it keeps its last key), and compose would not restart it anyway: `restart: \"no\"`, "
+         "because its single-use credential could not be used twice.",
+    "d": "The secret ID was single-use (`secret_id_num_uses=1`) and was spent by the first login; it also "
+         "expired after 10 minutes.",
+}
+
+
+@exercise(lab="07", name="cache-prediction", title="Predict what an edit to the package rebuilds",
+          hint=("Docker reuses a step's cached layer only while the step and everything it reads are unchanged; "
+                "after the first miss, every later step of that stage runs again.",
+                "For `COPY`, what counts is the content of the files copied. Which `COPY` reads the package, "
+                "and what does the final stage copy from the build stage?"))
+def check_cache_prediction(prediction):
+    expect_answered(prediction, "prediction")
+    return choose(prediction, CACHE_OPTIONS, correct="b", why=_CACHE_WHY)
+
+
+@exercise(lab="07", name="real-leak", title="Tell a real leak from harmless findings",
+          hint=("A finding is a leak only if it still gives someone a way in: a live credential.",
+                "Ask of each: is it a secret at all, is it still valid, and is it really gone from the image?"))
+def check_real_leak(answer):
+    expect_answered(answer, "real_leak")
+    return choose(answer, LEAK_OPTIONS, correct="b", why=_LEAK_WHY)
+
+
+@exercise(lab="07", name="expired-token", title="What the stack does after its token's max TTL",
+          hint=("Everything the server does with Vault needs its token, and a token ends at its max TTL.",
+                "How many times can the secret ID log in, and who would hand the server a new one?"))
+def check_expired_token(answer):
+    expect_answered(answer, "after_two_hours")
+    return choose(answer, TTL_OPTIONS, correct="b", why=_TTL_WHY)
