@@ -15,8 +15,10 @@ import pytest
 import yaml
 
 from glassbox import monitoring
+from glassbox.checks import lab08
 from glassbox.checks.lab08 import (
-    LATENCY, check_latency_quantiles, check_psi, check_replicas, check_rollout, check_rotation,
+    LATENCY, check_contract_or_retrain, check_drift_prediction, check_latency_quantiles, check_psi, check_replicas,
+    check_rollout, check_rotation,
 )
 from glassbox.vault import bootstrap
 from helpers import assert_not_yet
@@ -42,39 +44,72 @@ def _scrape(cumulative_counts, endpoint="infer", at=0.0):
     return monitoring.Metrics(at, samples)
 
 
-# the server had answered 100 slow requests before the load; the load added 1000 fast ones
+# the server had answered 100 slow requests before the load; the load added 1000 fast ones in 5 s
 BEFORE = _scrape([0, 0, 10, 60, 100, 100])
 AFTER = _scrape([300, 900, 990, 1060, 1100, 1100], at=5.0)
 
 
 def _solution(before, after):
+    span = after.time - before.time
     earlier = dict(before.buckets(LATENCY, endpoint="infer"))
-    window = [(bound, count - earlier.get(bound, 0)) for bound, count in after.buckets(LATENCY, endpoint="infer")]
-    return {q: monitoring.histogram_quantile(q / 100, window) * 1000 for q in (50, 95, 99)}
+    rates = [(le, (count - earlier.get(le, 0.0)) / span) for le, count in after.buckets(LATENCY, endpoint="infer")]
+    return rates, {q: monitoring.histogram_quantile(q / 100, rates) * 1000 for q in (50, 95, 99)}
 
 
 def test_quantiles_pass_on_the_solution():
-    quantiles = _solution(BEFORE, AFTER)
+    rates, quantiles = _solution(BEFORE, AFTER)
+    assert rates[-1] == (float("inf"), 200.0)                       # 1000 requests in 5 s
     assert quantiles[50] < quantiles[95] <= quantiles[99] < 5.0     # the load's requests were fast...
     since_start = monitoring.histogram_quantile(0.99, AFTER.buckets(LATENCY)) * 1000
     assert since_start > quantiles[99]                              # ...the earlier ones were slow
-    _passes(check_latency_quantiles(quantiles, BEFORE, AFTER))
+    _passes(check_latency_quantiles(rates, quantiles, BEFORE, AFTER))
 
 
 def test_quantiles_catch_the_mistakes():
-    right = _solution(BEFORE, AFTER)
-    assert_not_yet(check_latency_quantiles(..., BEFORE, AFTER), "stub")
-    assert_not_yet(check_latency_quantiles({q: v / 1000 for q, v in right.items()}, BEFORE, AFTER), "milliseconds")
-    since_start = {q: monitoring.histogram_quantile(q / 100, AFTER.buckets(LATENCY)) * 1000 for q in (50, 95, 99)}
-    assert_not_yet(check_latency_quantiles(since_start, BEFORE, AFTER), "since the server started", "subtract")
+    rates, right = _solution(BEFORE, AFTER)
+    increases = [(le, r * 5.0) for le, r in rates]
+    assert_not_yet(check_latency_quantiles(..., ..., BEFORE, AFTER), "stub")
+    assert_not_yet(check_latency_quantiles(rates, ..., BEFORE, AFTER), "`quantiles` is still the stub")
+    assert_not_yet(check_latency_quantiles(increases, right, BEFORE, AFTER), "increases", "per second")
+    assert_not_yet(check_latency_quantiles(AFTER.buckets(LATENCY, endpoint="infer"), right, BEFORE, AFTER),
+                   "since the server started")
+    assert_not_yet(check_latency_quantiles(rates[:-1], right, BEFORE, AFTER), "bounds")
+    assert_not_yet(check_latency_quantiles({50: 1}, right, BEFORE, AFTER), "pairs")
+    assert_not_yet(check_latency_quantiles(rates, {q: v / 1000 for q, v in right.items()}, BEFORE, AFTER),
+                   "milliseconds")
     with pytest.raises(ValueError, match="0.99 for p99"):    # percent for a fraction: refused at the source
-        monitoring.histogram_quantile(99, AFTER.buckets(LATENCY))
+        monitoring.histogram_quantile(99, rates)
     swapped = {50: right[95], 95: right[50], 99: right[99]}
-    assert_not_yet(check_latency_quantiles(swapped, BEFORE, AFTER), "not decrease")
-    assert_not_yet(check_latency_quantiles({q: v * 1.5 for q, v in right.items()}, BEFORE, AFTER), "differ", "window")
-    assert_not_yet(check_latency_quantiles({"p50": 1, "p95": 2, "p99": 3}, BEFORE, AFTER), "50, 95 and 99")
-    assert_not_yet(check_latency_quantiles([1, 2, 3], BEFORE, AFTER), "dict")
-    assert_not_yet(check_latency_quantiles(right, AFTER, AFTER), "no `infer` requests")
+    assert_not_yet(check_latency_quantiles(rates, swapped, BEFORE, AFTER), "not decrease")
+    caller_view = {q: v * 1.5 for q, v in right.items()}     # e.g. load.percentile(q): the caller's latency
+    assert_not_yet(check_latency_quantiles(rates, caller_view, BEFORE, AFTER), "differ", "histogram")
+    assert_not_yet(check_latency_quantiles(rates, {"p50": 1, "p95": 2, "p99": 3}, BEFORE, AFTER), "50, 95 and 99")
+    assert_not_yet(check_latency_quantiles(rates, [1, 2, 3], BEFORE, AFTER), "dict")
+    assert_not_yet(check_latency_quantiles(rates, right, AFTER, AFTER.__class__(6.0, AFTER.samples)),
+                   "no `infer` requests")
+
+
+def test_quantiles_from_rates_match_a_hand_computed_example():
+    """Two pods scraped a minute apart; sum by (le) of the rates, then histogram_quantile, worked by hand."""
+    def scrape(at, counts):
+        samples = {}
+        for pod, share in (("a", 0.25), ("b", 0.75)):
+            for bound, count in zip((0.01, 0.025, 0.05, 0.1, float("inf")), counts):
+                labels = frozenset({("endpoint", "infer"), ("pod", pod), ("le", str(bound))})
+                samples[(LATENCY + "_bucket", labels)] = count * share
+        return monitoring.Metrics(at, samples)
+
+    before = scrape(100.0, [100, 150, 190, 200, 200])
+    after = scrape(160.0, [700, 1350, 1750, 1790, 1800])
+    rates, quantiles = _solution(before, after)
+    # increases 600, 1200, 1560, 1590, 1600 over 60 s: rates 10, 20, 26, 26.5, 26.67 per second
+    assert [r for _, r in rates] == pytest.approx([10, 20, 26, 26.5, 80 / 3])
+    assert rates == monitoring.bucket_rates(before, after, LATENCY, endpoint="infer")
+    # p50: rank 13.33 falls in (0.01, 0.025]: 0.01 + 0.015 * 3.33 / 10 = 15 ms
+    # p95: rank 25.33 in (0.025, 0.05]: 0.025 + 0.025 * 5.33 / 6 = 47.22 ms
+    # p99: rank 26.4 in (0.05, 0.1]: 0.05 + 0.05 * 0.4 / 0.5 = 90 ms
+    assert quantiles == pytest.approx({50: 15.0, 95: 25 + 25 * (16 / 3) / 6, 99: 90.0})
+    _passes(check_latency_quantiles(rates, quantiles, before, after))
 
 
 # -- 2. PSI ----------------------------------------------------------------------------------------------------
@@ -113,6 +148,10 @@ def psi_reversed(reference, live):
     return -psi_solution(reference, live)
 
 
+def psi_no_return(reference, live):
+    psi_solution(reference, live)
+
+
 def test_psi_passes_on_the_solution_and_agrees_with_the_package():
     _passes(check_psi(psi_solution))
     rng = np.random.default_rng(0)
@@ -121,11 +160,13 @@ def test_psi_passes_on_the_solution_and_agrees_with_the_package():
 
 
 @pytest.mark.parametrize("psi, says", [
-    (..., "function"),
+    (..., "stub"),
+    (0.25, "function"),
     (psi_stub, "zero"),
     (psi_no_floor, "empty"),
     (psi_counts, "shares"),
     (psi_reversed, "never negative"),
+    (psi_no_return, "return"),
 ])
 def test_psi_catches_the_mistakes(psi, says):
     assert_not_yet(check_psi(psi), says)
@@ -140,6 +181,31 @@ def test_psi_without_unique_edges_still_works_on_a_binary_feature():
         actual = np.clip(np.histogram(live, edges)[0] / len(live), 1e-4, None)
         return float(np.sum((actual - expected) * np.log(actual / expected)))
     _passes(check_psi(psi_plain))
+
+
+# -- thinking exercises: predict the drift, fix the contract or retrain ---------------------------------------
+
+@pytest.mark.parametrize("letter, says", [("a", "nine features"), ("c", "recording"), ("d", "deciles")])
+def test_drift_prediction_explains_each_wrong_option(letter, says):
+    assert_not_yet(check_drift_prediction(letter), "not quite", says)
+
+
+def test_drift_prediction_passes_on_b_and_refuses_stubs_and_strangers():
+    feedback = check_drift_prediction("b")
+    assert feedback and "re-recorded" in feedback.message
+    assert_not_yet(check_drift_prediction(...), "still the stub")
+    assert_not_yet(check_drift_prediction("e"), "not one of the options")
+
+
+@pytest.mark.parametrize("letter, says", [("a", "old partners"), ("c", "Silencing"), ("d", "threshold")])
+def test_contract_or_retrain_explains_each_wrong_option(letter, says):
+    assert_not_yet(check_contract_or_retrain(letter), "not quite", says)
+
+
+def test_contract_or_retrain_passes_on_the_contract_fix():
+    feedback = check_contract_or_retrain("B")
+    assert feedback and "population itself changes" in feedback.message
+    assert_not_yet(check_contract_or_retrain(...), "still the stub")
 
 
 # -- 3. roll-out ---------------------------------------------------------------------------------------------
@@ -163,6 +229,8 @@ def test_rollout_passes_on_a_clean_swap_under_load():
     (_load(), None, "stub"),
     (_load(), "done", "HTTP response"),
     (_load(), _swap(401, error="missing or invalid API key"), "API key"),
+    (_load(), _swap(404, error="not found"), "404"),
+    (_load(), "http://127.0.0.1:1/v2/repository/models/credit/load", "HTTP response"),
     (_load(), _swap(400, error="the manifest ... not the pinned"), "pinned"),
     (_load(), _swap(version="1", previous_version="1"), "version 1"),
     (None, _swap(), "while load runs"),
@@ -213,33 +281,102 @@ def test_rotation_catches_the_mistakes(vault_client, rotated):
     assert_not_yet(check_rotation(None, vault_client, before, token, _served(before + 1)), "while load runs")
 
 
+def test_rotation_refuses_the_secret_id_in_the_clear(vault_client, rotated):
+    before, _ = rotated
+    plain = vault_client.auth.approle.generate_secret_id(bootstrap.ROLE)["data"]["secret_id"]
+    assert_not_yet(check_rotation(_load(), vault_client, before, plain, _served(before + 1), wait=0.3),
+                   "secret ID itself", "wrap_ttl")
+
+
 def test_rotation_refuses_a_look_alike_wrapping_token(vault_client, rotated):
     before, _ = rotated
     other = vault_client.sys.wrap({"secret_id": "not-from-the-role"}, ttl="60s")["wrap_info"]["token"]
     assert_not_yet(check_rotation(_load(), vault_client, before, other, _served(before + 1), wait=0.3), "not a secret ID")
 
 
-# -- 5. replicas -------------------------------------------------------------------------------------------------
+# -- 5. replicas: the HPA measures CPU against the pod's request -------------------------------------------------
 
-HPA = yaml.safe_load((REPO / "deploy" / "k8s" / "hpa.yaml").read_text())
+def _manifests():
+    found = {}
+    for path in sorted((REPO / "deploy" / "k8s").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                found[doc["kind"]] = doc
+    return found["Deployment"], found["HorizontalPodAutoscaler"]
 
 
-def test_replicas_pass_on_the_solution():
-    target = HPA["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] / 100
-    replicas = math.ceil(3000 / (700.0 * target))
-    _passes(check_replicas(replicas, 3000, 700.0, HPA))
-    _passes(check_replicas(HPA["spec"]["minReplicas"], 100, 700.0, HPA))  # never below minReplicas
+DEPLOYMENT, HPA = _manifests()
+LAB_RPS, PEAK = 1896.2, 3000      # the lab's own numbers: one pod's throughput (section 1) and the peak
 
 
-@pytest.mark.parametrize("replicas, says", [
-    (..., "stub"),
-    (6.2, "whole number"),
-    (math.ceil(3000 / 700), "100 %"),
-    (math.floor(3000 / (700 * 0.7)), "ceil"),
-    (40, "not what"),
+def _independent_answer(deployment, hpa, per_replica_rps=LAB_RPS, peak=PEAK):
+    """Worked out from the manifests here, without the check module's helpers."""
+    server = deployment["spec"]["template"]["spec"]["containers"][0]
+    notes = deployment["spec"]["template"]["metadata"]["annotations"]
+    metric = hpa["spec"]["metrics"][0]
+    millicores = lambda q: float(q[:-1]) if str(q).endswith("m") else float(q) * 1000   # noqa: E731
+    request = millicores(server["resources"]["requests"]["cpu"])
+    if metric["type"] == "Resource":                     # every container of the pod: the sidecar counts
+        request += millicores(notes["vault.hashicorp.com/agent-requests-cpu"])
+    source = metric.get("resource") or metric["containerResource"]
+    per_pod = source["target"]["averageUtilization"] / 100 * request          # millicores at the target
+    needed = peak / per_replica_rps * millicores(server["resources"]["limits"]["cpu"])
+    return request / 1000, max(math.ceil(needed / per_pod), hpa["spec"]["minReplicas"])
+
+
+def test_the_manifests_are_what_the_lab_teaches():
+    metric = HPA["spec"]["metrics"][0]
+    assert metric["type"] == "Resource" and metric["resource"]["name"] == "cpu"   # pod-level: sidecar included
+    assert lab08.pod_cpu_request(DEPLOYMENT, HPA) == pytest.approx(0.55)      # 500m server + 50m Vault Agent
+    assert _independent_answer(DEPLOYMENT, HPA) == (pytest.approx(0.55), 5)   # 5 pods, not 3
+
+
+def test_replicas_pass_on_the_answer_the_manifests_give_and_refuse_three():
+    request, replicas = _independent_answer(DEPLOYMENT, HPA)
+    _passes(check_replicas(request, replicas, PEAK, LAB_RPS, HPA, DEPLOYMENT))
+    assert_not_yet(check_replicas(request, 3, PEAK, LAB_RPS, HPA, DEPLOYMENT), "one core", "request")
+    _passes(check_replicas(request, HPA["spec"]["minReplicas"], 100, LAB_RPS, HPA, DEPLOYMENT))  # min floor
+
+
+def test_a_change_to_the_manifests_changes_the_expected_answer():
+    import copy
+    # a ContainerResource metric counts the server container only: 500m, and at 1000 req/s 9 pods, not 8
+    container_only = copy.deepcopy(HPA)
+    resource = container_only["spec"]["metrics"][0].pop("resource")
+    container_only["spec"]["metrics"][0] = {"type": "ContainerResource",
+                                            "containerResource": {**resource, "container": "model-server"}}
+    assert _independent_answer(DEPLOYMENT, container_only, 1000.0) == (pytest.approx(0.5), 9)
+    assert _independent_answer(DEPLOYMENT, HPA, 1000.0) == (pytest.approx(0.55), 8)
+    _passes(check_replicas(0.5, 9, PEAK, 1000.0, container_only, DEPLOYMENT))
+    _passes(check_replicas(0.55, 8, PEAK, 1000.0, HPA, DEPLOYMENT))
+    assert_not_yet(check_replicas(0.55, 8, PEAK, 1000.0, container_only, DEPLOYMENT), "0.5")
+    # a bigger request or another target moves the answer with it
+    bigger = copy.deepcopy(DEPLOYMENT)
+    bigger["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "950m"
+    request, replicas = _independent_answer(bigger, HPA)
+    assert (request, replicas) == (pytest.approx(1.0), 3)
+    _passes(check_replicas(request, replicas, PEAK, LAB_RPS, HPA, bigger))
+    # without the annotation the injector's default request (250m) applies
+    plain = copy.deepcopy(DEPLOYMENT)
+    del plain["spec"]["template"]["metadata"]["annotations"]["vault.hashicorp.com/agent-requests-cpu"]
+    assert lab08.pod_cpu_request(plain, HPA) == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("request_cores, replicas, says", [
+    (..., ..., "stub"),
+    (0.55, ..., "`replicas` is still the stub"),
+    (1.0, 3, "one core"),                 # utilisation against a core: the old, wrong answer
+    (0.5, 5, "sidecar"),                  # the server's request only, with a Resource metric
+    (550, 5, "millicores"),
+    ("550m", 5, "number of cores"),
+    (0.55, 4.11, "whole number"),
+    (0.55, 3, "one core"),
+    (0.55, 2, "CPU limit"),               # ceil(3000 / 1896): every pod at 100 %
+    (0.55, 4, "One pod short"),
+    (0.55, 40, "not what"),
 ])
-def test_replicas_catch_the_mistakes(replicas, says):
-    assert_not_yet(check_replicas(replicas, 3000, 700.0, HPA), says)
+def test_replicas_catch_the_mistakes(request_cores, replicas, says):
+    assert_not_yet(check_replicas(request_cores, replicas, PEAK, LAB_RPS, HPA, DEPLOYMENT), says)
 
 
 # -- the untouched lab ---------------------------------------------------------------------------------------
@@ -247,6 +384,7 @@ def test_replicas_catch_the_mistakes(replicas, says):
 def test_the_untouched_lab_runs_on_past_every_stub(untouched_lab):
     """Later cells cope with the stubs (the checks themselves: tests/test_untouched_labs.py)."""
     printed = printed_text(untouched_lab("08-operations.ipynb"))
-    assert "Complete exercise 1" in printed                      # later cells cope with the stubs
+    assert "Finish Exercise 1" in printed                        # later cells cope with the stubs
+    assert "Finish Exercise 2" in printed and "Finish Exercise 7" in printed
     assert "now serving version 1" in printed                    # no swap happened
     assert "the stale caller was refused after the rotation: False" in printed

@@ -180,6 +180,17 @@ def test_the_hpa_targets_the_deployment(deployment):
     assert cpu and 0 < cpu[0]["resource"]["target"]["averageUtilization"] <= 100
 
 
+def test_every_container_the_hpa_averages_over_requests_cpu(deployment, container):
+    """A Resource CPU metric needs a CPU request on every container of the pod, the injected sidecar included
+    (else the HPA cannot compute utilisation); the sidecar's is set explicitly, not left to the injector."""
+    hpa = _one("HorizontalPodAutoscaler")
+    metric = next(m for m in hpa["spec"]["metrics"] if m["type"] in ("Resource", "ContainerResource"))
+    assert "cpu" in container["resources"]["requests"]
+    notes = deployment["spec"]["template"]["metadata"]["annotations"]
+    if metric["type"] == "Resource" and notes.get("vault.hashicorp.com/agent-inject") == "true":
+        assert re.fullmatch(r"\d+m?", notes["vault.hashicorp.com/agent-requests-cpu"])
+
+
 def test_the_service_selects_the_pods_and_reaches_the_container_port(deployment, container):
     service = _one("Service")
     labels = deployment["spec"]["template"]["metadata"]["labels"]

@@ -180,6 +180,29 @@ def test_histogram_quantile_interpolates_like_prometheus():
     assert np.isnan(monitoring.histogram_quantile(0.5, [(0.1, 0.0), (float("inf"), 0.0)]))
 
 
+def test_bucket_rates_are_promql_sum_by_le_of_rate_between_two_scrapes():
+    """sum by (le) (rate(h_bucket[1m])) from two scrapes a minute apart, two pods, worked by hand."""
+    def scrape(at, per_pod):
+        samples = {}
+        for pod, counts in per_pod.items():
+            for bound, count in zip(("0.1", "0.5", "+Inf"), counts):
+                samples[("h_bucket", frozenset({("pod", pod), ("le", bound)}))] = count
+        return monitoring.Metrics(at, samples)
+
+    before = scrape(0.0, {"a": [10, 20, 20], "b": [0, 5, 10]})
+    after = scrape(60.0, {"a": [70, 140, 140], "b": [60, 125, 190]})
+    # increases a: 60, 120, 120; b: 60, 120, 180 -> summed 120, 240, 300 -> per second 2, 4, 5
+    rates = monitoring.bucket_rates(before, after, "h")
+    assert [b for b, _ in rates] == [0.1, 0.5, float("inf")]
+    assert [r for _, r in rates] == pytest.approx([2.0, 4.0, 5.0])
+    # p50: rank 2.5 in (0.1, 0.5]: 0.1 + 0.4 * 0.5 / 2 = 0.2; p99: rank 4.95 in +Inf: the highest finite bound
+    assert monitoring.histogram_quantile(0.5, rates) == pytest.approx(0.2)
+    assert monitoring.histogram_quantile(0.99, rates) == 0.5
+    assert [r for _, r in monitoring.bucket_rates(before, after, "h", pod="a")] == pytest.approx([1.0, 2.0, 2.0])
+    with pytest.raises(ValueError, match="after"):
+        monitoring.bucket_rates(after, before, "h")
+
+
 def test_scraping_sees_the_requests_the_load_made(server):
     url, keyfile = server
     write_atomically(keyfile, "first-key\n")
@@ -290,3 +313,54 @@ def test_load_runs_from_inside_a_running_event_loop_as_in_a_notebook(server):
 
     result = asyncio.run(inside())
     assert result.requests == 50 and result.failed == 0
+
+
+# -- canary ----------------------------------------------------------------------------------------------------
+
+def _live(canary_p_shift=0.0, canary_fails=0, segments=("old", "new"), rows=300, seed=0):
+    """Labelled traffic split between the arms; the canary's probabilities moved by ``canary_p_shift``."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for segment in segments:
+        y = (rng.random(rows) < 0.3).astype(int)
+        p = np.clip(0.3 + 0.4 * (y - 0.3) + rng.normal(0, 0.1, rows), 0.01, 0.99)   # an informative model
+        arm = np.where(np.arange(rows) % 3 == 0, "canary", "stable")
+        shifted = np.where(arm == "canary", np.clip(p + canary_p_shift, 0.01, 0.99), p)
+        ok = np.ones(rows, bool)
+        ok[np.flatnonzero(arm == "canary")[:canary_fails]] = False
+        frames.append(pd.DataFrame({"arm": arm, "segment": segment, "ok": ok, "latency_ms": 5.0, "y": y,
+                                    "p": shifted, "p_stable": p}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_canary_promotes_a_candidate_no_worse_than_stable():
+    verdict = monitoring.canary_verdict(_live())
+    assert verdict.promote and verdict.decision == "promote" and not verdict.reasons
+    assert set(verdict.table.index.get_level_values("segment")) == {"old", "new"}
+
+
+def test_canary_rolls_back_a_bad_candidate_on_its_live_metrics():
+    worse = _live(canary_p_shift=0.3)                          # miscalibrated: far higher log loss
+    verdict = monitoring.canary_verdict(worse)
+    assert not verdict.promote and verdict.decision == "roll back"
+    assert any("log loss" in reason for reason in verdict.reasons)
+    erring = monitoring.canary_verdict(_live(canary_fails=10))  # 10 of 100 canary requests failed
+    assert not erring.promote and any("error rate" in reason for reason in erring.reasons)
+    slow = _live()
+    slow.loc[slow["arm"] == "canary", "latency_ms"] = 500.0
+    assert any("latency" in reason for reason in monitoring.canary_verdict(slow).reasons)
+
+
+def test_canary_judges_every_segment_not_the_average():
+    live = _live()
+    old_canary = (live["segment"] == "old") & (live["arm"] == "canary")
+    live.loc[old_canary, "p"] = np.clip(live.loc[old_canary, "p"] + 0.4, 0.01, 0.99)   # worse for one segment
+    verdict = monitoring.canary_verdict(live)
+    assert not verdict.promote and verdict.reasons == [r for r in verdict.reasons if r.startswith("old")]
+
+
+def test_canary_without_evidence_is_not_promoted():
+    few = _live(rows=60)                                       # 20 canary rows per segment
+    assert not monitoring.canary_verdict(few).promote
+    unpaired = _live().drop(columns="p_stable")                # each arm's own rows compared
+    assert monitoring.canary_verdict(unpaired).promote

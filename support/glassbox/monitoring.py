@@ -1,6 +1,6 @@
 """Operating the model server: load, metrics and drift (lab 08 and the benchmark).
 
-Three small tools, each usable on its own::
+Three small tools, each usable on its own (and a canary's verdict from live metrics, :func:`canary_verdict`)::
 
     from glassbox import monitoring
 
@@ -46,8 +46,8 @@ import pandas as pd
 
 __all__ = [
     "LoadResult", "KeyCaller", "BackgroundLoad", "run_load", "v2_request", "MAX_REQUESTS", "MAX_DURATION",
-    "Metrics", "Scraper", "scrape", "histogram_quantile",
-    "psi", "ks", "DriftAlert", "DriftMonitor",
+    "Metrics", "Scraper", "scrape", "bucket_rates", "histogram_quantile",
+    "psi", "ks", "DriftAlert", "DriftMonitor", "CanaryVerdict", "canary_verdict",
 ]
 
 MAX_REQUESTS = 200_000
@@ -133,6 +133,11 @@ class LoadResult:
     retried: int = 0
     ok_statuses: tuple[int, ...] = (200,)
     errors: list[str] = field(default_factory=list)   # a few sample error messages, no secrets
+    origin: float = 0.0        # time.perf_counter() when the run started (``started`` counts from here)
+
+    def offset(self, moment: float) -> float:
+        """Seconds into the run of ``moment``, a ``time.perf_counter()`` reading (for marking events on plots)."""
+        return moment - self.origin
 
     @property
     def requests(self) -> int:
@@ -261,6 +266,7 @@ class BackgroundLoad:
         load.result.failed         # 0
 
     Leaving the block waits for the run to finish (it is bounded); :meth:`stop` ends it early.
+    :meth:`mark` notes when something happened; after the run, :attr:`marks` gives it in seconds into the run.
     """
 
     def __init__(self, url: str, bodies, **kwargs):
@@ -271,6 +277,18 @@ class BackgroundLoad:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._target, name="glassbox-load", daemon=True)
         self._started = threading.Event()
+        self._marks: dict[str, float] = {}
+
+    def mark(self, label: str) -> None:
+        """Note that ``label`` (a swap, a rotation) happens now."""
+        self._marks[label] = time.perf_counter()
+
+    @property
+    def marks(self) -> dict[str, float]:
+        """Each :meth:`mark`, in seconds from the start of the run (empty until the run has finished)."""
+        if self.result is None:
+            return {}
+        return {label: self.result.offset(moment) for label, moment in self._marks.items()}
 
     def _target(self):
         try:
@@ -349,7 +367,7 @@ class _Run:
         records = records[order]
         return LoadResult(started=records[:, 0], latency=records[:, 1], status=records[:, 2].astype(int),
                           duration=elapsed, concurrency=self.concurrency, retried=self.retried,
-                          ok_statuses=self.ok_statuses, errors=self.errors[:5])
+                          ok_statuses=self.ok_statuses, errors=self.errors[:5], origin=t0)
 
     async def _main(self, t0: float) -> None:
         self.deadline = t0 + self.max_duration
@@ -520,10 +538,27 @@ def scrape(url: str, timeout: float = 5.0) -> Metrics:
     return Metrics(time.time(), samples)
 
 
+def bucket_rates(before: Metrics, after: Metrics, histogram: str, **labels) -> list[tuple[float, float]]:
+    """Per-second increase of each cumulative bucket between two scrapes, summed over the other labels.
+
+    The PromQL ``sum by (le) (rate(<histogram>_bucket[w]))`` for the window ``w`` between ``before`` and
+    ``after`` (without the extrapolation to the window's edges that Prometheus's ``rate`` adds), as
+    ``[(upper bound, observations per second), ...]``: the input of :func:`histogram_quantile`.
+    """
+    span = after.time - before.time
+    if span <= 0:
+        raise ValueError("`after` must be scraped after `before`")
+    earlier = dict(before.buckets(histogram, **labels))
+    return [(bound, (count - earlier.get(bound, 0.0)) / span) for bound, count in after.buckets(histogram, **labels)]
+
+
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
     """The ``q`` quantile (0..1) from cumulative histogram buckets, interpolated as Prometheus does.
 
-    Returns NaN without observations; the upper bound of the highest finite bucket when the quantile lies in
+    ``buckets`` are ``[(upper bound, cumulative count or rate), ...]`` (rates from :func:`bucket_rates` give
+    the same quantile as counts: only proportions matter). The quantile's rank is ``q`` times the ``+Inf``
+    bucket; it falls into the first bucket that reaches it and is interpolated linearly between that bucket's
+    lower and upper bound (the lowest bucket starts at 0). Returns NaN without observations; the upper bound of the highest finite bucket when the quantile lies in
     the ``+Inf`` bucket.
     """
     if not 0 <= q <= 1:
@@ -598,10 +633,9 @@ class Scraper:
             row = {"time": round(after.time - t0, 3), "throughput": count / span}
             if errors is not None:
                 row["error_rate"] = (errors(after) - errors(before)) / count if count else 0.0
-            deltas = [(b, c - dict(before.buckets(histogram, **labels)).get(b, 0.0))
-                      for b, c in after.buckets(histogram, **labels)]
+            window = bucket_rates(before, after, histogram, **labels)
             for q in quantiles:
-                row[f"p{round(q * 100):d}"] = histogram_quantile(q, deltas) * 1000
+                row[f"p{round(q * 100):d}"] = histogram_quantile(q, window) * 1000
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -758,3 +792,82 @@ class DriftMonitor:
             return history
         last = history[history["position"] == history["position"].max()]
         return last.sort_values("score", ascending=False).reset_index(drop=True)
+
+
+# =========================================================================================================
+# 4. canary
+# =========================================================================================================
+
+@dataclass(frozen=True)
+class CanaryVerdict:
+    """A canary's outcome: ``promote`` or not, the reasons, and the live metrics it was decided on."""
+
+    promote: bool
+    reasons: list[str]
+    table: pd.DataFrame       # per segment and arm: rows, error rate, p50/p99 latency (ms), log loss
+
+    @property
+    def decision(self) -> str:
+        return "promote" if self.promote else "roll back"
+
+    def __str__(self) -> str:
+        return f"{self.decision}: " + ("; ".join(self.reasons) if self.reasons else "no worse than stable anywhere")
+
+
+def canary_verdict(live: pd.DataFrame, *, max_loss_increase: float = 0.02, max_error_increase: float = 0.01,
+                   max_latency_ratio: float = 3.0, latency_slack_ms: float = 25.0,
+                   min_rows: int = 50) -> CanaryVerdict:
+    """Decide a canary from live traffic: promote only if the canary is no worse than stable in every segment.
+
+    ``live`` has one row per row of traffic: ``arm`` ("stable" or "canary"), ``segment``, ``ok`` (its request
+    succeeded), ``latency_ms`` (of its request) and, where outcomes are known, ``y`` (0/1) and ``p`` (the
+    answering model's probability of 1). With ``p_stable``, the stable model's probability for the *same* row
+    (a shadow request), the log losses are compared on the canary's own rows, which removes the luck of which
+    rows each arm drew; without it, each arm's own rows are compared.
+
+    Per segment, the canary is rolled back when its error rate exceeds stable's by more than
+    ``max_error_increase``, its log loss exceeds stable's by more than ``max_loss_increase``, or its median
+    latency exceeds ``max_latency_ratio`` times stable's plus ``latency_slack_ms`` (the median, not a tail
+    quantile: a few dozen requests on a shared machine make p99 a coin toss; the table shows both); and
+    when a segment gave the canary fewer than ``min_rows`` rows (no evidence is not good evidence).
+    """
+    from sklearn.metrics import log_loss
+
+    def loss(y, p) -> float:
+        keep = np.isfinite(np.asarray(p, dtype=float)) & np.isfinite(np.asarray(y, dtype=float))
+        if not keep.any():
+            return float("nan")
+        return float(log_loss(np.asarray(y)[keep].astype(int), np.clip(np.asarray(p, dtype=float)[keep], 1e-6,
+                                                                          1 - 1e-6), labels=[0, 1]))
+
+    labelled = {"y", "p"} <= set(live.columns)
+    paired = labelled and "p_stable" in live.columns
+    rows = []
+    for (segment, arm), part in live.groupby(["segment", "arm"], sort=True):
+        ok = part["ok"].astype(bool)
+        row = {"segment": segment, "arm": arm, "rows": len(part), "error rate": 1 - ok.mean(),
+               "p50 ms": float(np.percentile(part["latency_ms"], 50)),
+               "p99 ms": float(np.percentile(part["latency_ms"], 99)),
+               "log loss": loss(part.loc[ok, "y"], part.loc[ok, "p"]) if labelled else float("nan")}
+        if paired:
+            row["stable, same rows"] = loss(part.loc[ok, "y"], part.loc[ok, "p_stable"]) if arm == "canary" else \
+                row["log loss"]
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index(["segment", "arm"]).sort_index()
+    reasons = []
+    for segment in sorted(set(live["segment"])):
+        if (segment, "stable") not in table.index or (segment, "canary") not in table.index:
+            reasons.append(f"{segment}: one arm saw no traffic")
+            continue
+        stable, canary = table.loc[(segment, "stable")], table.loc[(segment, "canary")]
+        if canary["rows"] < min_rows:
+            reasons.append(f"{segment}: too few rows to judge ({int(canary['rows'])} on the canary)")
+        if canary["error rate"] > stable["error rate"] + max_error_increase:
+            reasons.append(f"{segment}: error rate {canary['error rate']:.1%} vs {stable['error rate']:.1%}")
+        if canary["p50 ms"] > max_latency_ratio * stable["p50 ms"] + latency_slack_ms:
+            reasons.append(f"{segment}: median latency {canary['p50 ms']:.0f} ms vs {stable['p50 ms']:.0f} ms")
+        if labelled:
+            baseline = canary["stable, same rows"] if paired else stable["log loss"]
+            if not canary["log loss"] <= baseline + max_loss_increase:
+                reasons.append(f"{segment}: log loss {canary['log loss']:.3f} vs {baseline:.3f}")
+    return CanaryVerdict(not reasons, reasons, table)

@@ -1,9 +1,15 @@
 """Self-checks for Lab 08 – Operating the model: monitoring, drift, zero-downtime updates, scale-out.
 
-Each check takes what the learner produced (a dict of quantiles, a function, a load result, a response) and
-the context to judge it against; the reference figures come from :mod:`glassbox.monitoring`. Messages of
-passing checks are fixed sentences (load figures vary from run to run; a check's verdict must not). No
-message ever contains a secret value.
+Each check takes what the learner produced (bucket rates and quantiles, a function, a prediction, a load
+result, a response, a number of pods) and the context to judge it against; the reference figures come from
+:mod:`glassbox.monitoring` and, for the autoscaler, from the manifests in ``deploy/k8s`` that the lab reads.
+Messages of passing checks are fixed sentences (load figures vary from run to run; a check's verdict must not).
+No message ever contains a secret value.
+
+The autoscaler's arithmetic (:func:`pod_cpu_request`, :func:`replicas_at_peak`): a ``Resource`` CPU metric's
+utilisation is the pod's CPU usage divided by the pod's CPU *request*, summed over all its containers, the
+Vault Agent sidecar that the injector adds included; a ``ContainerResource`` metric counts only the named
+container. The HPA settles where ``ceil(total CPU needed / (target utilisation x request))``.
 """
 
 from __future__ import annotations
@@ -14,13 +20,15 @@ import time
 import numpy as np
 
 from glassbox import monitoring
-from glassbox.checks import exercise, expect, fail, is_stub
+from glassbox.checks import choose, exercise, expect, expect_answered, expect_close, fail, is_stub
 
-__all__ = ["check_latency_quantiles", "check_psi", "check_rollout", "check_rotation", "check_replicas",
-           "LATENCY", "QUANTILES"]
+__all__ = ["check_latency_quantiles", "check_psi", "check_drift_prediction", "check_contract_or_retrain",
+           "check_rollout", "check_rotation", "check_replicas", "pod_cpu_request", "replicas_at_peak", "cores",
+           "LATENCY", "QUANTILES", "INJECTOR_DEFAULT_CPU_REQUEST"]
 
 LATENCY = "glassbox_request_duration_seconds"
 QUANTILES = (50, 95, 99)
+INJECTOR_DEFAULT_CPU_REQUEST = "250m"   # the Vault Agent injector's default when no annotation sets it
 
 
 def _expect_load_lost_nothing(load, event: str, start_hint: str, failure_hint: str) -> None:
@@ -32,58 +40,94 @@ def _expect_load_lost_nothing(load, event: str, start_hint: str, failure_hint: s
                              f"(statuses {load.statuses}).", hint=failure_hint)
 
 
-
-def _window(before, after, endpoint: str) -> list[tuple[float, float]]:
-    earlier = dict(before.buckets(LATENCY, endpoint=endpoint))
-    return [(bound, count - earlier.get(bound, 0.0)) for bound, count in after.buckets(LATENCY, endpoint=endpoint)]
-
-
 # -- 1. monitoring ---------------------------------------------------------------------------------------------
 
-@exercise(lab="08", name="latency-quantiles", title="Latency quantiles from the server's histogram")
-def check_latency_quantiles(quantiles, before, after, endpoint: str = "infer"):
-    """``quantiles``: ``{50: ms, 95: ms, 99: ms}`` for the requests made between the scrapes ``before`` and
-    ``after`` (:class:`glassbox.monitoring.Metrics`), from the ``infer`` endpoint's latency histogram."""
-    expect(not is_stub(quantiles), "`quantiles` is still the stub.",
-           hint="Subtract the first scrape's bucket counts from the second's, then call "
-                "monitoring.histogram_quantile(q / 100, window) for q in 50, 95, 99 and convert to ms.")
+_RATES_HINT = ("A rate is an increase divided by the time it took: compare each bucket in the two scrapes, "
+               "and mind how far apart they were taken.",
+               "Each scrape's `.time` says when it was taken; `Metrics.buckets(LATENCY, endpoint=\"infer\")` gives "
+               "`(upper bound, cumulative count)` pairs, summed over the other labels like `sum by (le)`.")
+
+
+def _pairs(value, name: str) -> list[tuple[float, float]]:
+    expect(isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value),
+           f"`{name}` should be a list of `(upper bound, rate)` pairs, not {type(value).__name__}.",
+           _RATES_HINT)
+    return [(float(bound), float(rate)) for bound, rate in value]
+
+
+@exercise(lab="08", name="latency-quantiles", title="Latency quantiles from the server's histogram, as Prometheus",
+          hint=_RATES_HINT)
+def check_latency_quantiles(bucket_rates, quantiles, before, after, endpoint: str = "infer"):
+    """``bucket_rates``: ``[(le, observations per second), ...]`` between the scrapes ``before`` and ``after``
+    (:class:`glassbox.monitoring.Metrics`) of the ``infer`` latency histogram, ``sum by (le) (rate(...))``;
+    ``quantiles``: ``{50: ms, 95: ms, 99: ms}`` from them, as ``histogram_quantile`` does."""
+    expect_answered(bucket_rates, "bucket_rates")
+    reference = monitoring.bucket_rates(before, after, LATENCY, endpoint=endpoint)
+    expect(reference and reference[-1][1] > 0, f"There were no `{endpoint}` requests between the two scrapes.",
+           hint="Scrape once before the load and once after it.")
+    given = _pairs(bucket_rates, "bucket_rates")
+    expect([b for b, _ in given] == [b for b, _ in reference],
+           f"`bucket_rates` has the bounds {[b for b, _ in given][:4]}...; the histogram's are "
+           f"{[b for b, _ in reference][:4]}... (sorted, `+Inf` last).",
+           hint="Keep every bucket of the `infer` histogram, in the order `buckets()` gives them.")
+    span = after.time - before.time
+    rates = np.array([r for _, r in given])
+    truth = np.array([r for _, r in reference])
+    if np.allclose(rates, truth * span, rtol=1e-6) and not math.isclose(span, 1.0, rel_tol=1e-3):
+        fail("`bucket_rates` holds increases (requests between the scrapes), not rates per second.",
+             hint=("PromQL's `rate()` is the increase divided by the window's length.",
+                   "Divide each bucket's increase by `after.time - before.time`."))
+    cumulative = np.array([c for _, c in after.buckets(LATENCY, endpoint=endpoint)])
+    if np.allclose(rates, cumulative, rtol=1e-6) or np.allclose(rates, cumulative / span, rtol=1e-6):
+        fail("`bucket_rates` counts every request since the server started, not those of the window.",
+             hint=("Counters only grow: a window is the difference between two scrapes.",
+                   "Subtract the count of the scrape `before` from that of `after`, bucket by bucket."))
+    expect(np.allclose(rates, truth, rtol=1e-6, atol=1e-9),
+           "`bucket_rates` differs from the per-second increase of each bucket between the two scrapes.",
+           hint=_RATES_HINT)
+    expect_answered(quantiles, "quantiles", hint=("`histogram_quantile` takes a quantile as a fraction and your "
+                                                  "bucket rates.", "Convert its seconds to milliseconds."))
     expect(isinstance(quantiles, dict), f"`quantiles` should be a dict {{50: ..., 95: ..., 99: ...}}, "
                                         f"not a {type(quantiles).__name__}.",
-           hint="Build it with a dict comprehension: {q: ... for q in (50, 95, 99)}.")
-    keys = sorted(quantiles)
-    expect(keys == list(QUANTILES), f"`quantiles` has the keys {keys}; it needs 50, 95 and 99.",
+           hint="One entry per percentile, keyed by the percentile (50, 95, 99).")
+    keys = sorted(quantiles, key=str)
+    expect(set(quantiles) == set(QUANTILES), f"`quantiles` has the keys {keys}; it needs 50, 95 and 99.",
            hint="Use the percentiles as keys: {50: ..., 95: ..., 99: ...}.")
-    values = [float(quantiles[q]) for q in QUANTILES]
+    try:
+        values = [float(quantiles[q]) for q in QUANTILES]
+    except (TypeError, ValueError):
+        fail("Each quantile should be a number of milliseconds.", hint="Store floats, not strings or arrays.")
     expect(all(math.isfinite(v) for v in values), "Some quantiles are not finite numbers (NaN or infinite).",
            hint="histogram_quantile gives NaN for an empty window: were there requests between the two scrapes?")
-    window = _window(before, after, endpoint)
-    expect(window and window[-1][1] > 0, f"There were no `{endpoint}` requests between the two scrapes.",
-           hint="Scrape once before the load and once after it.")
-    reference = {q: monitoring.histogram_quantile(q / 100, window) * 1000 for q in QUANTILES}
+    expected = {q: monitoring.histogram_quantile(q / 100, reference) * 1000 for q in QUANTILES}
     expect(values == sorted(values), f"The quantiles should not decrease from p50 to p99 (got {values}).",
-           hint="Pass q / 100 (a fraction between 0 and 1) to histogram_quantile.")
-    ratios = [v / reference[q] if reference[q] else float("inf") for q, v in zip(QUANTILES, values)]
+           hint="Pass the quantile as a fraction between 0 and 1 (0.99 for p99) to histogram_quantile.")
+    ratios = [v / expected[q] if expected[q] else float("inf") for q, v in zip(QUANTILES, values)]
     if all(abs(r - 0.001) < 1e-6 for r in ratios):
-        fail("Your quantiles are in seconds; the exercise asks for milliseconds.", hint="Multiply by 1000.")
-    cumulative = after.buckets(LATENCY, endpoint=endpoint)
-    since_start = {q: monitoring.histogram_quantile(q / 100, cumulative) * 1000 for q in QUANTILES}
-    if any(not math.isclose(values[i], reference[q], rel_tol=1e-6, abs_tol=1e-9) for i, q in enumerate(QUANTILES)):
-        if all(math.isclose(values[i], since_start[q], rel_tol=1e-6) for i, q in enumerate(QUANTILES)):
-            fail("These are the quantiles of every request since the server started, not of the load you made.",
-                 hint="Counters only grow: subtract the counts of the scrape taken before the load, bucket by bucket.")
+        fail("Your quantiles are in seconds; the exercise asks for milliseconds.",
+             hint="The histogram's bounds are seconds: one second is 1000 ms.")
+    if any(not math.isclose(values[i], expected[q], rel_tol=1e-6, abs_tol=1e-9) for i, q in enumerate(QUANTILES)):
         shown = ", ".join(f"p{q} {v:.3f}" for q, v in zip(QUANTILES, values))
-        fail(f"Your quantiles ({shown} ms) differ from the histogram's.",
-             hint="Window = [(bound, after_count - before_count) for each bucket], then "
-                  "monitoring.histogram_quantile(q / 100, window) * 1000.")
-    return "well done: these are the quantiles a Prometheus dashboard would show for that minute."
+        fail(f"Your quantiles ({shown} ms) differ from what `histogram_quantile` gives for your bucket rates.",
+             hint=("Estimate them from the server's histogram (the window's bucket rates), not from the caller's "
+                   "measurements.", "monitoring.histogram_quantile(fraction, bucket_rates), in milliseconds."))
+    return ("well done: the same numbers as `histogram_quantile(0.99, sum by (le) (rate(..._bucket[1m])))` "
+            "on a Prometheus dashboard.")
 
 
 # -- 2. drift ----------------------------------------------------------------------------------------------------
 
-@exercise(lab="08", name="psi", title="The population stability index")
+_PSI_HINT = ("Bin both samples with the same edges taken from the reference, compare each bin's share, and "
+             "sum the formula above over the bins.",
+             "`np.quantile` gives the deciles, `np.histogram(values, edges)` the counts per bin; shares are counts "
+             "divided by the sample size.")
+
+
+@exercise(lab="08", name="psi", title="The population stability index", hint=_PSI_HINT)
 def check_psi(psi):
     """``psi(reference, live)``: the PSI of ``live`` against ``reference`` with ten quantile bins of the
     reference; compared with :func:`glassbox.monitoring.psi` on cases with and without a shift."""
+    expect_answered(psi, "psi")
     expect(callable(psi), "`psi` should be a function psi(reference, live).",
            hint="Define it with def psi(reference, live): ...")
     rng = np.random.default_rng(8)
@@ -91,15 +135,19 @@ def check_psi(psi):
     same = rng.normal(50, 10, 3_000)
     moved = rng.normal(56, 10, 3_000)
     far = rng.normal(90, 5, 3_000)           # beyond the reference's range: many empty bins on one side
-    value_same, value_moved, value_far = (float(psi(reference, live)) for live in (same, moved, far))
+    results = [psi(reference, live) for live in (same, moved, far)]
+    expect(all(isinstance(r, (int, float, np.number)) and not isinstance(r, bool) for r in results),
+           f"`psi` returned {results[0]!r}, not a number: does it end with a `return`?",
+           hint="The last line of the function should return the sum, as a float.")
+    value_same, value_moved, value_far = (float(r) for r in results)
     expect(all(np.isfinite([value_same, value_moved, value_far])),
            "Your PSI is infinite or NaN when some bins are empty (traffic far outside the training range).",
-           hint="Give empty bins a small share before taking the logarithm, e.g. np.clip(shares, 1e-4, None).")
+           hint=("An empty bin has a share of 0, and ln(0) is infinite.",
+                 "Give every share a small floor before taking the logarithm (`np.clip`)."))
     expect(value_same >= -1e-12 and value_moved >= -1e-12, "A PSI is never negative: each term has the sign of "
-                                                 "(actual - expected) twice.",
+                                                           "(actual - expected) twice.",
            hint="Multiply (actual - expected) by ln(actual / expected), not by ln(expected / actual).")
-    expect(value_moved > 0.01, "Your PSI is (about) zero for a clearly shifted distribution.",
-           hint="PSI = sum over bins of (actual - expected) * ln(actual / expected), with the shares of each bin.")
+    expect(value_moved > 0.01, "Your PSI is (about) zero for a clearly shifted distribution.", hint=_PSI_HINT)
     expect(value_same < 0.05, f"Your PSI is {value_same:.2f} for two samples of the same distribution; it "
                               "should be close to 0.",
            hint="Compare shares (counts divided by the sample size), not raw counts: the samples differ in size.")
@@ -107,8 +155,8 @@ def check_psi(psi):
     expect(abs(value_moved - reference_value) < 0.03 + 0.15 * reference_value,
            f"For a shift of 0.6 standard deviations your PSI is {value_moved:.3f}; ten quantile bins of the "
            f"reference give about {reference_value:.3f}.",
-           hint="Take the bin edges from the reference's deciles (np.quantile(reference, np.linspace(0, 1, 11))), "
-                "open the outer edges to -inf and +inf, and count both samples in the same bins.")
+           hint=("Take the bin edges from the reference's deciles, open the outer edges to -inf and +inf, and "
+                 "count both samples in the same bins.", _PSI_HINT[1]))
     coins = (rng.random(5000) < 0.5).astype(float)
     flipped = (rng.random(1000) < 0.9).astype(float)
     value_coins = float(psi(coins, flipped))
@@ -119,21 +167,82 @@ def check_psi(psi):
     return "well done: above 0.25 is the usual threshold for a significant shift."
 
 
+DRIFT_OPTIONS = {
+    "a": "every feature: the new partner's applications differ in everything",
+    "b": "income and debt_to_income, and nothing else",
+    "c": "none: the applicants are no different, only the way two fields are recorded",
+    "d": "income only: adding 0.15 to a ratio is too small a change to notice",
+}
+_DRIFT_WHY = {
+    "a": "The partner's applicants are drawn like the others; only two fields are recorded differently, so the "
+         "other nine features keep their distribution.",
+    "b": "Right: PSI compares distributions, and exactly the two re-recorded fields moved. Income is 30 % lower "
+         "across the board and debt-to-income moved by 0.15, several of its deciles.",
+    "c": "PSI cannot know why a distribution moved: a changed recording moves the numbers the model sees as "
+         "surely as a changed population does.",
+    "d": "Small in absolute terms, but debt-to-income lives between 0 and 1: 0.15 crosses several of its "
+         "deciles, so many rows land in other bins.",
+}
+
+
+@exercise(lab="08", name="drift-prediction", title="Predict which features the drift monitor flags",
+          hint=("Ask, for each feature, whether the numbers the model receives change for the new partner's rows.",
+                "PSI sees only distributions: it cannot tell a changed population from a changed recording."))
+def check_drift_prediction(prediction):
+    """``prediction``: the letter of :data:`DRIFT_OPTIONS` the learner predicts before the replay."""
+    expect_answered(prediction, "prediction")
+    return choose(prediction, DRIFT_OPTIONS, correct="b", why=_DRIFT_WHY)
+
+
+CONTRACT_OPTIONS = {
+    "a": "retrain on the new partner's data and serve that model to all traffic: it scores best on the new rows",
+    "b": "fix the data contract: map the new partner's two fields back to their agreed meaning at ingestion (and "
+         "have the partner send them as agreed); the serving model is then right for both segments",
+    "c": "raise the drift alert's threshold above what the new partner causes, so that the alerts stop",
+    "d": "keep the serving model and lower its decision threshold until its approval rate is back to normal",
+}
+_CONTRACT_WHY = {
+    "a": "The model retrained on the new recording is the worst of all on the old partners' rows (its log loss "
+         "there is far above the serving model's): it learnt a recording, not the applicants.",
+    "b": "Right: the applicants did not change, the meaning of two fields did. Mapping them back restores the "
+         "inputs the model was validated on, for every segment, today, without waiting months for outcomes. "
+         "Retraining is the answer when the population itself changes; here it would bake a recording bug "
+         "into the model.",
+    "c": "The alert is right: the inputs moved. Silencing it leaves biased predictions in place.",
+    "d": "One threshold cannot undo a shift in two features' meaning: the ranking within the new partner's rows "
+         "and the probabilities would still be read from the wrong numbers, and old partners would be hit too.",
+}
+
+
+@exercise(lab="08", name="contract-or-retrain", title="Fix the data contract, or retrain?",
+          hint=("Read the table per segment: which option is no worse than today on the old partners *and* good "
+                "on the new one?",
+                "What changed: the applicants, or what the partner writes into two fields?"))
+def check_contract_or_retrain(answer):
+    """``answer``: the letter of :data:`CONTRACT_OPTIONS`."""
+    expect_answered(answer, "answer")
+    return choose(answer, CONTRACT_OPTIONS, correct="b", why=_CONTRACT_WHY)
+
+
 # -- 3. roll-out -------------------------------------------------------------------------------------------------
 
-@exercise(lab="08", name="rollout", title="Roll out the retrained model under load")
+@exercise(lab="08", name="rollout", title="Promote the candidate: swap it in under load",
+          hint=("The server's model-repository extension loads a new version from disk while it keeps serving.",
+                "POST to the repository's `load` endpoint for the model `credit`, with the caller's `headers()`."))
 def check_rollout(load, swap, candidate_version: str):
     """``load``: the :class:`glassbox.monitoring.LoadResult` of the load that ran during the swap;
     ``swap``: the server's response (an ``httpx.Response``) to ``POST /v2/repository/models/{name}/load``."""
     expect(not is_stub(swap), "`swap` is still the stub: the candidate has not been loaded.",
-           hint="Inside the `with` block: swap = httpx.post(f\"{server.url}/v2/repository/models/credit/load\", "
-                "headers=...).")
+           hint=check_rollout.hints)
     status = getattr(swap, "status_code", None)
     expect(status is not None, f"`swap` should be the server's HTTP response, not a {type(swap).__name__}.",
-           hint="Keep what httpx.post(...) returns.")
+           hint="Keep what the POST request returns (an `httpx.Response`), not the URL or its text.")
     if status == 401:
         fail("The server refused the load request (401): it needs the API key like any other call.",
-             hint="Pass headers={\"Authorization\": f\"Bearer {key}\"}.")
+             hint="The repository is protected like inference: send the caller's `headers()`.")
+    if status == 404:
+        fail("The server answered 404: that is not the repository's load endpoint for `credit`.",
+             hint="The repository extension lives under `/v2/repository/models/{name}/...`, not `/v2/models/...`.")
     if status != 200:
         try:
             reason = swap.json().get("error", "")
@@ -145,11 +254,11 @@ def check_rollout(load, swap, candidate_version: str):
     answer = swap.json()
     expect(str(answer.get("version")) == str(candidate_version),
            f"The server now serves version {answer.get('version')}, not the candidate's {candidate_version}.",
-           hint="Save the candidate with artifacts.save(..., version=CANDIDATE_VERSION, overwrite=True) into "
-                "MODEL_DIR first, then ask the server to load.")
+           hint="Save the candidate as `CANDIDATE_VERSION` into `MODEL_DIR` first (the cell above), then ask the "
+                "server to load.")
     _expect_load_lost_nothing(
-        load, "swap", start_hint="Make the request inside `with monitoring.BackgroundLoad(...) as traffic:` and "
-                                 "pass traffic.result.",
+        load, "swap", start_hint="Make the request inside the `with monitoring.BackgroundLoad(...)` block and "
+                                 "pass its `.result`.",
         failure_hint="The repository extension swaps without dropping requests; other changes made at the same time "
                      "(a key rotation, a server restart) do not.")
     return "well done: a new model in service, and not one request lost."
@@ -161,7 +270,22 @@ def _scraped(metrics):
     return metrics if isinstance(metrics, monitoring.Metrics) else monitoring.scrape(metrics)
 
 
-@exercise(lab="08", name="rotation", title="Rotate the API key and the secret ID under load")
+def _is_plain_secret_id(client, token) -> bool:
+    """Whether ``token`` is a secret ID of the service's role itself (not a wrapping token around one)."""
+    from glassbox.vault import bootstrap
+
+    try:
+        found = client.auth.approle.read_secret_id(role_name=bootstrap.ROLE, secret_id=str(token))
+    except Exception:
+        return False
+    return isinstance(found, dict) and bool(found.get("data"))
+
+
+@exercise(lab="08", name="rotation", title="Rotate the API key and the secret ID under load",
+          hint=("Two hand-overs: a new KV version of the key (check-and-set on the version you read), and a new "
+                "response-wrapped secret ID in the file the server watches.",
+                "`kv.create_or_update_secret(..., cas=...)` and `client.auth.approle.generate_secret_id(..., "
+                "wrap_ttl=...)`: keep the wrapping token (`wrap_info`), not the secret ID."))
 def check_rotation(load, client, version_before: int, wrapping_token, metrics, wait: float = 10.0):
     """``load``: the load that ran during the rotation (callers with a :class:`~glassbox.monitoring.KeyCaller`);
     ``client``: the admin hvac client; ``version_before``: the key's KV version before the rotation;
@@ -175,21 +299,27 @@ def check_rotation(load, client, version_before: int, wrapping_token, metrics, w
     meta = client.secrets.kv.v2.read_secret_metadata(path=bootstrap.SERVICE_PATH, mount_point=bootstrap.MOUNT)
     current = int(meta["data"]["current_version"])
     expect(current > int(version_before), f"The API key is still at version {version_before}: it was not rotated.",
-           hint="Write a new key as a new version: client.secrets.kv.v2.create_or_update_secret(path=..., "
-                "secret={\"api_key\": secrets.token_urlsafe(32)}, cas=version_before, mount_point=\"secret\").")
+           hint=("Write the new key as a new version of the service's secret (`setup.service_path` on "
+                 "`setup.mount`), field `setup.api_key_field`.", check_rotation.hints[1]))
     expect(not is_stub(wrapping_token), "`wrapping_token` is still the stub: the secret ID was not rotated.",
-           hint="client.auth.approle.generate_secret_id(ROLE, wrap_ttl=\"60s\")[\"wrap_info\"][\"token\"], "
-                "written to the server's secret-ID file.")
+           hint=check_rotation.hints)
+    expect(isinstance(wrapping_token, str), f"`wrapping_token` should be the wrapping token (a string), not a "
+                                            f"{type(wrapping_token).__name__}.",
+           hint="The response of a wrapped request holds it under `wrap_info`.")
     anonymous = hvac.Client(url=client.url, token="")
     deadline = time.monotonic() + wait
     while True:
         try:
             info = anonymous.adapter.post("/v1/sys/wrapping/lookup", json={"token": wrapping_token})["data"]
         except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden):
+            if _is_plain_secret_id(client, wrapping_token):
+                fail("`wrapping_token` is the secret ID itself, in the clear: the server accepts only a "
+                     "response-wrapped one (single-use, short-lived, and it proves it came from Vault).",
+                     hint="Ask for the secret ID with a `wrap_ttl`, and hand over `wrap_info`'s token.")
             break                                  # unwrapped: the server logged in with the new secret ID
         if info.get("creation_path") != bootstrap.Setup().secret_id_creation_path:
             fail(f"`wrapping_token` wraps something made at {info.get('creation_path')}, not a secret ID of the "
-                 "service's role.", hint="Generate it with client.auth.approle.generate_secret_id(ROLE, ...).")
+                 "service's role.", hint="Generate it for the service's role, `setup.role`.")
         if time.monotonic() >= deadline:
             fail("The server has not used the new secret ID: its wrapping token is still unopened.",
                  hint="Write the wrapping token into SECRET_ID_FILE, the file the server watches; it reads it at its "
@@ -203,33 +333,109 @@ def check_rotation(load, client, version_before: int, wrapping_token, metrics, w
     expect(int(served) == current, f"The server still uses key version {int(served)}; Vault holds version {current}.",
            hint="The server re-reads its key every few seconds: keep the load running a little longer after rotating.")
     _expect_load_lost_nothing(
-        load, "rotation", start_hint="Rotate inside `with monitoring.BackgroundLoad(...) as traffic:` and pass "
-                                     "traffic.result.",
+        load, "rotation", start_hint="Rotate inside the `with monitoring.BackgroundLoad(...)` block and pass its "
+                                     "`.result`.",
         failure_hint="Give the load a monitoring.KeyCaller that reads the key from Vault: it picks up the new key "
                      "when refused, which a fixed key never does.")
-    return "well done: new key and new login, and callers that follow Vault never noticed."
+    return ("well done: new key and new login, and callers that follow Vault never noticed (for as long as someone "
+            "hands the server a new secret ID within its token's max TTL).")
 
 
 # -- 5. scale-out -------------------------------------------------------------------------------------------------
 
-@exercise(lab="08", name="replicas", title="How many replicas for the peak?")
-def check_replicas(replicas, peak_rps: float, per_replica_rps: float, hpa: dict):
-    """``replicas``: the pods needed to serve ``peak_rps`` when one pod at full CPU serves ``per_replica_rps``
-    and the HorizontalPodAutoscaler ``hpa`` (the parsed manifest) keeps CPU at its target utilisation."""
-    expect(not is_stub(replicas), "`replicas` is still the stub.",
-           hint="math.ceil(PEAK_RPS / (per_replica_rps * target_utilisation)).")
+def cores(quantity) -> float:
+    """A Kubernetes CPU quantity (``"500m"``, ``"1"``, ``0.5``) in cores."""
+    text = str(quantity).strip()
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def _cpu_metric(hpa: dict) -> dict:
+    for metric in hpa["spec"]["metrics"]:
+        kind = metric["type"]
+        source = metric.get("resource") if kind == "Resource" else metric.get("containerResource")
+        if kind in ("Resource", "ContainerResource") and source and source["name"] == "cpu":
+            return {"type": kind, **source}
+    raise ValueError("the HPA has no CPU utilisation metric")
+
+
+def pod_cpu_request(deployment: dict, hpa: dict) -> float:
+    """The CPU request (cores) that the HPA's CPU utilisation is measured against, for one pod.
+
+    A ``Resource`` metric: every container of the pod, including the Vault Agent sidecar the injector adds when
+    ``vault.hashicorp.com/agent-inject`` is ``"true"`` (its request from ``agent-requests-cpu``, else the
+    injector's default). A ``ContainerResource`` metric: the named container only. Init containers do not count.
+    """
+    template = deployment["spec"]["template"]
+    containers = template["spec"]["containers"]
+    metric = _cpu_metric(hpa)
+    if metric["type"] == "ContainerResource":
+        container = next(c for c in containers if c["name"] == metric["container"])
+        return cores(container["resources"]["requests"]["cpu"])
+    total = sum(cores(c["resources"]["requests"]["cpu"]) for c in containers)
+    notes = template["metadata"].get("annotations", {})
+    if str(notes.get("vault.hashicorp.com/agent-inject", "")).lower() == "true":
+        total += cores(notes.get("vault.hashicorp.com/agent-requests-cpu", INJECTOR_DEFAULT_CPU_REQUEST))
+    return total
+
+
+def replicas_at_peak(peak_rps: float, per_replica_rps: float, deployment: dict, hpa: dict) -> int:
+    """Where the HPA settles at ``peak_rps`` when one pod at its CPU limit serves ``per_replica_rps``.
+
+    CPU needed in all = ``peak_rps / per_replica_rps`` x the server's CPU limit (cores); each pod at the target
+    uses ``target x pod_cpu_request``; round up, never below ``minReplicas`` (``maxReplicas`` caps what the HPA
+    may do, not what the peak needs).
+    """
+    server = deployment["spec"]["template"]["spec"]["containers"][0]
+    needed = peak_rps / per_replica_rps * cores(server["resources"]["limits"]["cpu"])
+    target = _cpu_metric(hpa)["target"]["averageUtilization"] / 100
+    return max(math.ceil(needed / (target * pod_cpu_request(deployment, hpa)) - 1e-9), hpa["spec"].get("minReplicas", 1))
+
+
+_REPLICAS_HINT = ("The autoscaler's utilisation is CPU used divided by CPU *requested*, not by one core; find "
+                  "every container's request that the manifest's metric counts.",
+                  "Add the pod's requests in cores (`cores()` reads `\"500m\"`); then CPU needed at the peak, divided "
+                  "by what one pod may use at the target, rounded up.")
+
+
+@exercise(lab="08", name="replicas", title="How many replicas for the peak?", hint=_REPLICAS_HINT)
+def check_replicas(request_cores, replicas, peak_rps: float, per_replica_rps: float, hpa: dict, deployment: dict):
+    """``request_cores``: the pod's CPU request (cores) the HPA measures against; ``replicas``: the pods it settles
+    on at ``peak_rps`` when one pod at full CPU serves ``per_replica_rps`` (manifests as parsed from deploy/k8s)."""
+    expect_answered(request_cores, "pod_request")
+    metric = _cpu_metric(hpa)
+    truth = pod_cpu_request(deployment, hpa)
+    server = cores(deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"])
+    try:
+        number = float(request_cores)
+    except (TypeError, ValueError):
+        fail(f"`pod_request` should be a number of cores, not {request_cores!r}.", hint=_REPLICAS_HINT)
+    if math.isclose(number, truth * 1000, rel_tol=1e-6):
+        fail("`pod_request` is in millicores; give it in cores (500m is 0.5).", hint="Divide by 1000.")
+    if math.isclose(number, 1.0) and not math.isclose(truth, 1.0):
+        fail("The HPA does not measure utilisation against one core: it divides the CPU used by the CPU "
+             "*requested*.", hint=_REPLICAS_HINT)
+    if metric["type"] == "Resource" and math.isclose(number, server) and not math.isclose(truth, server):
+        fail("That is the server container's request only; this HPA's metric is of `type: Resource`, which "
+             "averages over every container of the pod, the Vault Agent sidecar included.",
+             hint=("The injector adds the sidecar; its request is in the pod's annotations.",
+                   "Look for `vault.hashicorp.com/agent-requests-cpu`."))
+    expect_close(number, truth, 1e-6, f"`pod_request` is {number:g} cores; the pod requests {truth:g}.",
+                 hint=_REPLICAS_HINT)
+    expect_answered(replicas, "replicas")
     expect(isinstance(replicas, (int, np.integer)) and not isinstance(replicas, bool),
            f"`replicas` should be a whole number of pods, not {replicas!r}.",
-           hint="Round up with math.ceil: half a pod does not exist, and rounding down leaves the peak unserved.")
-    target = next(m["resource"]["target"]["averageUtilization"] for m in hpa["spec"]["metrics"]
-                  if m["type"] == "Resource" and m["resource"]["name"] == "cpu") / 100
-    expected = max(math.ceil(peak_rps / (per_replica_rps * target)), hpa["spec"].get("minReplicas", 1))
-    at_full_cpu = math.ceil(peak_rps / per_replica_rps)
-    if replicas == at_full_cpu and replicas != expected:
-        fail("That many pods would all run at 100 % CPU at the peak; the autoscaler aims at its target "
-             "utilisation.", hint=f"Divide by per_replica_rps * {target:g} (the HPA's averageUtilization / 100).")
+           hint="Half a pod does not exist: round up, and rounding down leaves the peak unserved.")
+    expected = replicas_at_peak(peak_rps, per_replica_rps, deployment, hpa)
+    target = metric["target"]["averageUtilization"] / 100
+    needed = peak_rps / per_replica_rps
+    one_core = max(math.ceil(needed / target - 1e-9), hpa["spec"].get("minReplicas", 1))
+    if replicas == one_core and replicas != expected:
+        fail(f"{replicas} pods would be right if utilisation were measured against one core; the HPA measures it "
+             f"against the pod's request ({truth:g} cores).", hint=_REPLICAS_HINT)
+    if replicas == math.ceil(needed - 1e-9) and replicas != expected:
+        fail("That many pods would all run at their CPU limit at the peak; the autoscaler aims at its target "
+             "utilisation.", hint="Each pod may use only `target x request` cores before the HPA adds another.")
     if replicas == expected - 1:
-        fail("One pod short: rounding down leaves part of the peak unserved.", hint="Use math.ceil.")
-    expect(replicas == expected, f"{replicas} pods is not what the autoscaler would settle on.",
-           hint="ceil(peak / (per-replica throughput x target utilisation)), and never fewer than minReplicas.")
-    return "well done: that is where the HPA would settle at the peak (mind its maxReplicas)."
+        fail("One pod short: rounding down leaves part of the peak unserved.", hint="Round up.")
+    expect(replicas == expected, f"{replicas} pods is not what the autoscaler would settle on.", hint=_REPLICAS_HINT)
+    return "well done: that is where the HPA settles at the peak (compare it with its maxReplicas)."
