@@ -95,7 +95,7 @@ MISTAKES = [
             ("not sorted by absolute size",), to_the_end=True),
     Mistake("explanation", "computed SHAP values in the notebook instead of asking the server",
             (BODY.replace(', {"name": "explanation"}', ''),
-             "import shap\nexplainer = shap.TreeExplainer(model)\nbase_value = float(explainer.expected_value)\n"
+             "import shap\nexplainer = shap.TreeExplainer(model)\nbase_value = float(np.ravel(explainer.expected_value)[-1])\n"
              "contributions = pd.Series(explainer.shap_values(applicant.to_numpy())[0], index=FEATURES)\n"
              "contributions = contributions.sort_values(key=abs, ascending=False)"),
             ("no 'explanation' output", "did not come from the server")),
