@@ -61,9 +61,19 @@ def course_model_server(directory, **settings):
     model_dir = artifacts.build_course_model()
     key = secrets.token_urlsafe(32)
     key_file = directory / "api-key"
-    key_file.write_text(key)
+    write_atomically(key_file, key)
     with LocalServer({"GLASSBOX_MODEL_DIR": model_dir, "GLASSBOX_API_KEY_FILE": key_file, **settings}) as local:
         yield local, key, model_dir
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path``'s content in one step, as Vault Agent renders a file: a reader never sees it half-written.
+
+    ``path.write_text`` truncates first: a server reading the key file at that moment reads an empty key.
+    """
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    staging.write_text(text)
+    os.replace(staging, path)
 
 
 def assert_not_yet(feedback, *words):

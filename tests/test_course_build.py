@@ -98,3 +98,21 @@ def test_the_repository_labs_are_in_sync_and_carry_no_outputs():
     for path in sorted((REPO / "labs").glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
         assert not any(cell.get("outputs") for cell in notebook.cells), f"{path.name} carries outputs"
+
+
+@pytest.mark.parametrize("marker", ["# END SOLUTON", "# BEGIN SOLUTON", "#END SOLUTION", "# end solution"])
+def test_a_misspelled_marker_is_one_line_naming_the_notebook_and_the_cell(tmp_path, marker):
+    solutions, labs = tmp_path / "solutions", tmp_path / "labs"
+    solutions.mkdir()
+    nbformat.write(_solution_notebook(), solutions / "00-demo.ipynb")
+    build.build(solutions, labs)
+    notebook = _solution_notebook()
+    notebook.cells[1].source = notebook.cells[1].source.replace(
+        "# END SOLUTION" if "END" in marker.upper() else "# BEGIN SOLUTION", marker)
+    nbformat.write(notebook, solutions / "00-demo.ipynb")
+    for action in ("build", "check"):
+        result = subprocess.run([sys.executable, "-m", "glassbox", "labs", action, "--solutions", str(solutions),
+                                 "--labs", str(labs)], capture_output=True, text=True)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1 and "00-demo.ipynb, cell 2" in result.stderr
+        assert f"{marker!r} looks like a solution marker but is misspelled" in result.stderr

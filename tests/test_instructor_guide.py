@@ -12,8 +12,10 @@ import importlib
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
+from glassbox.course import timing
 from glassbox.course.progress import exercises
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,3 +133,32 @@ def _wrong_count(lab: str):
 def test_problems_notices_each_kind_of_mistake(mutate, says):
     found = problems(mutate(GUIDE.read_text(encoding="utf-8")))
     assert any(says in problem for problem in found), found
+
+
+def _glance_rows(text: str) -> dict[str, dict[str, str]]:
+    """``{lab: {column: cell}}`` of the at-a-glance table."""
+    lines = [line for line in text.split("## Workshop plans")[0].splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = ([cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:])
+    return {row[0]: dict(zip(header, row)) for row in rows if re.fullmatch(r"\d\d", row[0])}
+
+
+def _stated_minutes(lab: str) -> int:
+    first = nbformat.read(next((REPO / "labs").glob(f"{lab}-*.ipynb")), as_version=4).cells[0].source
+    return int(re.search(r"\*\*Time:\*\*\s*about (\d+) minutes", first).group(1))
+
+
+def _readme_minutes() -> dict[str, int]:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    return {lab: int(minutes) for lab, minutes in re.findall(r"^\| (\d\d) \|.*\| (\d+) min \|$", readme, re.M)}
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_the_learner_time_follows_the_published_formula_from_its_inputs(lab):
+    row = _glance_rows(GUIDE.read_text(encoding="utf-8"))[lab]
+    words = timing.prose_words(next((REPO / "labs").glob(f"{lab}-*.ipynb")))
+    assert int(row["prose words"].replace(",", "")) == words
+    execution, reading, practice, total = timing.learner_minutes(float(row["run s (wall)"]), words,
+                                                                 len(exercises()[lab]))
+    assert row["learner time, min"] == f"{execution} + {reading} + {practice} = **{total}**"
+    assert int(row["notebook says"]) == _stated_minutes(lab) and int(row["README"]) == _readme_minutes()[lab]

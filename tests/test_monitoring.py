@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import pick_free_port
+from helpers import pick_free_port, write_atomically
 from glassbox import monitoring
 from glassbox.data import load_credit
 
@@ -61,7 +61,7 @@ if __name__ == "__main__":
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     keyfile = tmp_path_factory.mktemp("monitoring") / "keys"
-    keyfile.write_text("first-key\n")
+    write_atomically(keyfile, "first-key\n")
     port = pick_free_port()
     process = subprocess.Popen([sys.executable, __file__, str(port), str(keyfile)])
     url = f"http://127.0.0.1:{port}"
@@ -94,7 +94,7 @@ def test_v2_request_is_the_protocols_json_form():
 
 def test_load_sends_exactly_the_requests_asked_for_and_measures_each(server):
     url, keyfile = server
-    keyfile.write_text("first-key\n")
+    write_atomically(keyfile, "first-key\n")
     result = monitoring.run_load(url + "/infer", [BODY], concurrency=4, requests=300, api_key="first-key")
     assert result.requests == 300 and result.ok == 300 and result.failed == 0
     assert result.statuses == {200: 300}
@@ -143,7 +143,7 @@ def test_a_caller_that_picks_up_the_rotated_key_sees_no_failure(server):
     """The server switches keys mid-run; a fixed-key caller starts failing, a KeyCaller never does — whether
     it learns the new key before the server does (the server still on the old key) or after."""
     url, keyfile = server
-    keyfile.write_text("key-1\n")
+    write_atomically(keyfile, "key-1\n")
     vault = {"key": "key-1"}                                   # what the caller reads (its "Vault")
     caller = monitoring.KeyCaller(lambda: vault["key"], min_interval=0)
     assert "key-1" not in repr(caller)
@@ -152,7 +152,7 @@ def test_a_caller_that_picks_up_the_rotated_key_sees_no_failure(server):
         time.sleep(0.4)
         vault["key"] = "key-2"          # rotated in "Vault"; the server does not know it yet
         time.sleep(0.4)
-        keyfile.write_text("key-2\n")   # the server picks it up
+        write_atomically(keyfile, "key-2\n")   # the server picks it up
     result = load.result
     assert result.failed == 0, result.statuses
     assert caller.refreshes == 1 and caller.keys == ["key-2", "key-1"]
@@ -182,7 +182,7 @@ def test_histogram_quantile_interpolates_like_prometheus():
 
 def test_scraping_sees_the_requests_the_load_made(server):
     url, keyfile = server
-    keyfile.write_text("first-key\n")
+    write_atomically(keyfile, "first-key\n")
     before = monitoring.scrape(url + "/metrics")
     with monitoring.Scraper(url + "/metrics", interval=0.2) as scraper:
         result = monitoring.run_load(url + "/infer", BODY, concurrency=2, requests=400, api_key="first-key")
@@ -283,7 +283,7 @@ def test_drift_monitor_rejects_bad_settings():
 def test_load_runs_from_inside_a_running_event_loop_as_in_a_notebook(server):
     import asyncio
     url, keyfile = server
-    keyfile.write_text("first-key\n")
+    write_atomically(keyfile, "first-key\n")
 
     async def inside():
         return monitoring.run_load(url + "/infer", BODY, concurrency=2, requests=50, api_key="first-key")

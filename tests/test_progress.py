@@ -124,3 +124,16 @@ def test_a_notebook_cell_shows_the_same_progress(learner, monkeypatch):
     _progress_cli(learner, "--reset", "00")
     NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
     assert _parse("".join(output.get("text", "") for output in notebook.cells[0].outputs))["00"]["passed"] == 0
+
+
+def test_running_the_untouched_lab_again_keeps_an_earlier_pass(learner):
+    assert "[PASSED]" in _run_check(learner, "solution")
+    assert "[NOT YET]" in _run_check(learner, "stub")      # a fresh copy of the lab, run top to bottom
+    lab00 = _parse(_progress_cli(learner))["00"]
+    assert lab00["passed"] == 1 and lab00["checks"][LAB00_CHECK_TITLE] == "passed"
+
+
+def test_a_reader_that_stops_early_gets_no_broken_pipe_traceback(learner):
+    result = subprocess.run(" ".join(_glassbox()) + " progress | head -1", shell=True, env=learner,
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.startswith("Lab 00:") and "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr

@@ -15,7 +15,7 @@ from glassbox import artifacts, monitoring
 from glassbox.serving import ConfigError, LocalServer, ServerConfig, _key_guard
 from glassbox.vault import bootstrap
 
-from helpers import eventually
+from helpers import eventually, write_atomically
 
 REFRESH = 1.0
 BODY = {"inputs": [{"name": "input-0", "shape": [1, 9], "datatype": "FP64", "data": [1.0] * 9}]}
@@ -167,12 +167,12 @@ def test_the_insecure_switch_works_on_loopback_only():
 
 def test_a_key_file_is_re_read_and_a_failed_re_read_keeps_the_last_key(tmp_path):
     key_file = tmp_path / "api-key"
-    key_file.write_text("first-key-0123456789\n")
+    write_atomically(key_file, "first-key-0123456789\n")
     env = {"GLASSBOX_MODEL_DIR": str(artifacts.build_course_model()), "GLASSBOX_API_KEY_FILE": str(key_file),
            "GLASSBOX_KEY_REFRESH_SECONDS": REFRESH}
     with LocalServer(env) as server:
         assert _infer(server, "first-key-0123456789").status_code == 200
-        key_file.write_text("second-key-0123456789")
+        write_atomically(key_file, "second-key-0123456789")
         assert eventually(lambda: _infer(server, "first-key-0123456789").status_code == 401, REFRESH + 5)
         assert _infer(server, "second-key-0123456789").status_code == 200
         key_file.unlink()  # the source fails: the server keeps the last key it read, and counts the failure

@@ -43,11 +43,15 @@ def _labs(args) -> int:
     from glassbox.course import build
 
     solutions, labs = Path(args.solutions), Path(args.labs)
-    if args.action == "build":
-        changed = build.build(solutions, labs)
-        print(f"{len(changed)} lab(s) written" + "".join(f"\n  {path}" for path in changed))
-        return 0
-    problems = build.stale(solutions, labs)
+    try:
+        if args.action == "build":
+            changed = build.build(solutions, labs)
+            print(f"{len(changed)} lab(s) written" + "".join(f"\n  {path}" for path in changed))
+            return 0
+        problems = build.stale(solutions, labs)
+    except build.MarkerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
@@ -146,7 +150,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # `glassbox progress | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -164,6 +164,24 @@ class Feedback:
         )
 
 
+_INFRASTRUCTURE = {
+    "requests.exceptions.ConnectionError": "the course's Vault does not answer: it has stopped",
+    "hvac.exceptions.VaultDown": "the course's Vault is sealed or stopped",
+    "httpx.ConnectError": "the model server does not answer: it has stopped",
+}
+
+
+def infrastructure_failure(error: BaseException) -> str | None:
+    """A one-line account of ``error`` when the course's infrastructure failed, not the learner's answer."""
+    for cls in type(error).__mro__:
+        what = _INFRASTRUCTURE.get(f"{cls.__module__}.{cls.__qualname__}")
+        if what:
+            start = ("run `glassbox vault up` in a terminal (or re-run the lab's first cells)" if "Vault" in what
+                     else "re-run the cell that starts the server")
+            return f"{what}. This is not your answer's fault: {start}, then run this cell again."
+    return None
+
+
 def _record(feedback: Feedback) -> Feedback:
     from glassbox.course import progress
 
@@ -185,10 +203,15 @@ def exercise(lab: str, name: str, title: str, hint: Hint = None) -> Callable[[Ca
                 detail = check(*args, **kwargs)
                 feedback = Feedback(lab, name, title, True, detail if isinstance(detail, str) else "well done.")
             except _StillStub as failure:
-                feedback = Feedback(lab, name, title, False, failure.what, failure.hints or own_hints)
+                feedback = Feedback(lab, name, title, False, failure.what,
+                                    failure.hints or own_hints or ("Replace the `...` with your answer, then run "
+                                                                   "the cell again.",))
             except _CheckFailed as failure:
                 feedback = Feedback(lab, name, title, False, failure.what, failure.hints)
             except Exception as error:  # a learner's unexpected object must not end in a traceback
+                down = infrastructure_failure(error)
+                if down:  # not the learner's answer: nothing is recorded
+                    return Feedback(lab, name, title, False, down)
                 feedback = Feedback(
                     lab, name, title, False,
                     f"the check could not read your answer ({type(error).__name__}: {error}).",
@@ -208,6 +231,9 @@ def exercise(lab: str, name: str, title: str, hint: Hint = None) -> Callable[[Ca
 def raised(check: Callable, error: BaseException, meaning: str) -> Feedback:
     """The feedback for an exercise whose code raised ``error`` before ``check`` could run."""
     lab, name, title = check.exercise
+    down = infrastructure_failure(error)
+    if down:
+        return Feedback(lab, name, title, False, down)
     feedback = Feedback(
         lab, name, title, False,
         f"your code raised `{type(error).__module__}.{type(error).__qualname__}`: {str(error)[:400]}. {meaning}",

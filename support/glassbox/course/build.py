@@ -8,15 +8,17 @@ has none. Cells tagged ``solution-only`` are dropped. Labs carry no outputs and 
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import nbformat
 
 BEGIN, END, STUB = "# BEGIN SOLUTION", "# END SOLUTION", "# STUB: "
+_MARKER_LIKE = re.compile(r"#\s*(begin|end)\s*_?sol", re.I)
 
 
 class MarkerError(ValueError):
-    """A solution block that does not close, or closes without opening."""
+    """A solution block that does not close, closes without opening, or a misspelled marker."""
 
 
 def lab_source(source: str) -> str:
@@ -26,6 +28,9 @@ def lab_source(source: str) -> str:
     indent = ""
     for line in source.splitlines():
         stripped = line.strip()
+        if _MARKER_LIKE.match(stripped) and not stripped.startswith((BEGIN, END)):
+            raise MarkerError(f"{stripped!r} looks like a solution marker but is misspelled: write {BEGIN!r} or "
+                              f"{END!r}")
         if stripped.startswith(BEGIN):
             if block is not None:
                 raise MarkerError(f"nested {BEGIN!r}")

@@ -38,7 +38,11 @@ class KeySourceError(RuntimeError):
 
 
 class KeyFileSource:
-    """The API key from a file (whitespace around it ignored); the version counts the distinct keys seen."""
+    """The API key from a file (whitespace around it ignored); the version counts the distinct keys seen.
+
+    Whoever writes the file must replace it in one step (write a temporary file beside it, then rename it), as
+    Vault Agent renders its templates: a file rewritten in place can be read empty or half-written.
+    """
 
     def __init__(self, path):
         self.path = Path(path)
