@@ -168,6 +168,14 @@ def test_a_copy_of_the_model_in_memory_is_not_a_loaded_model(namespace):
     assert_not_yet(lab06.check_safe_load(namespace["unknown"], model, namespace["model_path"], model, X), "itself")
 
 
+def test_a_model_file_overwritten_with_a_pickle_is_refused(namespace):
+    model, path = namespace["model"], namespace["model_path"]
+    path.write_bytes(pickle.dumps(model))
+    X = namespace["X_test"][namespace["FEATURES"]].iloc[:5]
+    assert_not_yet(lab06.check_safe_load(namespace["unknown"], pickle.loads(path.read_bytes()), path, model, X),
+                   "no longer a skops archive", "it holds a pickle")
+
+
 def test_an_answer_that_did_not_come_from_the_server_is_refused(lab):
     rows = lab["X_test"][lab["FEATURES"]].iloc[:5]
     model = lab["model"]

@@ -31,10 +31,10 @@ MISTAKES = [
     Mistake("safe-load", "made a copy with a pickle round trip instead of reading the skops file",
             f"trusted = {TREE}\nloaded = pickle.loads(pickle.dumps(model))",
             ("pickle round trip", "not like the model in `model_path`")),
-    Mistake("safe-load", "pickled the model over `model_path` and unpickled it",
-            f"trusted = {TREE}\nwith open(model_path, 'wb') as file:\n    pickle.dump(model, file)\n"
-            "with open(model_path, 'rb') as file:\n    loaded = pickle.load(file)",
-            ("no longer a skops archive", "it holds a pickle")),
+    Mistake("safe-load", "saved `model` to a pickle file and loaded that instead of the skops file",
+            f"trusted = {TREE}\nwith open(model_path.with_suffix('.pkl'), 'wb') as file:\n    pickle.dump(model, file)\n"
+            "with open(model_path.with_suffix('.pkl'), 'rb') as file:\n    loaded = pickle.load(file)",
+            ("a pickle round trip", "pickle` plays no part")),
     Mistake("safe-load", "trusted an extra type the file does not need",
             'trusted = unknown + ["posix.system"]\nloaded = sio.load(model_path, trusted=trusted)',
             ("posix.system", "does not need")),
