@@ -92,8 +92,9 @@ _COURSE_LIMITATIONS = [
     "before any use beyond teaching: removing an attribute is not a fairness guarantee.",
     "`days_in_collections` is excluded on purpose: it is recorded after the outcome (a leak).",
     "`branch_id` (pure noise with a thousand values) is excluded: it earned attributions for real applicants "
-    "that were overfitting. `newsletter_opt_in` is pure noise too; it stays in as a visible control (two "
-    "values, the model gives it next to no importance).",
+    "that were overfitting. `newsletter_opt_in` is pure noise too; it stays in as a visible control: it "
+    "has two values and a small global importance, but single applicants still get attributions for it "
+    "(about a tenth of a unit of log-odds), which are overfitting, like those of the proxy `revolving_balance`.",
     "Inputs outside the training ranges in the feature schema are extrapolation: trees predict a constant "
     "there, and the server does not refuse them.",
     "Explanations are TreeSHAP values on the log-odds scale (tree-path-dependent); correlated features "
