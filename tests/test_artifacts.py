@@ -26,7 +26,7 @@ def course_dir(tmp_path_factory):
 def held_out():
     data = load_credit()
     _, X_test, _, y_test = train_test(data)
-    return X_test.drop(columns=[LEAKY_FEATURE]), y_test
+    return X_test.drop(columns=list(artifacts.COURSE_EXCLUDED)), y_test
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_the_manifest_records_every_file_the_versions_the_schema_and_the_metrics
     for library in ("scikit-learn", "numpy", "scipy", "skops", "shap"):
         assert manifest["libraries"][library] == metadata.version(library)
     names = [f["name"] for f in manifest["features"]]
-    assert LEAKY_FEATURE not in names and len(names) == 11 and "debt_to_income" in names
+    assert LEAKY_FEATURE not in names and len(names) == 9 and "debt_to_income" in names
     age = next(f for f in manifest["features"] if f["name"] == "age")
     assert 18 <= age["min"] < age["mean"] < age["max"] <= 80
     metrics = manifest["metrics"]
@@ -70,8 +70,62 @@ def test_the_manifest_records_every_file_the_versions_the_schema_and_the_metrics
     # Better than always answering "no default" (the base rate), and well above chance in ranking.
     assert metrics["accuracy"] > 1 - manifest["data"]["positive_rate"] + 0.05
     assert 0.75 < metrics["roc_auc"] < 0.95
+    assert abs(metrics["roc_auc"] - 0.851) < 0.001   # lab 03's hyperparameters, without branch_id and gender
     top = [row["feature"] for row in manifest["global_importance"]["values"][:3]]
     assert "debt_to_income" in top  # the strongest true effect in the generator
+
+
+def test_the_shipped_model_leaves_out_the_noise_identifier_and_the_sensitive_attribute(course_dir):
+    art = artifacts.load(course_dir)
+    for excluded in ("branch_id", "gender", LEAKY_FEATURE):
+        assert excluded not in art.feature_names
+        assert excluded not in list(art.model.feature_names_in_)
+    assert art.model.n_features_in_ == 9
+    params = art.model.get_params()
+    assert {key: params[key] for key in artifacts.COURSE_PARAMS} == artifacts.COURSE_PARAMS   # lab 03's
+    assert "gender" in art.card and "not an input" in art.card
+
+
+def test_the_card_reports_group_metrics_that_fairlearn_recomputes(course_dir):
+    from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+
+    art = artifacts.load(course_dir)
+    data = load_credit()
+    _, X_test, _, y_test = train_test(data)
+    predicted = art.model.predict(X_test[art.feature_names])
+    frame = MetricFrame(metrics={"selection_rate": selection_rate, "true_positive_rate": true_positive_rate,
+                                 "false_positive_rate": false_positive_rate},
+                        y_true=y_test, y_pred=predicted, sensitive_features=X_test["gender"])
+    groups = art.manifest["group_metrics"]
+    assert groups["attribute"] == "gender"
+    assert sorted(groups["by_group"]) == ["0", "1"]
+    for group, row in groups["by_group"].items():
+        assert row["n"] == int((X_test["gender"] == int(group)).sum())
+        for metric in ("selection_rate", "true_positive_rate", "false_positive_rate"):
+            assert row[metric] == pytest.approx(frame.by_group.loc[int(group), metric], abs=1e-6)
+    difference = frame.difference(method="between_groups")
+    for metric, value in groups["difference"].items():
+        assert value == pytest.approx(difference[metric], abs=2e-6)
+    # The card shows the same numbers (to 3 decimals) in its own section.
+    section = art.card.split("## Group metrics (held-out data, by `gender`)")[1].split("## ")[0]
+    for group, row in groups["by_group"].items():
+        assert (f"| {group} | {row['n']} | {row['selection_rate']:.3f} | {row['true_positive_rate']:.3f} | "
+                f"{row['false_positive_rate']:.3f} |") in section
+    assert f"| {groups['difference']['true_positive_rate']:.3f} |" in section
+
+
+def test_group_metrics_by_hand():
+    y_true = np.array([1, 1, 0, 0, 1, 0, 0, 0])
+    y_pred = np.array([1, 0, 1, 0, 1, 1, 0, 0])
+    import pandas as pd
+
+    result = artifacts.group_metrics(y_true, y_pred, pd.Series([0, 0, 0, 0, 1, 1, 1, 1], name="g"))
+    assert result["attribute"] == "g"
+    assert result["by_group"]["0"] == {"n": 4, "selection_rate": 0.5, "true_positive_rate": 0.5,
+                                       "false_positive_rate": 0.5}
+    assert result["by_group"]["1"] == {"n": 4, "selection_rate": 0.5, "true_positive_rate": 1.0,
+                                       "false_positive_rate": pytest.approx(1 / 3, abs=1e-6)}
+    assert result["difference"]["true_positive_rate"] == 0.5
 
 
 def test_the_model_file_is_a_skops_zip_not_a_pickle(course_dir):
@@ -203,8 +257,8 @@ def test_the_model_card_is_generated_from_the_manifest(course_dir):
     manifest = artifacts.verify(course_dir)
     card = (course_dir / artifacts.CARD_FILE).read_text()
     assert card == artifacts.model_card(manifest) == artifacts.model_card(course_dir)
-    for heading in ("## Intended use", "## Data", "## Metrics (held-out data)", "## Top global features",
-                    "## Known limitations"):
+    for heading in ("## Intended use", "## Data", "## Metrics (held-out data)", "## Group metrics",
+                    "## Top global features", "## Known limitations"):
         assert heading in card
     top5 = [row["feature"] for row in manifest["global_importance"]["values"][:5]]
     table = card.split("## Top global features")[1].split("## Features")[0]

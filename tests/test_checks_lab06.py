@@ -1,168 +1,226 @@
-"""Lab 06's self-checks pass on the solution's values and fail, with a hint, on the stubs and the mistakes the
-lab warns about: trusting everything or too much, comparing sizes instead of hashes, flat or wrong outputs,
-explanations read on the probability scale. The untouched lab runs end to end with every check 'not yet'."""
+"""Lab 06's self-checks pass on the solution and say "not yet", naming the mistake, on the stubs and on every
+mistake of the catalogue (tests/mistakes/lab06.py).
 
+Each exercise cell of the solution notebook is run here as the lab runs it: its solution blocks replaced by a
+mistake's code (or by the stub), against the real course model and a real model server for the HTTP
+exercises. A mistake whose code raises before the check runs (skops' TypeError for ``trusted=True``) is judged
+by the feedback the kernel hook builds from the exception and the exercise's own hints
+(:func:`glassbox.checks.raised`). The untouched lab runs end to end."""
+
+import ast
 import hashlib
 import json
+import pickle
 from pathlib import Path
 
+import httpx
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-import shap
 import skops.io as sio
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from glassbox import artifacts
-from glassbox.checks.lab06 import check_changed_files, check_explanation, check_http_inference, check_safe_load
-from glassbox.data import LEAKY_FEATURE, load_credit, train_test
-from helpers import assert_not_yet
+from glassbox.checks import lab06, raised
+from glassbox.data import load_credit, train_test
+from helpers import REPO, assert_not_yet, course_model_server
 from helpers import printed as printed_text
+from mistakes.lab06 import MISTAKES
 
-TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+NOTEBOOK = REPO / "solutions" / "06-packaging-and-serving.ipynb"
+BEGIN, END, STUB = "# BEGIN SOLUTION", "# END SOLUTION", "# STUB: "
+CHECKS = {check.exercise[1]: check for check in (
+    lab06.check_safe_load, lab06.check_trusted_risk, lab06.check_group_metrics, lab06.check_changed_files,
+    lab06.check_http_inference, lab06.check_explanation, lab06.check_status_prediction)}
 
+
+def _cells():
+    """The solution's exercise cells, by exercise name (the cell that calls the exercise's check)."""
+    cells = {}
+    for cell in nbformat.read(NOTEBOOK, 4).cells:
+        if cell.cell_type == "code" and BEGIN in cell.source:
+            for name, check in CHECKS.items():
+                if f"{check.__name__}(" in cell.source:
+                    cells[name] = cell.source
+    assert sorted(cells) == sorted(CHECKS), sorted(cells)
+    return cells
+
+
+CELLS = _cells()
+
+
+def _substitute(source: str, blocks) -> str:
+    """``source`` with its solution blocks replaced by ``blocks`` (None: by the stub lines), indentation kept."""
+    out, replacements, block, indent, stub = [], list(blocks) if blocks is not None else None, None, "", []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped == BEGIN:
+            block, indent, stub = [], line[: len(line) - len(line.lstrip())], []
+        elif stripped == END:
+            code = stub if replacements is None else replacements.pop(0).splitlines()
+            out.extend(indent + text for text in (code or ["pass"]))
+            block = None
+        elif block is not None:
+            if stripped.startswith(STUB):
+                stub.append(stripped[len(STUB):])
+        else:
+            out.append(line)
+    assert replacements in (None, []), "more code blocks than solution blocks"
+    return "\n".join(out)
+
+
+def _run(name: str, namespace: dict, code=...):
+    """Run exercise ``name``'s cell (the solution; ``code=None``: the stub; else a mistake's code) in
+    ``namespace`` and return the feedback it shows."""
+    source = CELLS[name]
+    if code is not ...:
+        source = _substitute(source, None if code is None else ([code] if isinstance(code, str) else code))
+    tree = ast.parse(source)
+    last = tree.body.pop()
+    assert isinstance(last, ast.Expr), "an exercise cell ends with its check call"
+    try:
+        exec(compile(tree, f"<{name}>", "exec"), namespace)
+    except Exception as error:   # what the kernel hook turns into feedback
+        return raised(CHECKS[name], error, "")
+    return eval(compile(ast.Expression(last.value), f"<{name}>", "eval"), namespace)
+
+
+# -- the state the cells find in the lab ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    model_dir = artifacts.build_course_model()
-    art = artifacts.load(model_dir)
-    _, X_test, _, _ = train_test(load_credit())
-    X = X_test.drop(columns=[LEAKY_FEATURE])[art.feature_names]
-    model_path = tmp_path_factory.mktemp("lab06") / "model.skops"
-    sio.dump(art.model, model_path)
-    return model_dir, art.model, model_path, X
+def lab(tmp_path_factory):
+    scratch = tmp_path_factory.mktemp("lab06")
+    with course_model_server(scratch) as (server, key, model_dir):
+        art = artifacts.load(model_dir)
+        data = load_credit(n_samples=4000, seed=0)
+        X_train, X_test, y_train, y_test = train_test(data, test_size=0.25, seed=0)
+        features = art.feature_names
+        candidate = HistGradientBoostingClassifier(**{**artifacts.COURSE_PARAMS, "max_iter": 60}).fit(
+            X_train[features], y_train)
+        yield {"art": art, "model": art.model, "model_dir": model_dir, "X_test": X_test, "FEATURES": features,
+               "candidate": candidate, "scratch": scratch, "base_url": server.url,
+               "headers": {"Authorization": f"Bearer {key}"}}
 
 
-# -- exercise 1: skops with a reviewed trusted list ------------------------------------------------------
-
-def test_safe_load_passes_on_the_solution(course):
-    _, model, model_path, X = course
-    loaded = sio.load(model_path, trusted=[TREE_PREDICTOR])
-    assert check_safe_load([TREE_PREDICTOR], loaded, model_path, X.iloc[:20])
-
-
-@pytest.mark.parametrize("trusted, loaded, says", [
-    (..., None, "stub"),
-    (True, None, "CVE-2024-37065"),
-    (TREE_PREDICTOR, None, "list of type names"),
-    ([], None, "needs 1 more type"),
-    ([TREE_PREDICTOR, "posix.system"], None, "posix.system"),
-    ([TREE_PREDICTOR], None, "`loaded` is still the stub"),
-    ([TREE_PREDICTOR], "model.skops", "not a model"),
-])
-def test_safe_load_catches_each_mistake(course, trusted, loaded, says):
-    _, _, model_path, X = course
-    assert_not_yet(check_safe_load(trusted, loaded, model_path, X.iloc[:20]), says)
+@pytest.fixture
+def namespace(lab, tmp_path):
+    """A fresh namespace with what the lab's earlier cells define (a fresh candidate file each time)."""
+    model_path = tmp_path / "candidate.skops"
+    sio.dump(lab["candidate"], model_path)
+    return {"sio": sio, "pickle": pickle, "hashlib": hashlib, "json": json, "Path": Path, "np": np, "pd": pd,
+            "httpx": httpx, "model": lab["model"], "model_dir": lab["model_dir"], "model_path": model_path,
+            "unknown": sio.get_untrusted_types(file=model_path), "X_test": lab["X_test"],
+            "FEATURES": lab["FEATURES"], "base_url": lab["base_url"], "headers": dict(lab["headers"]),
+            "infer_url": f"{lab['base_url']}/v2/models/credit/infer",
+            **{check.__name__: check for check in CHECKS.values()}}
 
 
-def test_safe_load_catches_another_model(course):
-    from sklearn.dummy import DummyClassifier
+# -- every exercise: the solution passes, the stub does not ------------------------------------------------
 
-    _, _, model_path, X = course
-    other = DummyClassifier().fit(X.iloc[:50], np.arange(50) % 2)
-    assert_not_yet(check_safe_load([TREE_PREDICTOR], other, model_path, X.iloc[:20]), "does not predict like")
-
-
-# -- exercise 2: changed files -------------------------------------------------------------------------
-
-def _solution_changed_files(directory):
-    directory = Path(directory)
-    manifest = json.loads((directory / "manifest.json").read_text())
-    return sorted(name for name, record in manifest["files"].items()
-                  if hashlib.sha256((directory / name).read_bytes()).hexdigest() != record["sha256"])
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_the_solution_passes(namespace, name):
+    feedback = _run(name, namespace)
+    assert feedback, feedback
 
 
-def _sizes_only(directory):
-    directory = Path(directory)
-    manifest = json.loads((directory / "manifest.json").read_text())
-    return sorted(n for n, r in manifest["files"].items() if (directory / n).stat().st_size != r["bytes"])
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_the_stub_says_not_yet_with_a_hint(namespace, name):
+    feedback = _run(name, namespace, code=None)
+    assert_not_yet(feedback)
+    assert "could not read your answer" not in feedback.message, feedback
 
 
-def test_changed_files_passes_on_the_solution(course):
-    assert check_changed_files(_solution_changed_files, course[0])
+# -- every catalogued mistake: not yet, named --------------------------------------------------------------
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=[f"{m.exercise}: {m.mistake}" for m in MISTAKES])
+def test_each_catalogued_mistake_is_named(namespace, mistake):
+    feedback = _run(mistake.exercise, namespace, code=mistake.code)
+    assert not feedback, feedback
+    assert feedback.hints, feedback
+    text = (feedback.message + " " + feedback.hint).lower()
+    for phrase in mistake.says:
+        assert phrase.lower() in text, (phrase, feedback)
+    assert "could not read your answer" not in feedback.message, feedback
 
 
-@pytest.mark.parametrize("function, says", [
-    (lambda directory: [], "flipped bit"),                 # the stub
-    (_sizes_only, "flipped bit"),                          # sizes cannot see a flipped bit
-    (lambda directory: ["model.skops"], "untouched copy"),  # a fixed answer
-    (lambda directory: None, "returned None"),
-    (lambda directory: "model.skops", "not a list"),
-    ("changed_files", "should be a function"),
-])
-def test_changed_files_catches_each_mistake(course, function, says):
-    assert_not_yet(check_changed_files(function, course[0]), says)
+def test_the_catalogue_has_three_mistakes_per_exercise_and_one_to_the_end_each():
+    for name in CHECKS:
+        entries = [m for m in MISTAKES if m.exercise == name]
+        assert len(entries) >= 3, name
+        assert sum(m.to_the_end for m in entries) == 1, name
+    assert len({m.mistake for m in MISTAKES}) == len(MISTAKES)
 
 
-def test_changed_files_leaves_the_artifact_untouched(course):
-    model_dir = course[0]
+def test_a_refused_request_shows_the_servers_own_message(namespace):
+    """The 4xx message of the server reaches the learner (it used to hide behind KeyError: 'outputs')."""
+    wrong = next(m for m in MISTAKES if "`size` instead of `shape`" in m.mistake)
+    feedback = _run("http-inference", namespace, code=wrong.code)
+    assert feedback.message.startswith("the server answered 400: inputs[0] has unknown field(s): size")
+    assert namespace["proba_http"] is None and namespace["response"].status_code == 400
+
+
+def test_a_copy_of_the_model_in_memory_is_not_a_loaded_model(namespace):
+    """The file holds another model than ``model``: only reading it gives what the check expects."""
+    model, X = namespace["model"], namespace["X_test"][namespace["FEATURES"]].iloc[:50]
+    from_file = sio.load(namespace["model_path"], trusted=namespace["unknown"])
+    assert not np.array_equal(from_file.predict_proba(X), model.predict_proba(X))
+    assert_not_yet(lab06.check_safe_load(namespace["unknown"], model, namespace["model_path"], model, X), "itself")
+
+
+def test_a_model_file_overwritten_with_a_pickle_is_refused(namespace):
+    model, path = namespace["model"], namespace["model_path"]
+    path.write_bytes(pickle.dumps(model))
+    X = namespace["X_test"][namespace["FEATURES"]].iloc[:5]
+    assert_not_yet(lab06.check_safe_load(namespace["unknown"], pickle.loads(path.read_bytes()), path, model, X),
+                   "no longer a skops archive", "it holds a pickle")
+
+
+def test_an_answer_that_did_not_come_from_the_server_is_refused(lab):
+    rows = lab["X_test"][lab["FEATURES"]].iloc[:5]
+    model = lab["model"]
+    proba = model.predict_proba(rows)
+    assert_not_yet(lab06.check_http_inference(proba, proba, model, rows), "raw response")
+    forged = httpx.Response(200, json={"outputs": [{"name": "predict_proba", "data": proba.ravel().tolist()}]})
+    assert_not_yet(lab06.check_http_inference(forged, proba, model, rows), "not produced by a request")
+    elsewhere = httpx.get(f"{lab['base_url']}/v2/health/ready")
+    assert_not_yet(lab06.check_http_inference(elsewhere, proba, model, rows), "infer endpoint")
+
+
+def test_changed_files_leaves_the_artifact_untouched(namespace):
+    model_dir = namespace["model_dir"]
     before = artifacts.manifest_digest(model_dir), artifacts.verify(model_dir)["files"]
-    check_changed_files(_sizes_only, model_dir)
+    _run("changed-files", namespace, code=MISTAKES[[m.exercise for m in MISTAKES].index("changed-files")].code)
     assert (artifacts.manifest_digest(model_dir), artifacts.verify(model_dir)["files"]) == before
 
 
-# -- exercise 3: probabilities over HTTP ------------------------------------------------------------------
-
-def test_http_inference_passes_on_the_servers_answer(course):
-    _, model, _, X = course
-    rows = X.iloc[:5]
-    flat = model.predict_proba(rows).ravel().tolist()       # what the server sends: flat, full precision
-    assert check_http_inference(np.array(flat).reshape(5, 2), model, rows)
+def test_the_explanation_exercise_reports_the_largest_contribution(namespace):
+    feedback = _run("explanation", namespace)
+    top = namespace["contributions"].index[0]
+    assert feedback and repr(top) in feedback.message
+    assert top != "branch_id" and "branch_id" not in namespace["contributions"].index
 
 
-@pytest.mark.parametrize("mutate, says", [
-    (lambda p, m, r: None, "stub"),
-    (lambda p, m, r: p.ravel(), "reshape"),
-    (lambda p, m, r: p[:, ::-1], "differs"),
-    (lambda p, m, r: np.column_stack([1 - m.predict(r), m.predict(r)]), "'predict' output"),
-    (lambda p, m, r: p[:3], "5 rows"),
-    (lambda p, m, r: np.round(p, 3), "differs"),
-    (lambda p, m, r: "0.1, 0.9", "not numbers"),
-])
-def test_http_inference_catches_each_mistake(course, mutate, says):
-    _, model, _, X = course
-    rows = X.iloc[:5]
-    assert_not_yet(check_http_inference(mutate(model.predict_proba(rows), model, rows), model, rows), says)
+@pytest.mark.parametrize("name, stub_letter_hint", [("trusted-risk", "risk"), ("group-metrics", "reading"),
+                                                    ("status-prediction", "prediction")])
+def test_the_thinking_exercises_explain_the_right_answer(namespace, name, stub_letter_hint):
+    feedback = _run(name, namespace)
+    assert feedback and feedback.message.startswith("Right:")
+    assert_not_yet(_run(name, namespace, code=f"{stub_letter_hint} = 'e'"), "not one of the options")
 
 
-# -- exercise 4: an explanation over HTTP -----------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def explained(course):
-    _, model, _, X = course
-    applicant = X.iloc[[3]]
-    explainer = shap.TreeExplainer(model)
-    values = explainer.shap_values(applicant.to_numpy())[0]
-    base = float(np.ravel(explainer.expected_value)[-1])
-    contributions = pd.Series(values, index=list(X.columns)).sort_values(key=abs, ascending=False)
-    return model, applicant, contributions, base
-
-
-def test_explanation_passes_on_the_solution(explained):
-    model, applicant, contributions, base = explained
-    feedback = check_explanation(contributions, base, model, applicant)
-    assert feedback and repr(contributions.index[0]) in feedback.message
-
-
-def test_explanation_catches_each_mistake(explained):
-    model, applicant, contributions, base = explained
-    assert_not_yet(check_explanation(None, None, model, applicant), "stub")
-    assert_not_yet(check_explanation(contributions.to_numpy(), base, model, applicant), "not a pandas Series")
-    assert_not_yet(check_explanation(contributions.reset_index(drop=True), base, model, applicant), "feature names")
-    assert_not_yet(check_explanation(contributions, None, model, applicant), "base_value")
-    assert_not_yet(check_explanation(contributions.sort_index(), base, model, applicant), "sorted")
-    assert_not_yet(check_explanation(contributions, 0.0, model, applicant), "log-odds")
-    p = model.predict_proba(applicant)[0, 1]
-    on_probability_scale = contributions * 0 + (p - 0.3) / len(contributions)   # sums to p with base 0.3
-    assert_not_yet(check_explanation(on_probability_scale.sort_values(key=abs, ascending=False), 0.3, model, applicant),
-           "log-odds scale")
-    other = shap.TreeExplainer(model).shap_values(applicant.iloc[[0]].to_numpy() * 0 + 1)[0]
-    wrong_row = pd.Series(other, index=contributions.index.sort_values()).sort_values(key=abs, ascending=False)
-    assert_not_yet(check_explanation(wrong_row, base, model, applicant), "same single row")
+def test_the_group_metrics_exercise_matches_the_card(lab):
+    """Option b says the true positive rates differ the most: the shipped card must say so too."""
+    difference = lab["art"].manifest["group_metrics"]["difference"]
+    assert max(difference, key=difference.get) == "true_positive_rate"
+    assert min(difference, key=difference.get) == "false_positive_rate"
 
 
 # -- the untouched lab ------------------------------------------------------------------------------------
 
 def test_the_untouched_lab_runs_on_past_every_stub(untouched_lab):
-    """Later cells cope with the stubs (the checks themselves: tests/test_untouched_labs.py)."""
+    """Later cells cope with the stubs and say what they wait for (the checks: tests/test_untouched_labs.py)."""
     texts = printed_text(untouched_lab("06-packaging-and-serving.ipynb"))
-    assert "Complete exercise 3" in texts and "Complete exercise 4" in texts
+    assert "Waiting for exercise 5" in texts and "Waiting for exercise 6" in texts
+    assert "the server answered 400" in texts
+    assert "finish exercise 4" not in texts   # the stub's changed_files returns a list: nothing raised

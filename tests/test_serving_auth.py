@@ -18,7 +18,7 @@ from glassbox.vault import bootstrap
 from helpers import eventually, write_atomically
 
 REFRESH = 1.0
-BODY = {"inputs": [{"name": "input-0", "shape": [1, 11], "datatype": "FP64", "data": [1.0] * 11}]}
+BODY = {"inputs": [{"name": "input-0", "shape": [1, 9], "datatype": "FP64", "data": [1.0] * 9}]}
 
 
 def _vault_env(vault_client, **extra):

@@ -162,7 +162,7 @@ def test_health_and_metadata(server, reference):
     assert server.client.get("/v2").json()["extensions"] == ["model_repository"]
     meta = server.client.get("/v2/models/credit").json()
     assert meta["name"] == "credit" and meta["versions"] == ["1"]
-    assert meta["inputs"] == [{"name": "input-0", "datatype": "FP64", "shape": [-1, 11]}]
+    assert meta["inputs"] == [{"name": "input-0", "datatype": "FP64", "shape": [-1, 9]}]
     assert [o["name"] for o in meta["outputs"]] == ["predict", "predict_proba", "explanation"]
     assert meta["parameters"]["feature_names"] == reference.features
     assert meta["parameters"]["manifest_sha256"] == artifacts.manifest_digest(server.model_dir)
@@ -192,7 +192,7 @@ def test_explanations_add_up_and_match_shap_in_process(server, reference):
     rows = reference.X.iloc[:70]  # explained in chunks: the rows must come back whole and in order
     out = _infer(server, rows.to_numpy(), outputs=["predict_proba", "explanation"])
     contributions, tensor = out["explanation"]
-    assert contributions.shape == (70, 11) and tensor["parameters"]["feature_names"] == reference.features
+    assert contributions.shape == (70, 9) and tensor["parameters"]["feature_names"] == reference.features
     base = tensor["parameters"]["base_value"]
     p = out["predict_proba"][0][:, 1]
     np.testing.assert_allclose(base + contributions.sum(axis=1), np.log(p / (1 - p)), atol=1e-6)
@@ -201,7 +201,7 @@ def test_explanations_add_up_and_match_shap_in_process(server, reference):
 
 
 def test_the_versioned_route_and_unknown_models(server, reference):
-    body = {"inputs": [{"name": "x", "shape": [1, 11], "datatype": "FP64", "data": [1.0] * 11}]}
+    body = {"inputs": [{"name": "x", "shape": [1, 9], "datatype": "FP64", "data": [1.0] * 9}]}
     assert server.client.post("/v2/models/credit/versions/1/infer", json=body).status_code == 200
     for path in ("/v2/models/credit/versions/2/infer", "/v2/models/other/infer"):
         answer = server.client.post(path, json=body)

@@ -45,7 +45,7 @@ def served(vault_client, tmp_path_factory):
         "GLASSBOX_KEY_REFRESH_SECONDS": "1",
     }, log_path=home / "server.log").start(timeout=120)
     data = load_credit(4000, seed=0)
-    features = [f for f in data.feature_names if f != data.leaky_feature]
+    features = artifacts.load(model_dir).feature_names   # the course model's inputs
     yield server, model_dir, secret_file, data, features
     server.stop()
 

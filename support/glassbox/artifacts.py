@@ -5,7 +5,8 @@ An artifact is a directory of three files::
     model.skops     the fitted estimator, saved with skops (a zip of JSON and arrays: loading it runs no code)
     MODEL_CARD.md   the model card, generated from the manifest
     manifest.json   format, sha256 and size of every other file, library versions, the feature schema,
-                    held-out metrics, the top global features, intended use and known limitations
+                    held-out metrics (overall and by group of a sensitive attribute), the top global
+                    features, intended use and known limitations
 
 Typical use::
 
@@ -44,8 +45,9 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "Artifact", "ArtifactError", "FORMAT", "TRUSTED_TYPES", "build_course_model", "default_model_dir",
-    "load", "manifest_digest", "model_card", "save", "verify",
+    "Artifact", "ArtifactError", "COURSE_EXCLUDED", "COURSE_PARAMS", "FORMAT", "TRUSTED_TYPES",
+    "build_course_model", "default_model_dir", "group_metrics", "load", "manifest_digest", "model_card", "save",
+    "verify",
 ]
 
 FORMAT = "glassbox-model/1"
@@ -71,13 +73,28 @@ _COURSE_OUT_OF_SCOPE = (
     "Any decision about a real person. The data are synthetic; the model was never validated on real "
     "applicants, for fairness, or for regulatory use."
 )
+#: The features the course model leaves out, and why (the model card and the manifest say the same).
+COURSE_EXCLUDED: dict[str, str] = {
+    "days_in_collections": "leaky: recorded after the outcome (lab 03)",
+    "branch_id": "pure noise: an identifier with about a thousand values, which the model overfits (labs 02, 03, 06)",
+    "gender": "the sensitive attribute: not an input; kept beside the data only to evaluate the model by group",
+}
+#: The sensitive attribute the model card reports group metrics for.
+COURSE_SENSITIVE_ATTRIBUTE = "gender"
+#: The hyperparameters: the same as lab 03's model, so that the two differ only in the features they use.
+COURSE_PARAMS = {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 15, "early_stopping": False}
 _COURSE_LIMITATIONS = [
     "Trained and evaluated on synthetic data from `glassbox.data.load_credit`; the metrics say nothing about "
     "real applicants.",
-    "`gender`, the sensitive attribute, is an input. Its true effect is zero, but `income` carries an "
-    "association with it: review fairness before any use beyond teaching.",
+    "`gender`, the sensitive attribute, is not an input: leaving it out removes its direct use, not its "
+    "influence. `income` is lower by about 11 % for `gender == 1` and is a real cause of default in this data, "
+    "so it stays in and carries group information into the scores (a proxy). Read the group metrics above "
+    "before any use beyond teaching: removing an attribute is not a fairness guarantee.",
     "`days_in_collections` is excluded on purpose: it is recorded after the outcome (a leak).",
-    "`branch_id` and `newsletter_opt_in` are pure noise; any importance the model gives them is overfitting.",
+    "`branch_id` (pure noise with a thousand values) is excluded: it earned attributions for real applicants "
+    "that were overfitting. `newsletter_opt_in` is pure noise too; it stays in as a visible control: it "
+    "has two values and a small global importance, but single applicants still get attributions for it "
+    "(about a tenth of a unit of log-odds), which are overfitting, like those of the proxy `revolving_balance`.",
     "Inputs outside the training ranges in the feature schema are extrapolation: trees predict a constant "
     "there, and the server does not refuse them.",
     "Explanations are TreeSHAP values on the log-odds scale (tree-path-dependent); correlated features "
@@ -123,12 +140,14 @@ class Artifact:
 
 def save(model, directory, *, X_train, X_test, y_test, name: str = "model", version: str = "1",
          data: dict | None = None, intended_use: str = "", out_of_scope: str = "",
-         limitations: list[str] | None = None, overwrite: bool = False) -> dict:
+         limitations: list[str] | None = None, groups=None, overwrite: bool = False) -> dict:
     """Write ``model`` as an artifact in ``directory`` and return its manifest.
 
     ``X_train`` gives the feature schema (names and ranges; a DataFrame, or an array with the model's
     ``feature_names_in_``), ``X_test``/``y_test`` the held-out metrics and the global feature importance
-    (mean absolute SHAP value). The directory must not exist unless ``overwrite``; it is written in full next
+    (mean absolute SHAP value). ``groups`` (optional): a named ``pandas.Series`` of a sensitive attribute,
+    one value per row of ``X_test``, that is not an input; the manifest and the card then report selection
+    rate, true and false positive rate by group and their differences (see :func:`group_metrics`). The directory must not exist unless ``overwrite``; it is written in full next
     to its final place and then moved there, so a reader never sees half an artifact.
     """
     import skops.io as sio
@@ -156,6 +175,8 @@ def save(model, directory, *, X_train, X_test, y_test, name: str = "model", vers
         ],
         "data": dict(data or {}),
         "metrics": _metrics(model, test, y_test),
+        "group_metrics": (group_metrics(y_test, _predicted(model, test), groups, positive=model.classes_[-1])
+                          if groups is not None else None),
         "global_importance": _global_importance(model, test, feature_names),
         "intended_use": intended_use,
         "out_of_scope": out_of_scope,
@@ -279,6 +300,40 @@ def load(directory, *, trusted=TRUSTED_TYPES, manifest_sha256: str | None = None
     return Artifact(model=model, manifest=manifest, path=directory, manifest_sha256=manifest_digest(directory))
 
 
+# -- group metrics ---------------------------------------------------------------------------------------
+
+def group_metrics(y_true, y_pred, groups, *, positive=1) -> dict:
+    """Selection rate, true positive rate and false positive rate of ``y_pred`` for each group of ``groups``.
+
+    ``groups``: a named ``pandas.Series`` (or array) with one value per row. Returns ``{"attribute",
+    "by_group": {group: {"n", "selection_rate", "true_positive_rate", "false_positive_rate"}},
+    "difference": {metric: largest minus smallest over the groups}}``, rounded to 6 decimals: the
+    quantities of fairlearn's ``MetricFrame`` with ``selection_rate``, ``true_positive_rate`` and
+    ``false_positive_rate`` (a test checks they agree), computed here with NumPy so that the server's image
+    needs no fairlearn.
+    """
+    y_true = np.asarray(y_true) == positive
+    y_pred = np.asarray(y_pred) == positive
+    values = np.asarray(groups)
+    by_group = {}
+    for group in sorted(set(values.tolist())):
+        rows = values == group
+        truth, predicted = y_true[rows], y_pred[rows]
+        label = int(group) if isinstance(group, float) and group.is_integer() else group   # 0.0 -> "0"
+        by_group[str(label)] = {
+            "n": int(rows.sum()),
+            "selection_rate": _round(predicted.mean()),
+            "true_positive_rate": _round(predicted[truth].mean()) if truth.any() else None,
+            "false_positive_rate": _round(predicted[~truth].mean()) if (~truth).any() else None,
+        }
+    difference = {}
+    for metric in ("selection_rate", "true_positive_rate", "false_positive_rate"):
+        rates = [row[metric] for row in by_group.values() if row[metric] is not None]
+        difference[metric] = _round(max(rates) - min(rates)) if rates else None
+    return {"attribute": str(getattr(groups, "name", None) or "group"), "by_group": by_group,
+            "difference": difference}
+
+
 # -- the model card ----------------------------------------------------------------------------------------
 
 def model_card(manifest) -> str:
@@ -309,6 +364,17 @@ def model_card(manifest) -> str:
     lines += [f"- {key.replace('_', ' ')}: {value}" for key, value in data.items()] or ["- Not described."]
     lines += ["", "## Metrics (held-out data)", "", "| metric | value |", "|---|---|"]
     lines += [f"| {key.replace('_', ' ')} | {_fmt(value)} |" for key, value in metrics.items()]
+    groups = m.get("group_metrics")
+    if groups:
+        lines += ["", f"## Group metrics (held-out data, by `{groups['attribute']}`)", "",
+                  f"`{groups['attribute']}` is not an input of the model: it is used only here, to evaluate "
+                  "the model's decisions (predicted class) group by group.", "",
+                  "| group | n | selection rate | true positive rate | false positive rate |", "|---|---|---|---|---|"]
+        lines += [f"| {group} | {row['n']} | {_fmt(row['selection_rate'])} | {_fmt(row['true_positive_rate'])} "
+                  f"| {_fmt(row['false_positive_rate'])} |" for group, row in groups["by_group"].items()]
+        difference = groups["difference"]
+        lines += [f"| difference (largest - smallest) | | {_fmt(difference['selection_rate'])} "
+                  f"| {_fmt(difference['true_positive_rate'])} | {_fmt(difference['false_positive_rate'])} |"]
     lines += ["", "## Top global features", ""]
     if importance.get("values"):
         lines += [f"Ranked by {importance.get('method', 'importance')}.", "", "| rank | feature | importance |",
@@ -339,15 +405,19 @@ def build_course_model(directory=None, *, seed: int = 0, force: bool = False) ->
     """Train the course model and write it as an artifact, unless a valid one with the same recipe is there.
 
     The recipe: ``glassbox.data.load_credit(n_samples=4000, seed=seed)``, the split of
-    ``glassbox.data.train_test(test_size=0.25, seed=seed)``, every feature but the leaky
-    ``days_in_collections``, and ``HistGradientBoostingClassifier(random_state=seed)``. Safe to call from
-    several processes at once (a lock file serialises builders). Returns the artifact's directory.
+    ``glassbox.data.train_test(test_size=0.25, seed=seed)``, every feature but those of
+    :data:`COURSE_EXCLUDED` (the leaky ``days_in_collections``, the noise identifier ``branch_id`` and the
+    sensitive attribute ``gender``), and ``HistGradientBoostingClassifier(**COURSE_PARAMS,
+    random_state=seed)``, lab 03's hyperparameters. The card reports group metrics by ``gender`` on the
+    held-out data. Safe to call from several processes at once (a lock file serialises builders). Returns the
+    artifact's directory.
     """
     from threadpoolctl import threadpool_limits
 
     directory = Path(directory) if directory is not None else default_model_dir()
     directory.parent.mkdir(parents=True, exist_ok=True)
-    recipe = {"dataset": "glassbox.data.load_credit", "n_samples": 4000, "seed": seed, "test_size": 0.25}
+    recipe = {"dataset": "glassbox.data.load_credit", "n_samples": 4000, "seed": seed, "test_size": 0.25,
+              "excluded": sorted(COURSE_EXCLUDED), "hyperparameters": dict(COURSE_PARAMS)}
     with open(directory.parent / f".{directory.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not force and _has_recipe(directory, recipe):
@@ -358,18 +428,19 @@ def build_course_model(directory=None, *, seed: int = 0, force: bool = False) ->
 
         data = load_credit(n_samples=recipe["n_samples"], seed=seed)
         X_train, X_test, y_train, y_test = train_test(data, test_size=recipe["test_size"], seed=seed)
-        features = [name for name in data.feature_names if name != data.leaky_feature]
+        features = [name for name in data.feature_names if name not in COURSE_EXCLUDED]
         # One thread: OpenMP's busy-waiting makes a two-thread fit many times slower on a busy 2-core machine.
         with threadpool_limits(1):
-            model = HistGradientBoostingClassifier(random_state=seed).fit(X_train[features], y_train)
+            model = HistGradientBoostingClassifier(**COURSE_PARAMS, random_state=seed).fit(X_train[features],
+                                                                                            y_train)
             save(
                 model, directory, X_train=X_train[features], X_test=X_test[features], y_test=y_test,
                 name=COURSE_MODEL_NAME, version="1",
                 data={**recipe, "target": data.y.name, "n_train": len(X_train), "n_test": len(X_test),
-                      "excluded": f"{data.leaky_feature} (leaky: recorded after the outcome)",
+                      "why_excluded": "; ".join(f"{name}: {why}" for name, why in COURSE_EXCLUDED.items()),
                       "positive_rate": round(float(np.mean(y_train)), 4)},
                 intended_use=_COURSE_INTENDED_USE, out_of_scope=_COURSE_OUT_OF_SCOPE,
-                limitations=_COURSE_LIMITATIONS, overwrite=True,
+                limitations=_COURSE_LIMITATIONS, groups=X_test[COURSE_SENSITIVE_ATTRIBUTE], overwrite=True,
             )
     return directory
 
@@ -457,6 +528,11 @@ def _metrics(model, X_test: np.ndarray, y_test: np.ndarray) -> dict:
         metrics["brier_score"] = _round(brier_score_loss(y_test, proba[:, 1], pos_label=model.classes_[1]))
     metrics["log_loss"] = _round(log_loss(y_test, proba, labels=model.classes_))
     return metrics
+
+
+def _predicted(model, X: np.ndarray) -> np.ndarray:
+    """The predicted class of each row (the class of largest probability, as ``predict`` gives it)."""
+    return np.asarray(model.classes_)[_predict_proba(model, X).argmax(axis=1)]
 
 
 def _predict_proba(model, X: np.ndarray) -> np.ndarray:
