@@ -475,7 +475,7 @@ class Stack:
                                f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
         return result
 
-    def up(self, timeout: int = 180) -> "Stack":
+    def up(self, timeout: int = 300) -> "Stack":
         """``docker compose up -d --wait``: Vault healthy, the bootstrap done, the server healthy."""
         try:
             self.compose("up", "--detach", "--wait", "--wait-timeout", str(timeout), timeout=timeout + 600)
