@@ -165,17 +165,22 @@ def code_index(notebook, index: int) -> int:
 
 
 async def run_all(jobs: list, workers: int = 2) -> list[Run]:
-    """Run ``jobs`` (coroutine factories with a ``lab`` attribute), ``workers`` at a time, lab 07's one at a time."""
-    slots, docker = asyncio.Semaphore(workers), asyncio.Lock()
+    """Run ``jobs`` (coroutine factories with a ``lab`` attribute), ``workers`` at a time.
 
-    async def one(job):
-        async with slots:
-            if job.lab in ONE_AT_A_TIME:
-                async with docker:
-                    return await job()
-            return await job()
+    The runs of lab 07 (one at a time) start at once on the first worker, which helps with the rest when they
+    are done; so the longest chain never waits for the others.
+    """
+    serial = [job for job in jobs if job.lab in ONE_AT_A_TIME]
+    rest = [job for job in jobs if job.lab not in ONE_AT_A_TIME]
+    results = []
 
-    return await asyncio.gather(*(one(job) for job in jobs))
+    async def worker(own: list) -> None:
+        while own or rest:
+            job = own.pop(0) if own else rest.pop(0)
+            results.append(await job())
+
+    await asyncio.gather(worker(serial), *(worker([]) for _ in range(workers - 1)))
+    return results
 
 
 class Job:

@@ -97,7 +97,6 @@ def lab_runs(request):
                      and "lab" in item.callspec.params and "lab_runs" in item.fixturenames})
     plans = {lab: LabPlan(lab) for lab in wanted}
     jobs = [job for plan in plans.values() for job in plan.jobs()]
-    jobs.sort(key=lambda job: job.lab in labruns.ONE_AT_A_TIME)   # spread lab 07's runs behind the others
     for run in asyncio.run(labruns.run_all(jobs)):
         plans[run.lab].runs[run.label] = run
     return plans
