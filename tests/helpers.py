@@ -12,9 +12,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import hvac
 import pytest
 
 from glassbox import deploy
+from glassbox.paths import write_private
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,9 +73,26 @@ def write_atomically(path: Path, text: str) -> None:
 
     ``path.write_text`` truncates first: a server reading the key file at that moment reads an empty key.
     """
-    staging = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    staging.write_text(text)
-    os.replace(staging, path)
+    write_private(path, text)
+
+
+@contextlib.contextmanager
+def served_by_agent(admin, directory, *, setup=None, render_interval: str = "1s", **settings):
+    """The course model served by a local server whose key a local Vault Agent renders, as the labs run it.
+
+    The course setup is ensured (``setup`` may compress its lifetimes), the orchestrator delivers the agent's
+    first wrapped secret ID, and ``settings`` are extra ``GLASSBOX_*`` variables. Yields ``(server, agent)``.
+    """
+    from glassbox import artifacts
+    from glassbox.serving import LocalServer
+    from glassbox.vault import agent, bootstrap, orchestrator
+
+    setup = bootstrap.ensure(admin, setup)
+    orchestrator.deliver(hvac.Client(url=admin.url, token=bootstrap.orchestrator_token(admin)), directory)
+    with agent.LocalAgent(admin.url, directory, render_interval=render_interval, setup=setup) as running, \
+            LocalServer({"GLASSBOX_MODEL_DIR": artifacts.build_course_model(),
+                         "GLASSBOX_API_KEY_FILE": running.key_file, **settings}) as server:
+        yield server, running
 
 
 def assert_not_yet(feedback, *words):

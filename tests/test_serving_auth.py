@@ -1,38 +1,31 @@
-"""The server's API key: read from a real (embedded) Vault through the service's AppRole, checked on every
-protected request (401 with {"error"} otherwise), re-read while the server runs so that a rotation needs no
-restart. Also the key-file source, start-up refusals, and that no secret reaches the server's log.
+"""The server's API key: rendered from a real (embedded) Vault by a real Vault Agent (``bao agent``) logged in
+with the service's AppRole, checked on every protected request (401 with {"error"} otherwise), re-read while
+the server runs so that a rotation needs no restart. Also the key-file source, start-up refusals, and that no
+secret reaches the server's log.
 """
 
-import os
-import subprocess
-import sys
 import time
 
 import httpx
+import psutil
 import pytest
 
 from glassbox import artifacts, monitoring
 from glassbox.serving import ConfigError, LocalServer, ServerConfig, _key_guard
 from glassbox.vault import bootstrap
 
-from helpers import eventually, write_atomically
+from helpers import eventually, served_by_agent, write_atomically
 
 REFRESH = 1.0
+RENDER = 1.0  # the agent's render interval, seconds
 BODY = {"inputs": [{"name": "input-0", "shape": [1, 9], "datatype": "FP64", "data": [1.0] * 9}]}
 
 
-def _vault_env(vault_client, **extra):
-    return {"VAULT_ADDR": vault_client.url, "GLASSBOX_VAULT_ROLE_ID": bootstrap.role_id(vault_client),
-            "GLASSBOX_VAULT_WRAPPED_SECRET_ID": bootstrap.wrapped_secret_id(vault_client),
-            "GLASSBOX_MODEL_DIR": str(artifacts.build_course_model()), **extra}
-
-
 @pytest.fixture(scope="module")
-def served(vault_client):
-    bootstrap.ensure(vault_client)
-    env = _vault_env(vault_client, GLASSBOX_KEY_REFRESH_SECONDS=REFRESH)
-    with LocalServer(env) as server:
-        yield server, env
+def served(vault_client, tmp_path_factory):
+    with served_by_agent(vault_client, tmp_path_factory.mktemp("agent"), render_interval=f"{RENDER:g}s",
+                         GLASSBOX_KEY_REFRESH_SECONDS=REFRESH) as (server, agent):
+        yield server, agent
 
 
 def _infer(server, key=None, headers=None):
@@ -82,27 +75,29 @@ def test_rotation_in_vault_needs_no_restart(served, vault_client):
     pid = server.process.pid
     old = bootstrap.read_api_key(vault_client)
     assert _infer(server, old).status_code == 200
-    version = bootstrap.rotate_api_key(vault_client)
+    seen = monitoring.scrape(server.url + "/metrics").value("glassbox_api_key_version")  # distinct keys read
+    bootstrap.rotate_api_key(vault_client)
     new = bootstrap.read_api_key(vault_client)
     assert new != old
-    # within the refresh period (plus slack for a busy machine): the old key is refused, the new one accepted
-    assert eventually(lambda: _infer(server, old).status_code == 401, timeout=REFRESH + 5)
+    # within the agent's render interval and the server's refresh period (plus slack for a busy machine):
+    # the old key is refused, the new one accepted
+    assert eventually(lambda: _infer(server, old).status_code == 401, timeout=RENDER + REFRESH + 5)
     assert _infer(server, new).status_code == 200
     assert server.process.pid == pid and server.running
     metrics = monitoring.scrape(server.url + "/metrics")
-    assert metrics.value("glassbox_api_key_version") == version
+    assert metrics.value("glassbox_api_key_version") == seen + 1
     assert metrics.value("glassbox_api_key_refreshes_total", outcome="changed") >= 1
     assert metrics.value("glassbox_request_errors_total", endpoint="infer", code="401") >= 1
 
 
-def test_a_caller_with_the_new_key_is_not_refused_while_the_server_catches_up(vault_client):
+def test_a_caller_with_the_new_key_is_not_refused_while_the_server_catches_up(vault_client, tmp_path):
     """With a refresh period far away, the first request with an unknown key makes the server re-read it."""
-    bootstrap.ensure(vault_client)
-    with LocalServer(_vault_env(vault_client, GLASSBOX_KEY_REFRESH_SECONDS=3600)) as server:
+    with served_by_agent(vault_client, tmp_path, GLASSBOX_KEY_REFRESH_SECONDS=3600) as (server, agent):
         old = bootstrap.read_api_key(vault_client)
         bootstrap.rotate_api_key(vault_client)
-        assert _infer(server, old).status_code == 200        # not re-read yet: the old key still works
         new = bootstrap.read_api_key(vault_client)
+        assert eventually(lambda: agent.key_file.read_text() == new, timeout=RENDER + 10)  # the agent rendered it
+        assert _infer(server, old).status_code == 200        # not re-read yet: the old key still works
         time.sleep(1.1)  # unknown keys trigger at most one re-read a second (the start-up read was just now)
         assert _infer(server, new).status_code == 200        # an unknown key triggers a re-read: accepted
         assert _infer(server, old).status_code == 401        # and from then on the old key is refused
@@ -111,37 +106,19 @@ def test_a_caller_with_the_new_key_is_not_refused_while_the_server_catches_up(va
     assert old not in log and new not in log
 
 
-def test_the_server_logs_no_secret(served, vault_client):
-    server, env = served
+def test_the_server_logs_no_secret_and_holds_no_vault_credential(served, vault_client):
+    server, agent = served
     log = server.log()
-    assert "serving credit" in log and "AppRole" in log
-    assert env["GLASSBOX_VAULT_WRAPPED_SECRET_ID"] not in log
-    assert bootstrap.read_api_key(vault_client) not in log
-
-
-def _start_failure(env) -> tuple[int, str]:
-    full = {k: v for k, v in os.environ.items() if k != "VAULT_TOKEN"}
-    full.update({k: str(v) for k, v in env.items()})
-    full.setdefault("GLASSBOX_MODEL_DIR", str(artifacts.build_course_model()))
-    done = subprocess.run([sys.executable, "-m", "glassbox.serving"], env=full, capture_output=True, text=True,
-                          timeout=120)
-    return done.returncode, done.stderr
-
-
-def test_a_spent_or_foreign_wrapping_token_stops_the_start(vault_client):
-    bootstrap.ensure(vault_client)
-    spent = bootstrap.wrapped_secret_id(vault_client)
-    bootstrap.login_with_wrapped_secret(vault_client.url, bootstrap.role_id(vault_client), spent)
-    code, err = _start_failure(_vault_env(vault_client, GLASSBOX_VAULT_WRAPPED_SECRET_ID=spent))
-    assert code == 1 and "invalid, expired or already used" in err and spent not in err
-    foreign = vault_client.auth.token.create(policies=["default"], ttl="5m", wrap_ttl="60s")["wrap_info"]["token"]
-    code, err = _start_failure(_vault_env(vault_client, GLASSBOX_VAULT_WRAPPED_SECRET_ID=foreign))
-    assert code == 1 and "not 'auth/approle/role/glassbox-model-service/secret-id'" in err
+    assert "serving credit" in log and str(agent.key_file) in log
+    assert bootstrap.read_api_key(vault_client) not in log + agent.log()
+    # the server's process has no Vault address, token or secret ID: only the agent talks to Vault
+    environment = psutil.Process(server.process.pid).environ()
+    assert not {"VAULT_ADDR", "VAULT_TOKEN", "BAO_TOKEN"} & set(environment)
+    assert not [name for name in environment if any(word in name for word in ("TOKEN", "SECRET", "ROLE_ID"))]
 
 
 @pytest.mark.parametrize("env, message", [
-    ({}, "no API key source"),
-    ({"GLASSBOX_VAULT_ROLE_ID": "r"}, "VAULT_ADDR, GLASSBOX_VAULT_WRAPPED_SECRET_ID"),
+    ({}, "no API key source: set GLASSBOX_API_KEY_FILE to the file Vault Agent renders"),
     ({"GLASSBOX_API_KEY_FILE": "/k", "GLASSBOX_INSECURE_DISABLE_AUTH": "1"}, "one API key source"),
     ({"GLASSBOX_INSECURE_DISABLE_AUTH": "1", "GLASSBOX_HOST": "0.0.0.0"}, "loopback development only"),
     ({"GLASSBOX_API_KEY_FILE": "/nonexistent/key"}, "cannot read the API key file"),
@@ -151,14 +128,6 @@ def test_an_incomplete_or_unsafe_configuration_is_refused(env, message):
 
     with pytest.raises((ConfigError, KeySourceError), match=message):
         _key_guard(ServerConfig.from_env(env))
-
-
-def test_the_role_id_may_come_from_a_file(tmp_path):
-    role_file = tmp_path / "role-id"
-    role_file.write_text("a-role-id\n")
-    assert ServerConfig.from_env({"GLASSBOX_VAULT_ROLE_ID_FILE": str(role_file)}).vault_role_id == "a-role-id"
-    with pytest.raises(ConfigError, match="GLASSBOX_VAULT_ROLE_ID_FILE"):
-        ServerConfig.from_env({"GLASSBOX_VAULT_ROLE_ID_FILE": str(tmp_path / "missing")})
 
 
 def test_the_insecure_switch_works_on_loopback_only():

@@ -40,8 +40,9 @@ def test_the_documented_names(setup):
 def test_the_role_is_hardened_as_documented(vault_client, setup):
     role = vault_client.auth.approle.read_role(setup.role, mount_point=setup.approle_mount)["data"]
     assert role["token_policies"] == [setup.policy]
-    assert (role["token_ttl"], role["token_max_ttl"]) == (15 * 60, 60 * 60)
+    assert (role["token_period"], role["token_ttl"], role["token_max_ttl"]) == (15 * 60, 0, 0)  # periodic
     assert (role["secret_id_num_uses"], role["secret_id_ttl"]) == (1, 10 * 60)
+    assert (role["secret_id_bound_cidrs"], role["token_bound_cidrs"]) == (["127.0.0.1/32"], ["127.0.0.1"])
     policy = vault_client.sys.read_policy(setup.policy)["data"]["rules"]
     assert policy == bootstrap.service_policy(setup)
     assert "*" not in policy and "sudo" not in policy
@@ -58,8 +59,10 @@ def test_the_service_token_comes_from_approle_with_only_its_policy(vault_client,
     info = service.auth.token.lookup_self()["data"]
     assert info["path"].startswith("auth/approle/login")
     assert sorted(info["policies"]) == ["default", bootstrap.POLICY]
-    assert 0 < info["ttl"] <= 15 * 60
+    assert 0 < info["ttl"] <= 15 * 60 and info["period"] == 15 * 60 and info["explicit_max_ttl"] == 0
     assert service.token != vault_client.token
+    renewed = service.auth.token.renew_self()["auth"]
+    assert renewed["lease_duration"] == 15 * 60  # each renewal gives a whole period again: no max TTL cliff
 
 
 def test_a_wrapped_secret_id_is_unwrapped_once_only(vault_client, setup):

@@ -293,14 +293,9 @@ def check_role(client: hvac.Client, role: str, policy: str, mount_point: str = "
             f"each secret ID works once, within {_human(settings['secret_id_ttl'])}.")
 
 
-def _role_problems(settings: dict, policy: str | None) -> list[str]:
+def _ttl_problems(ttl: int, max_ttl: int) -> list[str]:
+    """A non-periodic role's token TTL and max TTL, in seconds."""
     problems = []
-    policies = settings.get("token_policies") or []
-    if "root" in policies:
-        problems.append("the role hands out tokens with the `root` policy.")
-    if policy and policies != [policy]:
-        problems.append(f"the role's token_policies are {policies}, expected [{policy!r}].")
-    ttl, max_ttl = settings.get("token_ttl") or 0, settings.get("token_max_ttl") or 0
     if not ttl:
         problems.append("no token TTL: the role's tokens get the system default (32 days).")
     elif ttl < 60:
@@ -314,6 +309,25 @@ def _role_problems(settings: dict, policy: str | None) -> list[str]:
         problems.append(f"token max TTL {_human(max_ttl)}: too long (at most 4h).")
     elif ttl and max_ttl < ttl:
         problems.append("the token max TTL is shorter than the TTL.")
+    return problems
+
+
+def _role_problems(settings: dict, policy: str | None) -> list[str]:
+    problems = []
+    policies = settings.get("token_policies") or []
+    if "root" in policies:
+        problems.append("the role hands out tokens with the `root` policy.")
+    if policy and policies != [policy]:
+        problems.append(f"the role's token_policies are {policies}, expected [{policy!r}].")
+    period = settings.get("token_period") or 0
+    if period:  # periodic tokens: renewed by the service's agent for as long as it runs, no max TTL
+        if period < 60:
+            problems.append(f"token period {period}s: a bare number is seconds; give a duration with a unit.")
+        elif period > _LIMITS["token_ttl"]:
+            problems.append(f"token period {_human(period)}: too long; a token nobody renews any more should "
+                            "die within the hour.")
+    else:
+        problems += _ttl_problems(settings.get("token_ttl") or 0, settings.get("token_max_ttl") or 0)
     uses = settings.get("secret_id_num_uses") or 0
     if uses == 0:
         problems.append("secret IDs have unlimited uses: a leaked one logs in again and again.")
@@ -553,7 +567,8 @@ def hardening_findings(client: hvac.Client, service, *, role: str, wrap_ttl, pol
                        approle_mount: str = "approle") -> list[str]:
     """What falls short in a service's Vault setup; an empty list when nothing does.
 
-    Looks at the service's token (root? from an AppRole login?), the role's TTLs and secret-ID limits, the
+    Looks at the service's token (root? from an AppRole login?), the role's TTLs (or token period) and
+    secret-ID limits, the
     wrap TTL used to deliver secret IDs, the policies the role hands out (a ``*`` or ``+`` wildcard, or ``sudo``),
     and whether any
     audit device is on. ``client`` must be allowed to read roles, policies and audit devices.

@@ -2,12 +2,12 @@
 
     from glassbox.serving import LocalServer
 
-    with LocalServer({"GLASSBOX_VAULT_ROLE_ID": role_id, ...}) as server:   # waits until ready
+    with LocalServer({"GLASSBOX_API_KEY_FILE": agent.key_file, ...}) as server:   # waits until ready
         httpx.get(server.url + "/v2/health/ready")
     # stopped here (and it also stops by itself if this process dies)
 
-The child gets this process's environment without ``VAULT_TOKEN`` (the server never needs an admin token),
-plus ``env``; it listens on a free loopback port unless told otherwise, and writes its log to a file.
+The child gets this process's environment without any ``VAULT_*`` or ``BAO_*`` variable (the server never
+talks to Vault: its agent does), plus ``env``; it listens on a free loopback port unless told otherwise, and writes its log to a file.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class LocalServer:
         """Start the server and wait until ``/v2/health/ready`` answers 200; raise with the log if it does not."""
         if self.running:
             return self
-        env = {key: value for key, value in os.environ.items() if key != "VAULT_TOKEN"}
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("VAULT_", "BAO_"))}
         env.update(self.env)
         env.update({"GLASSBOX_HOST": self.host, "GLASSBOX_PORT": str(self.port), "GLASSBOX_EXIT_WITH_PARENT": "1"})
         with open(self.log_path, "ab") as log:

@@ -10,7 +10,8 @@ metric                                     type       labels, meaning
 ``glassbox_inference_rows``                histogram  rows per inference request
 ``glassbox_explained_rows_total``          counter    rows for which SHAP contributions were returned
 ``glassbox_api_key_refreshes_total``       counter    ``outcome`` (ok, changed, error): re-reads of the API key
-``glassbox_api_key_version``               gauge      the version of the API key in use (KV version); never the key
+``glassbox_api_key_version``               gauge      which key is in use: 1 for the first read, +1 at each change
+                                                      (the server sees the rendered file, not Vault); never the key
 ``glassbox_model_info``                    gauge      1, labelled with ``model``, ``version``, ``manifest_sha256``,
                                                       ``compiled`` (whether the compiled tree path is in use)
 ``process_*``                              various    CPU, memory, open files of the server process
@@ -53,7 +54,7 @@ class ServerMetrics:
                                   registry=registry)
         self._refreshes = Counter("glassbox_api_key_refreshes", "Re-reads of the API key, by outcome.",
                                   ["outcome"], registry=registry)
-        self._key_version = Gauge("glassbox_api_key_version", "Version of the API key in use (not the key).",
+        self._key_version = Gauge("glassbox_api_key_version", "Which API key is in use: 1, 2, ... since start (not the key).",
                                   registry=registry)
         self._model = Gauge("glassbox_model_info", "The model being served (always 1).",
                             ["model", "version", "manifest_sha256", "compiled"], registry=registry)

@@ -128,7 +128,9 @@ class LocalAgent:
         if not (self.directory / ROLE_ID_FILE).is_file():
             raise AgentError(f"no role ID in {self.directory}: deliver one first "
                              "(glassbox.vault.orchestrator.deliver)")
-        self.key_file.unlink(missing_ok=True)  # so that waiting sees this agent's rendering
+        # The template only writes when the content changes: remove an earlier rendering, so that the file's
+        # presence means this agent logged in and rendered. A server keeps the key it already read meanwhile.
+        self.key_file.unlink(missing_ok=True)
         config_path = self.directory / CONFIG_FILE
         config_path.write_text(config(self.addr, self.directory, render_interval=self.render_interval,
                                       setup=self.setup), encoding="utf-8")
@@ -185,3 +187,4 @@ class LocalAgent:
 
     def __repr__(self) -> str:
         return f"LocalAgent({self.directory}, {'running' if self.running else 'stopped'})"
+
