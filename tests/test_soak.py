@@ -1,0 +1,111 @@
+"""The secrets lifecycle holds for as long as the service runs: a soak with lifetimes compressed to seconds.
+
+A real embedded OpenBao, a real ``bao agent`` and the real server, under load from callers that follow
+Vault (``monitoring.KeyCaller``), for ``GLASSBOX_SOAK_SECONDS`` (180 by default) while:
+
+- the service's tokens live 2 s and at most 6 s, so the agent renews them and logs in again every few seconds,
+  each time with a new wrapped secret ID that the orchestrator delivered (secret IDs are single-use);
+- the API key is rotated in Vault every 5 s; the agent renders it within 1 s, the server re-reads every 1 s.
+
+It must end with 0 failed requests, every rotated key taken up by the server within the render interval plus
+the refresh period (plus 2 s for a busy machine), and the agent seen renewing and logging in again. The
+figures are printed (``pytest -s``) for the closing note.
+"""
+
+import json
+import os
+import threading
+import time
+
+import hvac
+import numpy as np
+
+from glassbox import monitoring, vault
+from glassbox.vault import bootstrap, orchestrator
+
+from helpers import served_by_agent
+
+SOAK_SECONDS = float(os.environ.get("GLASSBOX_SOAK_SECONDS", "180"))
+ROTATE_EVERY = 5.0
+RENDER, REFRESH, SLACK = 1.0, 1.0, 2.0
+COMPRESSED = bootstrap.Setup(token_period=None, token_ttl="2s", token_max_ttl="6s", secret_id_ttl="1m")
+BODY = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 9], "datatype": "FP64",
+                               "data": [1.0] * 9}]}).encode()
+
+
+def test_the_lifecycle_holds_under_load_past_many_token_lifetimes(own_vault_home, tmp_path):
+    server_record = vault.up()
+    admin = hvac.Client(url=server_record.addr, token=server_record.token)
+    agent_dir = tmp_path / "agent"
+    with served_by_agent(admin, agent_dir, setup=COMPRESSED, render_interval=f"{RENDER:g}s",
+                         GLASSBOX_KEY_REFRESH_SECONDS=REFRESH) as (server, agent):
+        deliveries = orchestrator.Delivery(
+            hvac.Client(url=admin.url, token=bootstrap.orchestrator_token(admin)), agent_dir, wrap_ttl="30s")
+        caller = monitoring.KeyCaller(lambda: bootstrap.read_api_key(admin), min_interval=0.2)
+        rotations, taken_up, stop = [], [], threading.Event()
+        with deliveries:
+            watcher = threading.Thread(target=_watch_key_version, args=(server.url, taken_up, stop), daemon=True)
+            rotator = threading.Thread(target=_rotate, args=(admin, rotations, stop), daemon=True)
+            watcher.start()
+            rotator.start()
+            results = _load(server.url + "/v2/models/credit/infer", caller, SOAK_SECONDS)
+            stop.set()
+            rotator.join()
+            watcher.join()
+            final = monitoring.scrape(server.url + "/metrics").value("glassbox_api_key_version")
+        renewals, logins = agent.count("renewed auth token"), agent.count("authentication successful")
+
+    requests = sum(result.requests for result in results)
+    failed = sum(result.failed for result in results)
+    retried = sum(result.retried for result in results)
+    statuses = {}
+    for result in results:
+        for status, count in result.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+    delays = _take_up_delays(rotations, taken_up)
+    print(f"\nsoak {SOAK_SECONDS:.0f} s: {requests} requests, {failed} failed, {retried} retried after a 401 | "
+          f"{len(rotations)} key rotations, taken up after p50 {np.median(delays):.2f} s, max {max(delays):.2f} s | "
+          f"agent: {renewals} renewals, {logins} logins | orchestrator: {deliveries.delivered} wrapped secret IDs "
+          f"delivered, {len(deliveries.errors)} errors")
+
+    assert failed == 0, statuses
+    assert requests > 20 * SOAK_SECONDS  # the server was busy throughout, not idle
+    assert len(rotations) >= SOAK_SECONDS / ROTATE_EVERY - 2
+    assert final == 1 + len(rotations)  # every rotated key reached the server, none skipped
+    assert len(delays) == len(rotations) and max(delays) <= RENDER + REFRESH + SLACK, delays
+    assert logins >= SOAK_SECONDS / 6 / 2  # past many max TTLs: it logged in again, with new secret IDs...
+    assert renewals >= logins              # ...and renewed in between
+    assert deliveries.delivered >= logins - 1 and deliveries.errors == []
+
+
+def _load(url, caller, seconds):
+    """The load in runs of at most a minute, back to back (a run is bounded by monitoring.MAX_DURATION)."""
+    results, deadline = [], time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0.5:
+        results.append(monitoring.run_load(url, BODY, concurrency=4, duration=min(60.0, left), api_key=caller))
+    return results
+
+
+def _rotate(admin, rotations, stop):
+    while not stop.wait(ROTATE_EVERY):
+        bootstrap.rotate_api_key(admin)
+        rotations.append(time.monotonic())
+
+
+def _watch_key_version(url, taken_up, stop):
+    """Note when the server's key changes (its metric counts the distinct keys it has read), until ``stop``
+    and then long enough for the last rotation to be taken up."""
+    seen, until = None, None
+    while until is None or time.monotonic() < until:
+        if until is None and stop.is_set():
+            until = time.monotonic() + RENDER + REFRESH + SLACK
+        version = monitoring.scrape(url + "/metrics").value("glassbox_api_key_version")
+        if seen is not None and version > seen:
+            taken_up.extend([time.monotonic()] * int(version - seen))
+        seen = version
+        time.sleep(0.1)
+
+
+def _take_up_delays(rotations, taken_up):
+    """Seconds from each rotation to the server's next key change (pairs the i-th of each)."""
+    return [up - rotated for rotated, up in zip(rotations, taken_up)]
