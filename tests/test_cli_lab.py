@@ -8,6 +8,7 @@ import sys
 import time
 
 import httpx
+import psutil
 import pytest
 
 from helpers import pick_free_port
@@ -37,6 +38,8 @@ def test_lab_prints_vault_and_jupyterlab_addresses_that_answer(lab_process):
     lab_url = re.search(r"(http://127\.0\.0\.1:\d+/lab\?token=\S+)", lab_line).group(1)
 
     assert httpx.get(f"{vault_addr}/v1/sys/health").json()["sealed"] is False
+    environment = psutil.Process(lab_process.pid).environ()  # the same process, exec'd into JupyterLab
+    assert environment["VAULT_ADDR"] == vault_addr and "VAULT_TOKEN" not in environment
 
     deadline = time.monotonic() + 120
     while True:

@@ -73,6 +73,10 @@ def _lab(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"Vault ({server.kind}, {server.backend}): VAULT_ADDR={server.addr}")
+    if server.backend != "existing":
+        # The root token stays in the 0600 state file: a notebook's `vault.up()` reads it into that kernel
+        # alone, so JupyterLab, its terminals and other kernels' subprocesses never inherit it.
+        os.environ.pop("VAULT_TOKEN", None)
     for running in list_running_servers():  # a second `make lab`: the JupyterLab already serving these labs
         if Path(running.get("root_dir", "")).resolve() == Path(args.dir).resolve():
             print(f"JupyterLab already runs: {running['url'].rstrip('/')}/lab?token={running['token']}")
