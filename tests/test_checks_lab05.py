@@ -319,6 +319,23 @@ def test_hardening_flags_a_plus_wildcard_alone(lab):
         f"policy `{name}` grants the wildcard path `secret/data/+/model-service` (`+`)."]
 
 
+def test_hardening_judges_a_periodic_role_by_its_period(lab, monkeypatch):
+    """The course's role (glassbox.vault.bootstrap) hands out periodic tokens without TTL or max TTL: that passes
+    the review; a period of a day does not; and the AppRole exercise, which asks for TTLs, names the period."""
+    name = "glassbox-tests-lab05-periodic"
+    periodic = dict(GOOD_ROLE, token_policies=[POLICY], token_ttl="0", token_max_ttl="0", token_period="15m")
+    lab.auth.approle.delete_role(name)
+    lab.auth.approle.create_or_update_approle(name, **periodic)
+    monkeypatch.setattr(lab.sys, "list_enabled_audit_devices", lambda: {"data": {"course/": {"type": "file"}}})
+    service = _login(lab, name)
+    assert service.auth.token.lookup_self()["data"]["period"] == 900
+    assert hardening_findings(lab, service, role=name, wrap_ttl="60s", policy=POLICY) == []
+    assert_not_yet(check_role(lab, name, POLICY), "periodic (token_period 15m)", "asks for a TTL and a max TTL")
+    lab.auth.approle.create_or_update_approle(name, **dict(periodic, token_period="24h"))
+    assert hardening_findings(lab, service, role=name, wrap_ttl="60s", policy=POLICY) == [
+        "token period 24h: too long (at most 1h): a token nobody renews should die soon."]
+
+
 def test_hardening_review_stub_says_what_is_missing(lab):
     assert_not_yet(check_hardening(lab, ..., role=..., wrap_ttl=..., policy=...), "`review['service']` is still")
 

@@ -14,6 +14,8 @@ import pickle
 from pathlib import Path
 
 import httpx
+import hvac
+import hvac.exceptions
 import nbformat
 import numpy as np
 import pandas as pd
@@ -24,6 +26,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from glassbox import artifacts
 from glassbox.checks import lab06, raised
 from glassbox.data import load_credit, train_test
+from glassbox.vault import agent, bootstrap
+from glassbox.vault import orchestrator as orchestrator_mod
 from helpers import REPO, assert_not_yet, course_model_server
 from helpers import printed as printed_text
 from mistakes.lab06 import MISTAKES
@@ -32,7 +36,8 @@ NOTEBOOK = REPO / "solutions" / "06-packaging-and-serving.ipynb"
 BEGIN, END, STUB = "# BEGIN SOLUTION", "# END SOLUTION", "# STUB: "
 CHECKS = {check.exercise[1]: check for check in (
     lab06.check_safe_load, lab06.check_trusted_risk, lab06.check_group_metrics, lab06.check_changed_files,
-    lab06.check_http_inference, lab06.check_explanation, lab06.check_status_prediction)}
+    lab06.check_http_inference, lab06.check_explanation, lab06.check_status_prediction,
+    lab06.check_agent_restart)}
 
 
 def _cells():
@@ -202,7 +207,8 @@ def test_the_explanation_exercise_reports_the_largest_contribution(namespace):
 
 
 @pytest.mark.parametrize("name, stub_letter_hint", [("trusted-risk", "risk"), ("group-metrics", "reading"),
-                                                    ("status-prediction", "prediction")])
+                                                    ("status-prediction", "prediction"),
+                                                    ("agent-restart", "restart")])
 def test_the_thinking_exercises_explain_the_right_answer(namespace, name, stub_letter_hint):
     feedback = _run(name, namespace)
     assert feedback and feedback.message.startswith("Right:")
@@ -214,6 +220,34 @@ def test_the_group_metrics_exercise_matches_the_card(lab):
     difference = lab["art"].manifest["group_metrics"]["difference"]
     assert max(difference, key=difference.get) == "true_positive_rate"
     assert min(difference, key=difference.get) == "false_positive_rate"
+
+
+def test_the_restart_exercise_matches_what_the_agent_does(vault_client, tmp_path):
+    """Option c, as the lab shows it: an agent started again with its old directory cannot log in (no token kept,
+    the secret ID spent and its file deleted); a new wrapped secret ID from the orchestrator lets it render the
+    key again. The orchestrator itself cannot read the key it helps deliver."""
+    bootstrap.ensure(vault_client)
+    orchestrator = hvac.Client(url=vault_client.url, token=bootstrap.orchestrator_token(vault_client))
+    with pytest.raises(hvac.exceptions.Forbidden):
+        bootstrap.read_api_key(orchestrator)
+    directory = tmp_path / "agent"
+    orchestrator_mod.deliver(orchestrator, directory, wrap_ttl="60s")
+    running = agent.LocalAgent(vault_client.url, directory, render_interval="2s").start()
+    try:
+        assert running.key_file.read_text().strip() == bootstrap.read_api_key(vault_client)
+        assert not (directory / agent.SECRET_ID_FILE).exists()
+        assert "sink" not in (directory / agent.CONFIG_FILE).read_text()   # the token is kept in memory only
+        running.stop()
+        with pytest.raises(agent.AgentError):
+            running.start(timeout=5)
+        assert running.count("no known secret ID") > 0 and running.count("authentication successful") == 0
+        orchestrator_mod.deliver(orchestrator, directory, wrap_ttl="60s")
+        running.start()
+        assert running.count("authentication successful") == 1
+        assert running.key_file.read_text().strip() == bootstrap.read_api_key(vault_client)
+    finally:
+        running.stop()
+        orchestrator.auth.token.revoke_self()
 
 
 # -- the untouched lab ------------------------------------------------------------------------------------

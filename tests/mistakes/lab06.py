@@ -117,4 +117,12 @@ MISTAKES = [
             ("guesses a missing value",), to_the_end=True),
     Mistake("status-prediction", "expected a server error (500)", 'prediction = "c"', ("5xx means the server failed",)),
     Mistake("status-prediction", "expected 401 for a bad body", 'prediction = "d"', ("401 is about the key",)),
+
+    # -- exercise 8: a restart of Vault Agent (each wrong option)
+    Mistake("agent-restart", "believed a periodic token lives on without renewal, and that the agent keeps it",
+            'restart = "a"', ("buys only one more period", "no token sink"), to_the_end=True),
+    Mistake("agent-restart", "believed the agent can log in again with its first secret ID", 'restart = "b"',
+            ("single-use", "deleted its file")),
+    Mistake("agent-restart", "believed the model server holds a Vault token of its own", 'restart = "d"',
+            ("holds no Vault token",)),
 ]

@@ -41,6 +41,7 @@ _CAPABILITIES = re.compile(r'capabilities\s*=\s*\[([^\]]*)\]', re.S)
 _LIMITS = {  # seconds
     "token_ttl": 3600,        # a service token: at most an hour before it must be renewed
     "token_max_ttl": 4 * 3600,
+    "token_period": 3600,     # a periodic token nobody renews must die soon: at most an hour
     "secret_id_ttl": 3600,
     "wrap_ttl": 300,          # a wrapped secret ID only has to survive its trip to the service
 }
@@ -285,7 +286,7 @@ def check_role(client: hvac.Client, role: str, policy: str, mount_point: str = "
         settings = client.auth.approle.read_role(role, mount_point=mount_point)["data"]
     except hvac.exceptions.InvalidPath:
         fail(f"there is no AppRole `{role}`.", hint="Run the cell that calls create_or_update_approle(...).")
-    problems = _role_problems(settings, policy)
+    problems = _role_problems(settings, policy, periodic_ok=False)
     expect(not problems, problems[0] if problems else "",
            hint=("Compare each setting with the numbers the exercise asks for: 10 and 30 minutes, one use, "
                  "5 minutes.", "Durations are strings with a unit (\"10m\"); a bare number is seconds."))
@@ -293,8 +294,41 @@ def check_role(client: hvac.Client, role: str, policy: str, mount_point: str = "
             f"each secret ID works once, within {_human(settings['secret_id_ttl'])}.")
 
 
+def _role_problems(settings: dict, policy: str | None, periodic_ok: bool = True) -> list[str]:
+    """What falls short in a role's settings. A periodic role (``token_period``) is judged by its period, not
+    by TTL and max TTL: its tokens live as long as they are renewed, and die within one period otherwise
+    (``periodic_ok=False``: the exercise asked for TTLs, so a period is a finding)."""
+    problems = []
+    policies = settings.get("token_policies") or []
+    if "root" in policies:
+        problems.append("the role hands out tokens with the `root` policy.")
+    if policy and policies != [policy]:
+        problems.append(f"the role's token_policies are {policies}, expected [{policy!r}].")
+    ttl, max_ttl = settings.get("token_ttl") or 0, settings.get("token_max_ttl") or 0
+    period = settings.get("token_period") or settings.get("period") or 0
+    if period and not periodic_ok:
+        problems.append(f"the role's tokens are periodic (token_period {_human(period)}): this exercise asks for "
+                        "a TTL and a max TTL instead.")
+    elif period:
+        if period > _LIMITS["token_period"]:
+            problems.append(f"token period {_human(period)}: too long (at most 1h): a token nobody renews "
+                            "should die soon.")
+    if not period:
+        problems += _ttl_problems(ttl, max_ttl)
+    uses = settings.get("secret_id_num_uses") or 0
+    if uses == 0:
+        problems.append("secret IDs have unlimited uses: a leaked one logs in again and again.")
+    elif uses > 1:
+        problems.append(f"secret IDs work {uses} times: make them single-use.")
+    secret_ttl = settings.get("secret_id_ttl") or 0
+    if not secret_ttl:
+        problems.append("secret IDs never expire.")
+    elif secret_ttl > _LIMITS["secret_id_ttl"]:
+        problems.append(f"secret IDs live {_human(secret_ttl)}: too long (at most 1h).")
+    return problems
+
+
 def _ttl_problems(ttl: int, max_ttl: int) -> list[str]:
-    """A non-periodic role's token TTL and max TTL, in seconds."""
     problems = []
     if not ttl:
         problems.append("no token TTL: the role's tokens get the system default (32 days).")
@@ -309,35 +343,6 @@ def _ttl_problems(ttl: int, max_ttl: int) -> list[str]:
         problems.append(f"token max TTL {_human(max_ttl)}: too long (at most 4h).")
     elif ttl and max_ttl < ttl:
         problems.append("the token max TTL is shorter than the TTL.")
-    return problems
-
-
-def _role_problems(settings: dict, policy: str | None) -> list[str]:
-    problems = []
-    policies = settings.get("token_policies") or []
-    if "root" in policies:
-        problems.append("the role hands out tokens with the `root` policy.")
-    if policy and policies != [policy]:
-        problems.append(f"the role's token_policies are {policies}, expected [{policy!r}].")
-    period = settings.get("token_period") or 0
-    if period:  # periodic tokens: renewed by the service's agent for as long as it runs, no max TTL
-        if period < 60:
-            problems.append(f"token period {period}s: a bare number is seconds; give a duration with a unit.")
-        elif period > _LIMITS["token_ttl"]:
-            problems.append(f"token period {_human(period)}: too long; a token nobody renews any more should "
-                            "die within the hour.")
-    else:
-        problems += _ttl_problems(settings.get("token_ttl") or 0, settings.get("token_max_ttl") or 0)
-    uses = settings.get("secret_id_num_uses") or 0
-    if uses == 0:
-        problems.append("secret IDs have unlimited uses: a leaked one logs in again and again.")
-    elif uses > 1:
-        problems.append(f"secret IDs work {uses} times: make them single-use.")
-    secret_ttl = settings.get("secret_id_ttl") or 0
-    if not secret_ttl:
-        problems.append("secret IDs never expire.")
-    elif secret_ttl > _LIMITS["secret_id_ttl"]:
-        problems.append(f"secret IDs live {_human(secret_ttl)}: too long (at most 1h).")
     return problems
 
 
@@ -567,8 +572,7 @@ def hardening_findings(client: hvac.Client, service, *, role: str, wrap_ttl, pol
                        approle_mount: str = "approle") -> list[str]:
     """What falls short in a service's Vault setup; an empty list when nothing does.
 
-    Looks at the service's token (root? from an AppRole login?), the role's TTLs (or token period) and
-    secret-ID limits, the
+    Looks at the service's token (root? from an AppRole login?), the role's TTLs and secret-ID limits, the
     wrap TTL used to deliver secret IDs, the policies the role hands out (a ``*`` or ``+`` wildcard, or ``sudo``),
     and whether any
     audit device is on. ``client`` must be allowed to read roles, policies and audit devices.

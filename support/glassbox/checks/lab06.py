@@ -2,7 +2,8 @@
 
 Loading with skops and an explicit trusted list, finding the files of an artifact that changed, reading the
 model card's group metrics, calling the model server over plain HTTP, predicting how it answers a malformed
-request, and reading an explanation that came over HTTP. No message shows a secret.
+request, reading an explanation that came over HTTP, and predicting what a restart of Vault Agent needs. No
+message shows a secret.
 
 Mistakes the checks name (the lab's catalogue is ``tests/mistakes/lab06.py``):
 
@@ -31,7 +32,8 @@ import numpy as np
 from glassbox.checks import choose, exercise, expect, expect_answered, fail
 
 __all__ = ["check_safe_load", "check_changed_files", "check_group_metrics", "check_http_inference",
-           "check_status_prediction", "check_explanation", "check_trusted_risk", "server_said"]
+           "check_status_prediction", "check_explanation", "check_trusted_risk", "check_agent_restart",
+           "server_said"]
 
 
 # -- exercise 1: skops with a reviewed trusted list --------------------------------------------------------
@@ -369,6 +371,44 @@ def check_trusted_risk(answer):
     """``answer``: the letter of what loading ``suspicious.skops`` with every type trusted would have risked."""
     expect_answered(answer, "answer")
     return choose(answer, _TRUST_OPTIONS, correct="b", why=_TRUST_WHY)
+
+
+# -- exercise 8: a restart of Vault Agent ------------------------------------------------------------------
+
+_RESTART_OPTIONS = {
+    "a": "The agent carries on with the token it had: a periodic token has no maximum lifetime, so it is still "
+         "valid.",
+    "b": "The agent logs in again with the same secret ID as at its first start, and renders the key again.",
+    "c": "The agent cannot log in: it has no token and no usable secret ID. It retries until the orchestrator "
+         "delivers a new wrapped secret ID; meanwhile the server answers with the last key it read, but does not "
+         "see a rotation.",
+    "d": "The model server stopped answering callers about 15 minutes after the agent stopped, when its Vault "
+         "token expired.",
+}
+_RESTART_WHY = {
+    "a": "A periodic token has no *max* TTL, but each renewal buys only one more period (15 minutes): nobody "
+         "renewed it for 20 minutes, so it expired. And the agent never had it anywhere but in memory (its "
+         "configuration has no token sink): a restarted agent would not have it even after 5 minutes.",
+    "b": "That secret ID was single-use, spent at the first login, and the agent deleted its file once read; the "
+         "wrapping token that carried it could be unwrapped once only anyway.",
+    "c": "Right: the old token lived only in the agent's memory (and, unrenewed, died within its 15-minute "
+         "period), and the secret ID was single-use and is spent. Only a new wrapped secret ID from the "
+         "orchestrator lets it log in again. The server holds no Vault token, so it keeps serving with the last "
+         "key it read; a key rotated meanwhile reaches it only once the agent is back.",
+    "d": "The server holds no Vault token at all: it reads a file. Stopping the agent does not touch the key "
+         "the server already read, so it keeps answering callers who present that key.",
+}
+
+
+@exercise(lab="06", name="agent-restart", title="What a restart of Vault Agent needs",
+          hint=("List what each party holds, and where: the orchestrator, the agent (on disk and in memory), "
+                "the model server.",
+                "Which of the agent's credentials survive its process, and which can be used only once? What does "
+                "a periodic token need to stay alive?"))
+def check_agent_restart(answer):
+    """``answer``: the letter of what happens when the agent, stopped for 20 minutes, starts again unaided."""
+    expect_answered(answer, "answer")
+    return choose(answer, _RESTART_OPTIONS, correct="c", why=_RESTART_WHY)
 
 
 def _append(path: Path) -> None:
