@@ -1,4 +1,5 @@
-# The README's commands. Everything installs from requirements.lock into .venv.
+# The README's commands. Everything installs from requirements.lock into .venv, every file checked against
+# the lock's sha256 hashes (pip's hash-checking mode): a changed or substituted package fails the install.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +11,7 @@ TEST_ENV := GLASSBOX_HOME=$(CURDIR)/.glassbox-test GLASSBOX_VAULT_PORT=8210 GLAS
 $(BIN)/glassbox: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
@@ -31,9 +32,9 @@ html: $(BIN)/glassbox           ## render the executed solutions to build/html/ 
 bench: $(BIN)/glassbox          ## the course's server against MLServer 1.7.1: a table, .bench/bench.csv and .bench/bench.png
 	$(BIN)/python benchmarks/bench.py
 
-lock:                           ## re-resolve requirements.lock from pyproject.toml
+lock:                           ## re-resolve requirements.lock from pyproject.toml, with hashes
 	$(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv pip compile pyproject.toml --universal --python-version 3.11 \
+	$(PYTHON) -m uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 	  --custom-compile-command "make lock" -o requirements.lock
 
 vault-down: $(BIN)/glassbox

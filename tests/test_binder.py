@@ -79,7 +79,7 @@ def test_binder_files_are_executable_scripts_that_fail_on_errors():
     assert "\nset -euo pipefail\n" in (BINDER / "postBuild").read_text()
     assert (BINDER / "start").read_text().rstrip().endswith('exec "$@"')
     requirements = (BINDER / "requirements.txt").read_text().splitlines()
-    assert "-r ../requirements.lock" in requirements and "-e ." in requirements
+    assert "-r ../requirements.lock" in requirements  # the editable package: postBuild (test_supply_chain)
 
 
 def test_repo2docker_builds_from_binder_requirements_postbuild_and_start(repo2docker, tmp_path):
@@ -99,7 +99,7 @@ def test_repo2docker_builds_from_binder_requirements_postbuild_and_start(repo2do
     install = where(r'^RUN \$\{KERNEL_PYTHON_PREFIX\}/bin/pip install --no-cache-dir -r "binder/requirements.txt"$')
     post_build = where(r"^RUN \./binder/postBuild$")
     entrypoint = where(r'^ENV R2D_ENTRYPOINT="\$\{REPO_DIR\}/binder/start"$')
-    # -r ../requirements.lock and -e . are local references: the install must wait for the repository's copy.
+    # -r ../requirements.lock is a local reference: the install must wait for the repository's copy.
     assert copy_repo < install < post_build < entrypoint
     assert not re.search(r"(?m)^RUN .*pip install --no-cache-dir \.$", dockerfile), "root pyproject used, not binder/"
 

