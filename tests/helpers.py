@@ -77,11 +77,13 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def served_by_agent(admin, directory, *, setup=None, render_interval: str = "1s", **settings):
+def served_by_agent(admin, directory, *, setup=None, render_interval: str = "1s", tls: bool = False, **settings):
     """The course model served by a local server whose key a local Vault Agent renders, as the labs run it.
 
     The course setup is ensured (``setup`` may compress its lifetimes), the orchestrator delivers the agent's
-    first wrapped secret ID, and ``settings`` are extra ``GLASSBOX_*`` variables. Yields ``(server, agent)``.
+    first wrapped secret ID, and ``settings`` are extra ``GLASSBOX_*`` variables. With ``tls`` the agent also
+    renders the server's certificate and the server serves HTTPS; the course CA is written to
+    ``directory/ca.pem`` (the server's ``ca_file``). Yields ``(server, agent)``.
     """
     from glassbox import artifacts
     from glassbox.serving import LocalServer
@@ -89,10 +91,16 @@ def served_by_agent(admin, directory, *, setup=None, render_interval: str = "1s"
 
     setup = bootstrap.ensure(admin, setup)
     orchestrator.deliver(hvac.Client(url=admin.url, token=bootstrap.orchestrator_token(admin)), directory)
-    with agent.LocalAgent(admin.url, directory, render_interval=render_interval, setup=setup) as running, \
-            LocalServer({"GLASSBOX_MODEL_DIR": artifacts.build_course_model(),
-                         "GLASSBOX_API_KEY_FILE": running.key_file, **settings}) as server:
-        yield server, running
+    ca_file = None
+    if tls:
+        ca_file = Path(directory) / "ca.pem"
+        ca_file.write_text(bootstrap.ca_certificate(admin))
+    with agent.LocalAgent(admin.url, directory, render_interval=render_interval, setup=setup,
+                          certificate=tls) as running:
+        env = {"GLASSBOX_MODEL_DIR": artifacts.build_course_model(), "GLASSBOX_API_KEY_FILE": running.key_file,
+               **({"GLASSBOX_TLS_FILE": running.cert_file} if tls else {}), **settings}
+        with LocalServer(env, ca_file=ca_file) as server:
+            yield server, running
 
 
 def assert_not_yet(feedback, *words):

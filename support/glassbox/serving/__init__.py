@@ -21,7 +21,10 @@ Configuration (environment variables; keyword arguments of :func:`serve` overrid
 ``GLASSBOX_API_KEY_FILE``                  the file holding the API key, kept fresh by Vault Agent
                                            (:mod:`glassbox.vault.agent`: a local process, the compose sidecar,
                                            or the Kubernetes injector)
-``GLASSBOX_KEY_REFRESH_SECONDS``           how often the key is re-read (default 30)
+``GLASSBOX_KEY_REFRESH_SECONDS``           how often the key (and the TLS certificate) is re-read (default 30)
+``GLASSBOX_TLS_FILE``                      serve HTTPS with the certificate chain and key in this PEM file, kept
+                                           fresh by Vault Agent (:mod:`.tls`: reloaded when it changes, no
+                                           restart); unset: plain HTTP
 ``GLASSBOX_INSECURE_DISABLE_AUTH``         ``1``: no API key at all. Development only, and refused unless the
                                            host is a loopback address
 ``GLASSBOX_MAX_BODY_BYTES``                request body limit (default 4194304, 4 MiB)
@@ -70,6 +73,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     api_key_file: Path | None = None
+    tls_file: Path | None = None
     key_refresh_seconds: float = 30.0
     insecure_disable_auth: bool = False
     max_body_bytes: int = 4 * 1024 * 1024
@@ -112,6 +116,7 @@ class ServerConfig:
             host=text("GLASSBOX_HOST") or "127.0.0.1",
             port=number("GLASSBOX_PORT", int, 8080),
             api_key_file=_path(text("GLASSBOX_API_KEY_FILE")),
+            tls_file=_path(text("GLASSBOX_TLS_FILE")),
             key_refresh_seconds=number("GLASSBOX_KEY_REFRESH_SECONDS", float, 30.0),
             insecure_disable_auth=flag("GLASSBOX_INSECURE_DISABLE_AUTH"),
             max_body_bytes=number("GLASSBOX_MAX_BODY_BYTES", int, 4 * 1024 * 1024),
@@ -124,7 +129,7 @@ class ServerConfig:
         unknown = set(overrides) - known
         if unknown:
             raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        paths = {"model_dir", "api_key_file"}
+        paths = {"model_dir", "api_key_file", "tls_file"}
         return replace(config, **{k: Path(v) if k in paths else v for k, v in overrides.items() if v is not None})
 
 
@@ -200,10 +205,34 @@ def serve(config: ServerConfig | None = None, **settings) -> None:
     Raises :class:`ConfigError` or :class:`glassbox.artifacts.ArtifactError` (before listening) when the
     configuration is incomplete, the artifact is refused, or the API key cannot be read.
     """
+    import asyncio
+
     import uvicorn
+
+    from glassbox.serving.tls import ReloadingCertificate
 
     config = config or ServerConfig.from_env(**settings)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = build_app(config)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level,
-                access_log=config.access_log, timeout_keep_alive=30, server_header=False)
+    certificate = None
+    if config.tls_file is not None:
+        try:
+            certificate = ReloadingCertificate(config.tls_file, check_seconds=config.key_refresh_seconds)
+        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+            raise ConfigError(f"cannot load the TLS certificate and key from GLASSBOX_TLS_FILE={config.tls_file}: "
+                              f"{type(error).__name__}") from None
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=config.host, port=config.port, log_level=config.log_level, access_log=config.access_log,
+        timeout_keep_alive=30, server_header=False,
+        ssl_context_factory=certificate.ssl_context_factory if certificate else None))
+
+    async def run() -> None:
+        reloading = asyncio.get_running_loop().create_task(certificate.run()) if certificate else None
+        try:
+            await server.serve()
+        finally:
+            if reloading is not None:
+                reloading.cancel()
+
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(run())

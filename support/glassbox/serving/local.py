@@ -7,13 +7,17 @@
     # stopped here (and it also stops by itself if this process dies)
 
 The child gets this process's environment without any ``VAULT_*`` or ``BAO_*`` variable (the server never
-talks to Vault: its agent does), plus ``env``; it listens on a free loopback port unless told otherwise, and writes its log to a file.
+talks to Vault: its agent does), plus ``env``; it listens on a free loopback port unless told otherwise, and writes its log to a file. With
+``GLASSBOX_TLS_FILE`` in ``env`` it serves HTTPS, and :attr:`url` says so; pass the CA that signed its
+certificate as ``ca_file`` (the course CA, :func:`glassbox.vault.bootstrap.ca_certificate`), so that waiting
+for it verifies it as any caller would.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -29,17 +33,19 @@ class LocalServer:
     """``python -m glassbox.serving`` in a child process; :meth:`start` waits until it answers ready."""
 
     def __init__(self, env: dict | None = None, *, host: str = "127.0.0.1", port: int | None = None,
-                 log_path=None):
+                 log_path=None, ca_file=None):
         self.host = host
         self.port = port or _free_port(host)
         self.env = {key: str(value) for key, value in (env or {}).items()}
+        self.ca_file = ca_file
+        self.scheme = "https" if self.env.get("GLASSBOX_TLS_FILE") else "http"
         self.log_path = Path(log_path) if log_path else Path(
             tempfile.mkstemp(prefix="glassbox-server-", suffix=".log")[1])
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -59,7 +65,7 @@ class LocalServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the model server exited with code {self.process.returncode}:\n{self.log(20)}")
-            if is_ready(self.url):
+            if is_ready(self.url, self.ca_file):
                 return self
             time.sleep(0.1)
         self.stop()
@@ -103,10 +109,11 @@ def _free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
-def is_ready(url: str) -> bool:
-    """Does the model server at ``url`` answer its ready endpoint?"""
+def is_ready(url: str, ca_file=None) -> bool:
+    """Does the model server at ``url`` answer its ready endpoint (an HTTPS one verified against ``ca_file``)?"""
+    context = ssl.create_default_context(cafile=str(ca_file)) if url.startswith("https") and ca_file else None
     try:
-        with urllib.request.urlopen(url + "/v2/health/ready", timeout=1) as response:
+        with urllib.request.urlopen(url + "/v2/health/ready", timeout=1, context=context) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False

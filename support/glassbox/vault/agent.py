@@ -21,6 +21,10 @@ What the agent does, and with which file of its directory (:data:`ROLE_ID_FILE` 
                        is used for the next login
 ``api-key``            the template's output: the key's latest version, re-read every ``render_interval``,
                        written 0600 and replaced in one step (never half-written)
+``server.pem``         with ``certificate=True``: the server's TLS certificate, the course CA and the private
+                       key in one file (0600), issued by Vault's PKI engine for ``localhost``/``127.0.0.1``
+                       (``common_name``/``ip_sans``) and issued again at about 90% of its lifetime (it is valid
+                       :data:`glassbox.vault.bootstrap.CERT_TTL`); the server reloads it without a restart
 =====================  ========================================================================================
 
 Token lifecycle: the agent renews its token before each lease ends. A periodic token (the course's role)
@@ -40,11 +44,13 @@ from pathlib import Path
 
 from glassbox.vault import bootstrap
 
-__all__ = ["LocalAgent", "AgentError", "config", "ROLE_ID_FILE", "SECRET_ID_FILE", "KEY_FILE", "CONFIG_FILE"]
+__all__ = ["LocalAgent", "AgentError", "config", "ROLE_ID_FILE", "SECRET_ID_FILE", "KEY_FILE", "CERT_FILE",
+           "CONFIG_FILE"]
 
 ROLE_ID_FILE = "role-id"
 SECRET_ID_FILE = "wrapped-secret-id"
 KEY_FILE = "api-key"
+CERT_FILE = "server.pem"
 CONFIG_FILE = "agent.hcl"
 LOG_FILE = "agent.log"
 
@@ -53,8 +59,10 @@ class AgentError(RuntimeError):
     """The agent could not start or render the key (the message says why, with the end of its log)."""
 
 
-def config(addr: str, directory, *, render_interval: str = "10s", setup: bootstrap.Setup | None = None) -> str:
-    """The agent's configuration in HCL: AppRole auto-auth from ``directory``, and the key template.
+def config(addr: str, directory, *, render_interval: str = "10s", setup: bootstrap.Setup | None = None,
+           certificate: bool = False, common_name: str = "localhost", ip_sans: str = "127.0.0.1") -> str:
+    """The agent's configuration in HCL: AppRole auto-auth from ``directory``, and the key template (and, with
+    ``certificate``, the server certificate's).
 
     ``addr`` may be empty: the agent then takes ``VAULT_ADDR`` from its environment (compose does).
     """
@@ -88,6 +96,20 @@ template {{
   perms       = "0600"
   error_on_missing_key = true
 }}
+""" + (_certificate_template(directory, setup, common_name, ip_sans) if certificate else "")
+
+
+def _certificate_template(directory: Path, setup: bootstrap.Setup, common_name: str, ip_sans: str) -> str:
+    quoted = json.dumps
+    arguments = " ".join(quoted(item) for item in (setup.issue_path, f"common_name={common_name}",
+                                                   f"ip_sans={ip_sans}", f"ttl={setup.cert_ttl}"))
+    contents = f"{{{{ with pkiCert {arguments} }}}}{{{{ .Cert }}}}\n{{{{ .CA }}}}\n{{{{ .Key }}}}\n{{{{ end }}}}"
+    return f"""
+template {{
+  contents    = {quoted(contents)}
+  destination = {quoted(str(directory / CERT_FILE))}
+  perms       = "0600"
+}}
 """
 
 
@@ -98,16 +120,21 @@ class LocalAgent:
     """
 
     def __init__(self, addr: str, directory, *, render_interval: str = "10s",
-                 setup: bootstrap.Setup | None = None):
+                 setup: bootstrap.Setup | None = None, certificate: bool = False):
         self.addr = addr
         self.directory = Path(directory)
         self.render_interval = render_interval
         self.setup = setup or bootstrap.Setup()
+        self.certificate = certificate
         self.process: subprocess.Popen | None = None
 
     @property
     def key_file(self) -> Path:
         return self.directory / KEY_FILE
+
+    @property
+    def cert_file(self) -> Path:
+        return self.directory / CERT_FILE
 
     @property
     def log_path(self) -> Path:
@@ -130,10 +157,12 @@ class LocalAgent:
                              "(glassbox.vault.orchestrator.deliver)")
         # The template only writes when the content changes: remove an earlier rendering, so that the file's
         # presence means this agent logged in and rendered. A server keeps the key it already read meanwhile.
-        self.key_file.unlink(missing_ok=True)
+        rendered = [self.key_file, self.cert_file] if self.certificate else [self.key_file]
+        for path in rendered:
+            path.unlink(missing_ok=True)
         config_path = self.directory / CONFIG_FILE
         config_path.write_text(config(self.addr, self.directory, render_interval=self.render_interval,
-                                      setup=self.setup), encoding="utf-8")
+                                      setup=self.setup, certificate=self.certificate), encoding="utf-8")
         env = {name: value for name, value in os.environ.items()
                if name not in {"VAULT_TOKEN", "BAO_TOKEN"}}  # the agent logs in by itself
         log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -147,7 +176,7 @@ class LocalAgent:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AgentError(f"Vault Agent exited with code {self.process.returncode}:\n{self.log(15)}")
-            if self.key_file.is_file() and self.key_file.stat().st_size:
+            if all(path.is_file() and path.stat().st_size for path in rendered):
                 return self
             time.sleep(0.1)
         self.stop()

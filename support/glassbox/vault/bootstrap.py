@@ -28,7 +28,11 @@ Fixed names (module constants, also carried by :class:`Setup`):
   and issue *wrapped* secret IDs for the service's role, nothing else (:func:`orchestrator_token`). It solves
   "secret zero": whoever starts the service hands it a wrapped secret ID, and never needs the root token;
 - the transit key ``glassbox-pii`` (:data:`TRANSIT_KEY`) at ``transit/`` (:data:`TRANSIT_MOUNT`), for the
-  dataset's personal columns.
+  dataset's personal columns;
+- the PKI engine at ``pki/`` (:data:`PKI_MOUNT`) with the course CA (:data:`CA_COMMON_NAME`, made once) and the
+  role ``glassbox-model-server`` (:data:`PKI_ROLE`): server certificates for ``localhost``/``127.0.0.1`` and
+  ``model-server`` only, valid 1h (:data:`CERT_TTL`), not stored by Vault; the service's policy may issue them,
+  and its agent renews them before they expire. Callers verify the server against :func:`ca_certificate`.
 
 Every function takes an ``hvac.Client``; admin functions need a token allowed to manage mounts, policies
 and roles (the dev root token), service functions take the service's own client. Nothing here prints or
@@ -49,7 +53,8 @@ __all__ = [
     "role_id", "wrapped_secret_id", "login_with_wrapped_secret", "login_service", "read_api_key",
     "rotate_api_key", "encrypt_values", "decrypt_values",
     "MOUNT", "SERVICE_PATH", "API_KEY_FIELD", "POLICY", "ORCHESTRATOR_POLICY", "APPROLE_MOUNT", "ROLE",
-    "TRANSIT_MOUNT", "TRANSIT_KEY", "TOKEN_PERIOD", "SECRET_ID_TTL", "SECRET_ID_NUM_USES", "WRAP_TTL",
+    "TRANSIT_MOUNT", "TRANSIT_KEY", "PKI_MOUNT", "PKI_ROLE", "CERT_TTL", "CA_COMMON_NAME", "ca_certificate",
+    "TOKEN_PERIOD", "SECRET_ID_TTL", "SECRET_ID_NUM_USES", "WRAP_TTL",
     "MAX_WRAP_TTL", "BOUND_CIDRS",
 ]
 
@@ -62,6 +67,11 @@ APPROLE_MOUNT = "approle"
 ROLE = "glassbox-model-service"
 TRANSIT_MOUNT = "transit"
 TRANSIT_KEY = "glassbox-pii"
+PKI_MOUNT = "pki"
+PKI_ROLE = "glassbox-model-server"
+CERT_TTL = "1h"
+CA_COMMON_NAME = "Glassbox course CA (dev only)"
+SERVER_NAMES = ("localhost", "model-server")  # the names a server certificate may carry (compose: model-server)
 TOKEN_PERIOD = "15m"
 SECRET_ID_TTL = "10m"
 SECRET_ID_NUM_USES = 1
@@ -87,6 +97,9 @@ class Setup:
     role: str = ROLE
     transit_mount: str = TRANSIT_MOUNT
     transit_key: str = TRANSIT_KEY
+    pki_mount: str = PKI_MOUNT
+    pki_role: str = PKI_ROLE
+    cert_ttl: str = CERT_TTL
     token_period: str | None = TOKEN_PERIOD  # None: non-periodic tokens with token_ttl and token_max_ttl
     token_ttl: str | None = None
     token_max_ttl: str | None = None
@@ -101,17 +114,23 @@ class Setup:
         return f"{self.mount}/data/{self.service_path}"
 
     @property
+    def issue_path(self) -> str:
+        """The API path where the service's agent issues the server's certificate."""
+        return f"{self.pki_mount}/issue/{self.pki_role}"
+
+    @property
     def secret_id_creation_path(self) -> str:
         """Where a genuine wrapped secret ID for the role is created (checked before unwrapping)."""
         return f"auth/{self.approle_mount}/role/{self.role}/secret-id"
 
 
 def service_policy(setup: Setup | None = None) -> str:
-    """The service's policy in HCL: read its own secret, and nothing else."""
+    """The service's policy in HCL: read its own secret and issue its server certificate, nothing else."""
     setup = setup or Setup()
     return (
-        f"# {setup.policy}: the model service reads its own secret, nothing else.\n"
+        f"# {setup.policy}: the model service reads its own secret and gets its TLS certificate, nothing else.\n"
         f'path "{setup.api_path}" {{\n  capabilities = ["read"]\n}}\n'
+        f'path "{setup.issue_path}" {{\n  capabilities = ["update"]\n}}\n'
     )
 
 
@@ -156,8 +175,14 @@ def ensure(client: hvac.Client, setup: Setup | None = None) -> Setup:
     if f"{setup.transit_mount}/" not in client.sys.list_mounted_secrets_engines()["data"]:
         _tolerate_race(lambda: client.sys.enable_secrets_engine("transit", path=setup.transit_mount))
     client.secrets.transit.create_key(setup.transit_key, mount_point=setup.transit_mount)  # no-op if present
+    _ensure_pki(client, setup)
     _ensure_api_key(client, setup)
     return setup
+
+
+def ca_certificate(client: hvac.Client, mount: str = PKI_MOUNT) -> str:
+    """The course CA's certificate (PEM; public): what callers verify the model server's certificate with."""
+    return client.secrets.pki.read_ca_certificate(mount_point=mount).strip() + "\n"
 
 
 def role_id(client: hvac.Client) -> str:
@@ -267,6 +292,22 @@ def _ensure_kv2(client: hvac.Client, mount: str) -> None:
         _tolerate_race(lambda: client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"}))
     elif found.get("type") != "kv" or (found.get("options") or {}).get("version") != "2":
         raise RuntimeError(f"the mount {mount}/ exists but is not KV version 2; the course needs KV v2 there")
+
+
+def _ensure_pki(client: hvac.Client, setup: Setup) -> None:
+    """The PKI engine, the course CA (made once: callers keep trusting it) and the server-certificate role."""
+    if f"{setup.pki_mount}/" not in client.sys.list_mounted_secrets_engines()["data"]:
+        _tolerate_race(lambda: client.sys.enable_secrets_engine("pki", path=setup.pki_mount,
+                                                                 config={"max_lease_ttl": "87600h"}))
+    if not client.secrets.pki.read_ca_certificate(mount_point=setup.pki_mount).strip():
+        client.secrets.pki.generate_root("internal", CA_COMMON_NAME, mount_point=setup.pki_mount,
+                                         extra_params={"ttl": "87600h", "key_type": "ec", "key_bits": 256})
+    client.secrets.pki.create_or_update_role(setup.pki_role, mount_point=setup.pki_mount, extra_params={
+        "allowed_domains": list(SERVER_NAMES), "allow_bare_domains": True, "allow_subdomains": False,
+        "allow_glob_domains": False, "allow_localhost": True, "allow_ip_sans": True, "allow_any_name": False,
+        "server_flag": True, "client_flag": False, "key_type": "ec", "key_bits": 256,
+        "ttl": setup.cert_ttl, "max_ttl": setup.cert_ttl, "no_store": True,
+    })
 
 
 def _ensure_api_key(client: hvac.Client, setup: Setup) -> None:
