@@ -83,14 +83,14 @@ value = float(np.sum((actual - expected) * np.log(actual / expected)))''',
             _NEW_KEY + 'wrapping_token = orchestrator.auth.approle.generate_secret_id(setup.role, wrap_ttl="300s")'
                        '["wrap_info"]["token"]',
             says=("not in the agent's directory",)),
+    Mistake("rotation", "the wrapped secret ID written world-readable",
+            _NEW_KEY + '''wrapping_token = orchestrator.auth.approle.generate_secret_id(setup.role, wrap_ttl="300s")["wrap_info"]["token"]
+(AGENT_DIR / agent.SECRET_ID_FILE).write_text(wrapping_token)''',
+            says=("readable by others", "0600")),  # before any write_private: a new file
     Mistake("rotation", "the secret ID in the clear, from the root token",
             _NEW_KEY + '''wrapping_token = client.auth.approle.generate_secret_id(setup.role)["data"]["secret_id"]
 write_private(AGENT_DIR / agent.SECRET_ID_FILE, wrapping_token)''',
             says=("secret ID itself", "root token")),
-    Mistake("rotation", "the wrapped secret ID written world-readable",
-            _NEW_KEY + '''wrapping_token = orchestrator.auth.approle.generate_secret_id(setup.role, wrap_ttl="300s")["wrap_info"]["token"]
-(AGENT_DIR / agent.SECRET_ID_FILE).write_text(wrapping_token)''',
-            says=("readable by others", "0600")),
     Mistake("rotation", "new key written to another path",
             '''kv.create_or_update_secret(path="glassbox/api-key", secret={setup.api_key_field: secrets.token_urlsafe(32)},
                            mount_point=setup.mount)
