@@ -1,6 +1,7 @@
 """Lab 08's self-checks pass on the solution's values and fail, with a hint, on the stub and on the mistakes
 the lab warns about: seconds for milliseconds, quantiles since start-up, a PSI without shares or without a floor
-for empty bins, a swap that lost requests, a rotation the server never saw, rounding pods down."""
+for empty bins, a swap that lost requests, a key the agent never rendered or the server never took, a secret ID
+in the clear or out of the agent's reach, a token renewed at every read, rounding pods down."""
 
 import math
 import secrets
@@ -14,13 +15,16 @@ import numpy as np
 import pytest
 import yaml
 
-from glassbox import monitoring
+from glassbox import artifacts, monitoring
 from glassbox.checks import lab08
 from glassbox.checks.lab08 import (
     LATENCY, check_contract_or_retrain, check_drift_prediction, check_latency_quantiles, check_psi, check_replicas,
-    check_rollout, check_rotation,
+    check_rollout, check_rotation, check_token_lifecycle,
 )
-from glassbox.vault import bootstrap
+from glassbox.paths import write_private
+from glassbox.serving import LocalServer
+from glassbox.vault import agent, bootstrap
+from glassbox.vault.orchestrator import deliver
 from helpers import assert_not_yet
 from helpers import printed as printed_text
 
@@ -241,57 +245,128 @@ def test_rollout_catches_the_mistakes(load, swap, says):
     assert_not_yet(check_rollout(load, swap, "2"), says)
 
 
-# -- 4. rotation -----------------------------------------------------------------------------------------------
+# -- 4. rotation: the agent renders the key, the server picks it up; a new wrapped secret ID for the next login --
+
+@pytest.fixture(scope="module")
+def agent_served(vault_client, tmp_path_factory):
+    """A model server whose key file a real Vault Agent renders; returns (server, agent, orchestrator client)."""
+    bootstrap.ensure(vault_client)
+    work = tmp_path_factory.mktemp("lab08-rotation")
+    orchestrator = hvac.Client(url=vault_client.url, token=bootstrap.orchestrator_token(vault_client))
+    deliver(orchestrator, work / "agent", wrap_ttl="300s")
+    running = agent.LocalAgent(vault_client.url, work / "agent", render_interval="1s").start()
+    server = LocalServer({"GLASSBOX_API_KEY_FILE": str(running.key_file), "GLASSBOX_KEY_REFRESH_SECONDS": "1",
+                          "GLASSBOX_MODEL_DIR": str(artifacts.build_course_model())},
+                         log_path=work / "server.log").start(timeout=120)
+    yield server, running, orchestrator
+    server.stop()
+    running.stop()
+    vault_client.auth.token.revoke(orchestrator.token)
+
 
 @pytest.fixture
-def rotated(vault_client):
-    """The service's key rotated and a new wrapped secret ID issued; returns (version before, token)."""
-    bootstrap.ensure(vault_client)
+def rotated(vault_client, agent_served):
+    """The key rotated and a new wrapped secret ID, from the orchestrator, in the agent's directory (0600):
+    returns (version before, wrapping token)."""
+    _, running, orchestrator = agent_served
     kv = vault_client.secrets.kv.v2
     before = kv.read_secret_metadata(path=bootstrap.SERVICE_PATH, mount_point=bootstrap.MOUNT)["data"]["current_version"]
     kv.create_or_update_secret(path=bootstrap.SERVICE_PATH, secret={bootstrap.API_KEY_FIELD: secrets.token_urlsafe(32)},
                                cas=before, mount_point=bootstrap.MOUNT)
-    token = vault_client.auth.approle.generate_secret_id(bootstrap.ROLE, wrap_ttl="60s")["wrap_info"]["token"]
+    token = orchestrator.auth.approle.generate_secret_id(bootstrap.ROLE, wrap_ttl="300s")["wrap_info"]["token"]
+    write_private(running.directory / agent.SECRET_ID_FILE, token)
     return before, token
 
 
-def _served(version):
-    return monitoring.Metrics(time.time(), {("glassbox_api_key_version", frozenset()): float(version)})
+def test_rotation_passes_when_the_agent_rendered_the_key_and_the_server_took_it(vault_client, agent_served, rotated):
+    server, running, _ = agent_served
+    before, token = rotated
+    _passes(check_rotation(_load(), vault_client, before, token, server.url, running.directory))
+    assert running.key_file.read_text().strip() == bootstrap.read_api_key(vault_client)   # the latest version
+    assert running.count("authentication successful") == 1       # no new login: the secret ID waits, unopened
+    assert vault_client.adapter.post("/v1/sys/wrapping/lookup", json={"token": token})["data"]["creation_path"] \
+        == bootstrap.Setup().secret_id_creation_path
 
 
-def _unwrap(vault_client, token):
+def test_rotation_catches_the_mistakes(vault_client, agent_served, rotated, tmp_path):
+    server, running, _ = agent_served
+    before, token = rotated
+    here = (server.url, running.directory)
+    current = before + 1
+    assert_not_yet(check_rotation(_load(), vault_client, current, token, *here), "not rotated")
+    assert_not_yet(check_rotation(_load(), vault_client, before, ..., *here), "stub")
+    assert_not_yet(check_rotation(_load(), vault_client, before, {"token": token}, *here), "a string")
+    assert_not_yet(check_rotation(_load(failed=12), vault_client, before, token, *here), "KeyCaller")
+    assert_not_yet(check_rotation(None, vault_client, before, token, *here), "while load runs")
+    assert_not_yet(check_rotation(_load(), vault_client, before, token, "http://127.0.0.1:9", running.directory,
+                                  wait=0.3), "does not accept")
+    # an agent that did not render the new key (its file holds the old one)
+    stale = tmp_path / "stale-agent"
+    stale.mkdir()
+    write_private(stale / agent.SECRET_ID_FILE, token)
+    write_private(stale / agent.KEY_FILE, "an-old-key")
+    assert_not_yet(check_rotation(_load(), vault_client, before, token, server.url, stale, wait=0.3),
+                   "not rendered")
+    # the file world-readable: refused, though the agent could read it
+    delivered = running.directory / agent.SECRET_ID_FILE
+    delivered.chmod(0o644)
+    assert_not_yet(check_rotation(_load(), vault_client, before, token, *here), "readable by others", "0600")
+    # not in the agent's directory: its next login could not use it
+    delivered.unlink()
+    assert_not_yet(check_rotation(_load(), vault_client, before, token, *here), "not in the agent's directory")
+    write_private(delivered, "something else")
+    assert_not_yet(check_rotation(_load(), vault_client, before, token, *here), "something else")
+    # a spent wrapping token (someone unwrapped it first): the agent's unwrap would fail
     hvac.Client(url=vault_client.url, token=token).sys.unwrap()
+    write_private(delivered, token)
+    assert_not_yet(check_rotation(_load(), vault_client, before, token, *here), "no valid wrapping token")
 
 
-def test_rotation_passes_when_the_server_took_both(vault_client, rotated):
-    before, token = rotated
-    _unwrap(vault_client, token)                           # what the server does with the new secret ID
-    _passes(check_rotation(_load(), vault_client, before, token, _served(before + 1)))
-
-
-def test_rotation_catches_the_mistakes(vault_client, rotated):
-    before, token = rotated
-    assert_not_yet(check_rotation(_load(), vault_client, before, token, _served(before + 1), wait=0.3),
-           "still unopened", "SECRET_ID_FILE")           # the server never used the new secret ID
-    assert_not_yet(check_rotation(_load(), vault_client, before + 1, token, _served(before + 1)), "not rotated")
-    assert_not_yet(check_rotation(_load(), vault_client, before, ..., _served(before + 1)), "stub")
-    _unwrap(vault_client, token)
-    assert_not_yet(check_rotation(_load(), vault_client, before, token, _served(before)), "still uses key version")
-    assert_not_yet(check_rotation(_load(failed=12), vault_client, before, token, _served(before + 1)), "KeyCaller")
-    assert_not_yet(check_rotation(None, vault_client, before, token, _served(before + 1)), "while load runs")
-
-
-def test_rotation_refuses_the_secret_id_in_the_clear(vault_client, rotated):
+def test_the_orchestrator_cannot_issue_a_secret_id_in_the_clear_and_the_root_token_is_refused_by_the_check(
+        vault_client, agent_served, rotated):
+    server, running, orchestrator = agent_served
     before, _ = rotated
+    with pytest.raises(hvac.exceptions.Forbidden):
+        orchestrator.auth.approle.generate_secret_id(bootstrap.ROLE)         # unwrapped: its policy says no
+    with pytest.raises(hvac.exceptions.Forbidden):
+        bootstrap.read_api_key(orchestrator)                                # nor may it read the key
     plain = vault_client.auth.approle.generate_secret_id(bootstrap.ROLE)["data"]["secret_id"]
-    assert_not_yet(check_rotation(_load(), vault_client, before, plain, _served(before + 1), wait=0.3),
-                   "secret ID itself", "wrap_ttl")
+    write_private(running.directory / agent.SECRET_ID_FILE, plain)
+    assert_not_yet(check_rotation(_load(), vault_client, before, plain, server.url, running.directory),
+                   "secret ID itself", "root token")
 
 
-def test_rotation_refuses_a_look_alike_wrapping_token(vault_client, rotated):
+def test_rotation_refuses_a_look_alike_wrapping_token(vault_client, agent_served, rotated):
+    server, running, _ = agent_served
     before, _ = rotated
     other = vault_client.sys.wrap({"secret_id": "not-from-the-role"}, ttl="60s")["wrap_info"]["token"]
-    assert_not_yet(check_rotation(_load(), vault_client, before, other, _served(before + 1), wait=0.3), "not a secret ID")
+    write_private(running.directory / agent.SECRET_ID_FILE, other)
+    assert_not_yet(check_rotation(_load(), vault_client, before, other, server.url, running.directory),
+                   "not a secret ID", "creation path")
+    (running.directory / agent.SECRET_ID_FILE).unlink()
+
+
+# -- the agent's token: one login, then renewals ------------------------------------------------------------------
+
+def test_the_lifecycle_prediction_is_what_a_real_agent_does(agent_served):
+    """The answer the check wants is what the module's agent logged: one login, one renewal right after it."""
+    _, running, _ = agent_served
+    assert running.count("authentication successful") == 1
+    assert running.count("renewed auth token") == 1          # the next renewal only at ~2/3 of the 15-min period
+    feedback = check_token_lifecycle("c")
+    assert feedback and "periodic" in feedback.message and "next login" in feedback.message
+
+
+@pytest.mark.parametrize("letter, says", [("a", "reuses its token"), ("b", "does not renew"),
+                                          ("d", "not a new identity")])
+def test_the_lifecycle_prediction_explains_each_wrong_option(letter, says):
+    assert_not_yet(check_token_lifecycle(letter), "not quite", says)
+
+
+def test_the_lifecycle_prediction_refuses_stubs_and_strangers():
+    assert_not_yet(check_token_lifecycle(...), "still the stub")
+    assert_not_yet(check_token_lifecycle("e"), "not one of the options")
+    assert_not_yet(check_token_lifecycle("a c"), "not one of the options")
 
 
 # -- 5. replicas: the HPA measures CPU against the pod's request -------------------------------------------------
@@ -385,6 +460,7 @@ def test_the_untouched_lab_runs_on_past_every_stub(untouched_lab):
     """Later cells cope with the stubs (the checks themselves: tests/test_untouched_labs.py)."""
     printed = printed_text(untouched_lab("08-operations.ipynb"))
     assert "Finish Exercise 1" in printed                        # later cells cope with the stubs
-    assert "Finish Exercise 2" in printed and "Finish Exercise 7" in printed
+    assert "Finish Exercise 2" in printed and "Finish Exercise 8" in printed
     assert "now serving version 1" in printed                    # no swap happened
     assert "the stale caller was refused after the rotation: False" in printed
+    assert "Finish Exercise 6: with no new wrapped secret ID, a restarted agent could not log in." in printed

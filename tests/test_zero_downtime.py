@@ -1,13 +1,18 @@
-"""Zero downtime under real load: a real server process (Vault-fed key, AppRole login), the course's load
-generator, and changes made while the load runs.
+"""Zero downtime under real load: a real server process whose key a real Vault Agent renders (``bao agent``,
+AppRole with a wrapped secret ID from the trusted orchestrator), the course's load generator, and changes made
+while the load runs.
 
 - Model swap through the protocol's model-repository extension (``POST /v2/repository/models/credit/load``):
   not one request fails, requests after the swap get the new model, and a request in flight when the swap
   happens finishes on the model it started with.
-- Rotating the API key in Vault, twice: callers that pick up the new key (``monitoring.KeyCaller``) see no
-  failure; a caller that keeps the old key is refused once the server has moved on.
-- Rotating the AppRole secret ID (a new wrapped secret ID delivered to the server's file): the server logs in
-  again with it, and keeps answering throughout; a key rotated afterwards is read through the new login.
+- Rotating the API key in Vault, twice: the agent renders each new version, the server picks it up without a
+  restart; callers that pick up the new key (``monitoring.KeyCaller``) see no failure; a caller that keeps the
+  old key is refused once the server has moved on.
+- The agent logging in again under load (tokens made short and non-periodic, the orchestrator's ``Delivery``
+  keeping a fresh wrapped secret ID in its directory, the agent restarted meanwhile): not one request fails,
+  because the server keeps the key it read; a key rotated meanwhile is read through the new logins.
+- A restarted agent with no new wrapped secret ID cannot log in (its secret ID was single-use), and the server
+  keeps serving with the last key.
 """
 
 import socket
@@ -24,7 +29,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from glassbox import artifacts, monitoring
 from glassbox.data import load_credit, train_test
 from glassbox.serving import LocalServer
-from glassbox.vault import bootstrap
+from glassbox.vault import agent, bootstrap
+from glassbox.vault.orchestrator import Delivery, deliver
 
 from helpers import eventually
 
@@ -33,21 +39,23 @@ LOAD = dict(concurrency=4, duration=4.0)   # bounded: a few thousand requests at
 
 @pytest.fixture(scope="module")
 def served(vault_client, tmp_path_factory):
-    """A server process on the course model, logged in to Vault with a wrapped secret ID from a file."""
+    """A server process on the course model, its key rendered by a Vault Agent that the orchestrator started."""
     bootstrap.ensure(vault_client)
     home = tmp_path_factory.mktemp("zero-downtime")
     model_dir = artifacts.build_course_model(home / "model")
-    secret_file = home / "wrapped-secret-id"
-    secret_file.write_text(bootstrap.wrapped_secret_id(vault_client))
+    orchestrator = hvac.Client(url=vault_client.url, token=bootstrap.orchestrator_token(vault_client))
+    deliver(orchestrator, home / "agent", wrap_ttl="300s")
+    running = agent.LocalAgent(vault_client.url, home / "agent", render_interval="1s").start()
     server = LocalServer({
-        "VAULT_ADDR": vault_client.url, "GLASSBOX_VAULT_ROLE_ID": bootstrap.role_id(vault_client),
-        "GLASSBOX_VAULT_WRAPPED_SECRET_ID_FILE": str(secret_file), "GLASSBOX_MODEL_DIR": str(model_dir),
+        "GLASSBOX_API_KEY_FILE": str(running.key_file), "GLASSBOX_MODEL_DIR": str(model_dir),
         "GLASSBOX_KEY_REFRESH_SECONDS": "1",
     }, log_path=home / "server.log").start(timeout=120)
     data = load_credit(4000, seed=0)
     features = artifacts.load(model_dir).feature_names   # the course model's inputs
-    yield server, model_dir, secret_file, data, features
+    yield server, model_dir, running, orchestrator, data, features
     server.stop()
+    running.stop()
+    vault_client.auth.token.revoke(orchestrator.token)
 
 
 class _SlowRequest:
@@ -93,7 +101,7 @@ def _version_served(server, client, body):
 
 
 def test_model_swap_under_load_fails_no_request(served, vault_client):
-    server, model_dir, _, data, features = served
+    server, model_dir, _, _, data, features = served
     X_train, X_test, y_train, y_test = train_test(data, seed=0)
     bodies = [monitoring.v2_request(X_test[features].iloc[i:i + 1], outputs=["predict_proba"]) for i in range(50)]
     before = _version_served(server, vault_client, bodies[0])
@@ -137,7 +145,7 @@ def test_model_swap_under_load_fails_no_request(served, vault_client):
 
 
 def test_a_real_protocol_client_drives_the_repository(served, vault_client):
-    server, model_dir, _, _, _ = served
+    server, model_dir, _, _, _, _ = served
     client = triton.InferenceServerClient(server.url.removeprefix("http://"))
     index = client.get_model_repository_index(headers=_headers(vault_client))
     assert index == [{"name": "credit", "version": index[0]["version"], "state": "READY", "reason": ""}]
@@ -152,7 +160,7 @@ def test_a_real_protocol_client_drives_the_repository(served, vault_client):
 
 
 def test_a_refused_load_keeps_the_old_model_serving(served, vault_client):
-    server, model_dir, _, data, features = served
+    server, model_dir, _, _, data, features = served
     body = monitoring.v2_request(data.X[features].iloc[:1])
     version = _version_served(server, vault_client, body)
     wrong_pin = httpx.post(server.url + "/v2/repository/models/credit/load", headers=_headers(vault_client),
@@ -175,55 +183,90 @@ def test_a_refused_load_keeps_the_old_model_serving(served, vault_client):
 
 
 def _key_version(server):
+    """The server's key gauge: how many different keys it has read from its file (the file has no KV version)."""
     return monitoring.scrape(server.url + "/metrics").value("glassbox_api_key_version")
 
 
+def _accepts(server, key):
+    return httpx.get(server.url + "/v2/models/credit", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
 def test_api_key_rotation_under_load_fails_no_request_for_callers_that_pick_it_up(served, vault_client):
-    server, _, _, data, features = served
+    server, _, running, _, data, features = served
     bodies = [monitoring.v2_request(data.X[features].iloc[i:i + 1]) for i in range(20)]
     old_key = bootstrap.read_api_key(vault_client)
+    seen = _key_version(server)
     caller = _caller(vault_client)
     with monitoring.BackgroundLoad(_infer_url(server), bodies, api_key=caller, **LOAD) as load, \
             monitoring.BackgroundLoad(_infer_url(server), bodies, api_key=old_key, concurrency=1,
                                       duration=LOAD["duration"]) as stale:
         time.sleep(0.8)
-        first = bootstrap.rotate_api_key(vault_client)
-        assert eventually(lambda: _key_version(server) == first)      # the server picked it up, no restart
+        bootstrap.rotate_api_key(vault_client)
+        assert eventually(lambda: _key_version(server) == seen + 1)   # rendered, then picked up: no restart
         time.sleep(0.5)
-        second = bootstrap.rotate_api_key(vault_client)
-        assert eventually(lambda: _key_version(server) == second)
+        bootstrap.rotate_api_key(vault_client)
+        assert eventually(lambda: _key_version(server) == seen + 2)
     result = load.result
     assert result.failed == 0, (result.statuses, result.errors)
     assert caller.refreshes >= 1 and result.requests > 200
     assert stale.result.statuses.get(401, 0) > 0                       # the old key stopped working
+    assert running.key_file.read_text().strip() == bootstrap.read_api_key(vault_client)   # the latest version
+    assert running.count("authentication successful") == 1            # new key versions need no new login
     assert httpx.post(_infer_url(server), content=bodies[0],
                       headers={"Authorization": f"Bearer {old_key}"}).status_code == 401
 
 
-def test_secret_id_rotation_under_load_fails_no_request(served, vault_client):
-    server, _, secret_file, data, features = served
+def test_the_agent_logs_in_again_under_load_and_no_request_fails(served, vault_client):
+    """Short non-periodic tokens (max TTL 4 s) make the agent log in again and again, each time with the next
+    wrapped secret ID that the orchestrator's Delivery left in its directory; the agent is restarted meanwhile.
+    The server keeps the key it read throughout."""
+    server, _, running, orchestrator, data, features = served
     bodies = [monitoring.v2_request(data.X[features].iloc[i:i + 1]) for i in range(20)]
-    anonymous = hvac.Client(url=vault_client.url, token="")
     caller = _caller(vault_client)
-    with monitoring.BackgroundLoad(_infer_url(server), bodies, api_key=caller, **LOAD) as load:
-        time.sleep(0.8)
-        # rotate the secret ID: a new single-use, wrapped secret ID, delivered where the server looks for it
-        wrapping_token = bootstrap.wrapped_secret_id(vault_client)
-        secret_file.write_text(wrapping_token)
-
-        def unwrapped():
-            try:
-                anonymous.adapter.post("/v1/sys/wrapping/lookup", json={"token": wrapping_token})
-                return False
-            except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden):
-                return True          # the server has unwrapped it (a wrapping token works once)
-
-        assert eventually(unwrapped), "the server did not log in with the new secret ID"
-        # the new login is the one that reads keys now: rotate the key and see it picked up
-        version = bootstrap.rotate_api_key(vault_client)
-        assert eventually(lambda: _key_version(server) == version)
+    anonymous = hvac.Client(url=vault_client.url, token="")
+    bootstrap.ensure(vault_client, bootstrap.Setup(token_period=None, token_ttl="2s", token_max_ttl="4s"))
+    try:
+        with Delivery(orchestrator, running.directory, wrap_ttl="60s") as delivery:
+            with monitoring.BackgroundLoad(_infer_url(server), bodies, api_key=caller, concurrency=4,
+                                           duration=9.0) as load:
+                time.sleep(0.5)
+                running.stop()                      # its token was in memory only; its secret ID is spent
+                running.start()                     # logs in with the secret ID the orchestrator delivered
+                assert eventually(lambda: running.count("authentication successful") >= 3, timeout=12), \
+                    running.log(20)                 # two more logins: each token reached its max TTL
+                version = bootstrap.rotate_api_key(vault_client)
+                key = bootstrap.read_api_key(vault_client)
+                assert eventually(lambda: running.key_file.read_text().strip() == key)   # read via a new login
+                assert eventually(lambda: _accepts(server, key))
+                assert version > 1
+            handed = running.directory / agent.SECRET_ID_FILE
+            assert eventually(handed.exists)        # the next one waits there
+            waiting = handed.read_text().strip()
+            assert anonymous.adapter.post("/v1/sys/wrapping/lookup", json={"token": waiting})["data"][
+                "creation_path"] == bootstrap.Setup().secret_id_creation_path
+            assert delivery.delivered >= 3 and not delivery.errors   # one per login, and one waiting
+    finally:
+        bootstrap.ensure(vault_client)               # periodic again: the agent's next renewal gets a period
     result = load.result
     assert result.failed == 0, (result.statuses, result.errors)
     assert result.requests > 200
-    log = server.log()
-    assert wrapping_token not in log and bootstrap.read_api_key(vault_client) not in log
+    log = server.log() + running.log()
+    assert key not in log and waiting not in log
+
+
+def test_a_restarted_agent_without_a_new_secret_id_cannot_log_in_and_the_server_keeps_its_key(served, vault_client):
+    server, _, running, orchestrator, data, features = served
+    key = bootstrap.read_api_key(vault_client)
+    assert eventually(lambda: _accepts(server, key))
+    (running.directory / agent.SECRET_ID_FILE).unlink(missing_ok=True)
+    running.stop()
+    with pytest.raises(agent.AgentError, match="rendered no API key"):
+        running.start(timeout=3)                     # the secret ID it held is spent, and none was delivered
+    assert not running.running
+    assert _accepts(server, key)                     # the server serves on with the last key it read
+    time.sleep(1.5)                                  # a refresh or two of the key fails meanwhile: still served
+    assert _accepts(server, key)
+    assert monitoring.scrape(server.url + "/metrics").value("glassbox_api_key_refreshes_total", outcome="error") > 0
+    deliver(orchestrator, running.directory, wrap_ttl="60s")
+    running.start()                                  # with a new wrapped secret ID it logs in again
+    assert running.count("authentication successful") == 1 and _accepts(server, key)

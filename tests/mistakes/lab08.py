@@ -79,21 +79,32 @@ value = float(np.sum((actual - expected) * np.log(actual / expected)))''',
     # -- Exercise 6: rotation under load -------------------------------------------------------------------------
     Mistake("rotation", "key rotated, no new secret ID handed over", _NEW_KEY,
             says=("secret ID was not rotated",), to_the_end=True),
-    Mistake("rotation", "new secret ID not written to the file",
-            _NEW_KEY + 'wrapping_token = client.auth.approle.generate_secret_id(setup.role, wrap_ttl="60s")'
+    Mistake("rotation", "new wrapped secret ID not written to the agent's directory",
+            _NEW_KEY + 'wrapping_token = orchestrator.auth.approle.generate_secret_id(setup.role, wrap_ttl="300s")'
                        '["wrap_info"]["token"]',
-            says=("still unopened", "SECRET_ID_FILE")),
-    Mistake("rotation", "the secret ID in the clear, not wrapped",
+            says=("not in the agent's directory",)),
+    Mistake("rotation", "the wrapped secret ID written world-readable",
+            _NEW_KEY + '''wrapping_token = orchestrator.auth.approle.generate_secret_id(setup.role, wrap_ttl="300s")["wrap_info"]["token"]
+(AGENT_DIR / agent.SECRET_ID_FILE).write_text(wrapping_token)''',
+            says=("readable by others", "0600")),  # before any write_private: a new file
+    Mistake("rotation", "the secret ID in the clear, from the root token",
             _NEW_KEY + '''wrapping_token = client.auth.approle.generate_secret_id(setup.role)["data"]["secret_id"]
-SECRET_ID_FILE.write_text(wrapping_token)''',
-            says=("secret ID itself",)),
+write_private(AGENT_DIR / agent.SECRET_ID_FILE, wrapping_token)''',
+            says=("secret ID itself", "root token")),
     Mistake("rotation", "new key written to another path",
             '''kv.create_or_update_secret(path="glassbox/api-key", secret={setup.api_key_field: secrets.token_urlsafe(32)},
                            mount_point=setup.mount)
-wrapping_token = client.auth.approle.generate_secret_id(setup.role, wrap_ttl="60s")["wrap_info"]["token"]
-SECRET_ID_FILE.write_text(wrapping_token)''',
+wrapping_token = orchestrator.auth.approle.generate_secret_id(setup.role, wrap_ttl="300s")["wrap_info"]["token"]
+write_private(AGENT_DIR / agent.SECRET_ID_FILE, wrapping_token)''',
             says=("not rotated",)),
-    # -- Exercise 7: the autoscaler ------------------------------------------------------------------------------
+    # -- Exercise 7: the agent's token -----------------------------------------------------------------------------
+    Mistake("token-lifecycle", "a login for every read of the key", 'lifecycle = "a"',
+            says=("reuses its token",), to_the_end=True),
+    Mistake("token-lifecycle", "a renewal for every read of the key", 'lifecycle = "b"',
+            says=("does not renew",)),
+    Mistake("token-lifecycle", "a new login for a new key version", 'lifecycle = "d"',
+            says=("not a new identity",)),
+    # -- Exercise 8: the autoscaler ------------------------------------------------------------------------------
     Mistake("replicas", "utilisation measured against one core",
             '''pod_request = 1.0
 target = metric["resource"]["target"]["averageUtilization"] / 100

@@ -1,7 +1,7 @@
 """Self-checks for Lab 08 – Operating the model: monitoring, drift, zero-downtime updates, scale-out.
 
 Each check takes what the learner produced (bucket rates and quantiles, a function, a prediction, a load
-result, a response, a number of pods) and the context to judge it against; the reference figures come from
+result, a response, a wrapping token, a number of pods) and the context to judge it against; the reference figures come from
 :mod:`glassbox.monitoring` and, for the autoscaler, from the manifests in ``deploy/k8s`` that the lab reads.
 Messages of passing checks are fixed sentences (load figures vary from run to run; a check's verdict must not).
 No message ever contains a secret value.
@@ -23,7 +23,7 @@ from glassbox import monitoring
 from glassbox.checks import choose, exercise, expect, expect_answered, expect_close, fail, is_stub
 
 __all__ = ["check_latency_quantiles", "check_psi", "check_drift_prediction", "check_contract_or_retrain",
-           "check_rollout", "check_rotation", "check_replicas", "pod_cpu_request", "replicas_at_peak", "cores",
+           "check_rollout", "check_rotation", "check_token_lifecycle", "check_replicas", "pod_cpu_request", "replicas_at_peak", "cores",
            "LATENCY", "QUANTILES", "INJECTOR_DEFAULT_CPU_REQUEST"]
 
 LATENCY = "glassbox_request_duration_seconds"
@@ -264,11 +264,7 @@ def check_rollout(load, swap, candidate_version: str):
     return "well done: a new model in service, and not one request lost."
 
 
-# -- 4. secret rotation ------------------------------------------------------------------------------------------
-
-def _scraped(metrics):
-    return metrics if isinstance(metrics, monitoring.Metrics) else monitoring.scrape(metrics)
-
+# -- 4. secret rotation, the agent's token -------------------------------------------------------------------------
 
 def _is_plain_secret_id(client, token) -> bool:
     """Whether ``token`` is a secret ID of the service's role itself (not a wrapping token around one)."""
@@ -281,20 +277,53 @@ def _is_plain_secret_id(client, token) -> bool:
     return isinstance(found, dict) and bool(found.get("data"))
 
 
-@exercise(lab="08", name="rotation", title="Rotate the API key and the secret ID under load",
-          hint=("Two hand-overs: a new KV version of the key (check-and-set on the version you read), and a new "
-                "response-wrapped secret ID in the file the server watches.",
-                "`kv.create_or_update_secret(..., cas=...)` and `client.auth.approle.generate_secret_id(..., "
-                "wrap_ttl=...)`: keep the wrapping token (`wrap_info`), not the secret ID."))
-def check_rotation(load, client, version_before: int, wrapping_token, metrics, wait: float = 10.0):
-    """``load``: the load that ran during the rotation (callers with a :class:`~glassbox.monitoring.KeyCaller`);
-    ``client``: the admin hvac client; ``version_before``: the key's KV version before the rotation;
-    ``wrapping_token``: the new wrapped secret ID handed to the server; ``metrics``: the server's ``/metrics``
-    URL (polled for up to ``wait`` seconds) or a :class:`~glassbox.monitoring.Metrics` scrape."""
+def _wrapping_info(addr: str, token: str) -> dict | None:
+    """What Vault says of a wrapping token (creation path, TTL) without unwrapping it; None if unknown or spent."""
     import hvac
     import hvac.exceptions
 
-    from glassbox.vault import bootstrap
+    try:
+        return hvac.Client(url=addr, token="").adapter.post("/v1/sys/wrapping/lookup", json={"token": token})["data"]
+    except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden):
+        return None
+
+
+def _eventually(condition, wait: float) -> bool:
+    deadline = time.monotonic() + wait
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _server_accepts(server_url: str, key: str) -> bool:
+    import httpx
+
+    try:
+        answer = httpx.get(f"{server_url.rstrip('/')}/v2/models/credit", timeout=5,
+                           headers={"Authorization": f"Bearer {key}"})
+    except httpx.HTTPError:
+        return False
+    return answer.status_code == 200
+
+
+@exercise(lab="08", name="rotation", title="Rotate the API key, and hand the agent its next secret ID, under load",
+          hint=("Two hand-overs: a new KV version of the key (check-and-set on the version you read), and a new "
+                "response-wrapped secret ID, issued by the orchestrator, in the file the agent reads at its next "
+                "login.",
+                "`kv.create_or_update_secret(..., cas=...)`; `orchestrator.auth.approle.generate_secret_id(..., "
+                "wrap_ttl=...)` gives the wrapping token under `wrap_info`; `write_private` writes a file 0600."))
+def check_rotation(load, client, version_before: int, wrapping_token, server_url: str, agent_dir,
+                   wait: float = 10.0):
+    """``load``: the load that ran during the rotation (callers with a :class:`~glassbox.monitoring.KeyCaller`);
+    ``client``: the admin hvac client; ``version_before``: the key's KV version before the rotation;
+    ``wrapping_token``: the new wrapped secret ID handed to the agent; ``server_url``: the model server;
+    ``agent_dir``: the agent's directory (:mod:`glassbox.vault.agent`). The agent's rendering and the server's
+    pick-up are awaited for up to ``wait`` seconds."""
+    from pathlib import Path
+
+    from glassbox.vault import agent, bootstrap
 
     meta = client.secrets.kv.v2.read_secret_metadata(path=bootstrap.SERVICE_PATH, mount_point=bootstrap.MOUNT)
     current = int(meta["data"]["current_version"])
@@ -306,39 +335,88 @@ def check_rotation(load, client, version_before: int, wrapping_token, metrics, w
     expect(isinstance(wrapping_token, str), f"`wrapping_token` should be the wrapping token (a string), not a "
                                             f"{type(wrapping_token).__name__}.",
            hint="The response of a wrapped request holds it under `wrap_info`.")
-    anonymous = hvac.Client(url=client.url, token="")
-    deadline = time.monotonic() + wait
-    while True:
+    info = _wrapping_info(client.url, wrapping_token)
+    if info is None:
+        if _is_plain_secret_id(client, wrapping_token):
+            fail("`wrapping_token` is the secret ID itself, in the clear: the agent accepts only a response-wrapped "
+                 "one (single-use, short-lived, and its creation path proves it came from Vault). The orchestrator's "
+                 "policy would not even issue it unwrapped: the root token did.",
+                 hint=("Issue it as the orchestrator, with a `wrap_ttl`, and hand over `wrap_info`'s token.",
+                       "`orchestrator`, not `client`: the root token is not for starting services."))
+        fail("`wrapping_token` is no valid wrapping token: unknown, expired, or already unwrapped by someone.",
+             hint=("A wrapping token works once, within its wrap TTL: the agent must be the first to open it.",
+                   "Give it a wrap TTL long enough for the agent's next login (`\"300s\"`, the orchestrator's "
+                   "maximum), and do not unwrap it yourself."))
+    expect(info.get("creation_path") == bootstrap.Setup().secret_id_creation_path,
+           f"`wrapping_token` wraps something made at {info.get('creation_path')}, not a secret ID of the service's "
+           "role: the agent would refuse it (it checks the creation path).",
+           hint="Generate it for the service's role, `setup.role`.")
+    delivered = Path(agent_dir) / agent.SECRET_ID_FILE
+    held = delivered.read_text(encoding="utf-8").strip() if delivered.is_file() else None
+    expect(held == wrapping_token,
+           "The new wrapped secret ID is not in the agent's directory, so its next login cannot use it"
+           + (": the file there holds something else." if held else f" (no file {delivered.name} there)."),
+           hint=("The agent reads its secret ID from `AGENT_DIR / agent.SECRET_ID_FILE` at each login.",
+                 "Write the wrapping token into that file."))
+    expect(not delivered.stat().st_mode & 0o077,
+           f"{delivered.name} is readable by others (mode {delivered.stat().st_mode & 0o777:o}): a credential's file "
+           "must be the owner's only, 0600, even inside a private directory.",
+           hint=("`Path.write_text` keeps the default mode (0644 here).",
+                 "`glassbox.paths.write_private(path, text)` writes it 0600, in one step."))
+    key = bootstrap.read_api_key(client)
+    key_file = Path(agent_dir) / agent.KEY_FILE
+
+    def rendered() -> bool:
         try:
-            info = anonymous.adapter.post("/v1/sys/wrapping/lookup", json={"token": wrapping_token})["data"]
-        except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden):
-            if _is_plain_secret_id(client, wrapping_token):
-                fail("`wrapping_token` is the secret ID itself, in the clear: the server accepts only a "
-                     "response-wrapped one (single-use, short-lived, and it proves it came from Vault).",
-                     hint="Ask for the secret ID with a `wrap_ttl`, and hand over `wrap_info`'s token.")
-            break                                  # unwrapped: the server logged in with the new secret ID
-        if info.get("creation_path") != bootstrap.Setup().secret_id_creation_path:
-            fail(f"`wrapping_token` wraps something made at {info.get('creation_path')}, not a secret ID of the "
-                 "service's role.", hint="Generate it for the service's role, `setup.role`.")
-        if time.monotonic() >= deadline:
-            fail("The server has not used the new secret ID: its wrapping token is still unopened.",
-                 hint="Write the wrapping token into SECRET_ID_FILE, the file the server watches; it reads it at its "
-                      "next key refresh.")
-        time.sleep(0.2)
-    while True:
-        served = _scraped(metrics).value("glassbox_api_key_version")
-        if int(served) == current or isinstance(metrics, monitoring.Metrics) or time.monotonic() >= deadline:
-            break
-        time.sleep(0.2)
-    expect(int(served) == current, f"The server still uses key version {int(served)}; Vault holds version {current}.",
-           hint="The server re-reads its key every few seconds: keep the load running a little longer after rotating.")
+            return key_file.read_text(encoding="utf-8").strip() == key
+        except OSError:
+            return False
+
+    expect(_eventually(rendered, wait), f"The agent has not rendered key version {current} within {wait:.0f} s.",
+           hint="Is the agent still running (`service_agent.running`)? It renders the key every `render_interval`.")
+    expect(_eventually(lambda: _server_accepts(server_url, key), wait),
+           "The server does not accept the new key: it has not re-read the agent's file.",
+           hint="The server re-reads `GLASSBOX_API_KEY_FILE` every `GLASSBOX_KEY_REFRESH_SECONDS`: is it running?")
     _expect_load_lost_nothing(
         load, "rotation", start_hint="Rotate inside the `with monitoring.BackgroundLoad(...)` block and pass its "
                                      "`.result`.",
         failure_hint="Give the load a monitoring.KeyCaller that reads the key from Vault: it picks up the new key "
                      "when refused, which a fixed key never does.")
-    return ("well done: new key and new login, and callers that follow Vault never noticed (for as long as someone "
-            "hands the server a new secret ID within its token's max TTL).")
+    return ("well done: a new key, rendered by the agent and picked up by the server, without one failed request for "
+            "callers that follow Vault; and a new wrapped secret ID waits for the agent's next login.")
+
+
+LIFECYCLE_OPTIONS = {
+    "a": "about one login per second: each render of the key logs in with AppRole, and the render after Exercise 6 "
+         "used the new wrapped secret ID",
+    "b": "one login, and about one renewal per second: each render of the key renews the token",
+    "c": "one login, a renewal right after it, and then one renewal every ten minutes or so (two thirds of the "
+         "token's 15-minute period); the new wrapped secret ID is still unopened",
+    "d": "two logins: one at the start, and one right after the key rotation, with the new secret ID: a new key "
+         "version needs a new token",
+}
+_LIFECYCLE_WHY = {
+    "a": "The agent logs in once and reuses its token for every read: a login per render would spend a single-use "
+         "secret ID every second, and the agent was handed one.",
+    "b": "Reading a secret does not renew the token: the agent renews on a timer of its own, at about two thirds "
+         "of the token's lease (here its 15-minute period), whatever the template does.",
+    "c": "Right: one AppRole login, then renewals only. The token is periodic: each renewal grants another "
+         "15-minute period, with no maximum lifetime, so the agent never needs its secret ID again while it runs; "
+         "the new wrapped secret ID waits for its next login (a restart, or a token it could not renew).",
+    "d": "A new key version is new data, not a new identity: the token's policy reads the secret's latest version, "
+         "so the same token reads the rotated key; nothing makes the agent log in again.",
+}
+
+
+@exercise(lab="08", name="token-lifecycle", title="The agent's token: renewed, or logged in again?",
+          hint=("Ask what the agent needs a login for, and what it needs a renewal for: which of the two does "
+                "reading a secret require?",
+                "A periodic token lives one period after each renewal, with no maximum lifetime; the agent renews "
+                "at about two thirds of the lease."))
+def check_token_lifecycle(prediction):
+    """``prediction``: the letter of :data:`LIFECYCLE_OPTIONS` the learner predicts before reading the agent's log."""
+    expect_answered(prediction, "lifecycle")
+    return choose(prediction, LIFECYCLE_OPTIONS, correct="c", why=_LIFECYCLE_WHY)
 
 
 # -- 5. scale-out -------------------------------------------------------------------------------------------------
