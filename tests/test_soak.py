@@ -5,11 +5,13 @@ Vault (``monitoring.KeyCaller``), for ``GLASSBOX_SOAK_SECONDS`` (180 by default)
 
 - the service's tokens live 2 s and at most 6 s, so the agent renews them and logs in again every few seconds,
   each time with a new wrapped secret ID that the orchestrator delivered (secret IDs are single-use);
-- the API key is rotated in Vault every 5 s; the agent renders it within 1 s, the server re-reads every 1 s.
+- the API key is rotated in Vault every 6 s; the agent renders it within 1 s, the server re-reads every 1 s;
+- the server speaks HTTPS with a certificate from Vault's PKI engine valid 20 s: the agent issues the next one
+  before it expires and the server reloads it, while a prober opens a new verified connection every 0.1 s.
 
-It must end with 0 failed requests, every rotated key taken up by the server within the render interval plus
-the refresh period (plus 2 s for a busy machine), and the agent seen renewing and logging in again. The
-figures are printed (``pytest -s``) for the closing note.
+It must end with 0 failed requests and 0 failed handshakes, every rotated key taken up by the server within
+the render interval plus the refresh period (plus 3 s for a busy machine), the agent seen renewing and logging
+in again, and the certificate renewed. The figures are printed (``pytest -s``) for the closing note.
 """
 
 import json
@@ -26,9 +28,10 @@ from glassbox.vault import bootstrap, orchestrator
 from helpers import served_by_agent
 
 SOAK_SECONDS = float(os.environ.get("GLASSBOX_SOAK_SECONDS", "180"))
-ROTATE_EVERY = 5.0
-RENDER, REFRESH, SLACK = 1.0, 1.0, 2.0
-COMPRESSED = bootstrap.Setup(token_period=None, token_ttl="2s", token_max_ttl="6s", secret_id_ttl="1m")
+ROTATE_EVERY = 6.0
+RENDER, REFRESH, SLACK = 1.0, 1.0, 3.0
+COMPRESSED = bootstrap.Setup(token_period=None, token_ttl="2s", token_max_ttl="6s", secret_id_ttl="1m",
+                             cert_ttl="20s")
 BODY = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 9], "datatype": "FP64",
                                "data": [1.0] * 9}]}).encode()
 
@@ -37,23 +40,26 @@ def test_the_lifecycle_holds_under_load_past_many_token_lifetimes(own_vault_home
     server_record = vault.up()
     admin = hvac.Client(url=server_record.addr, token=server_record.token)
     agent_dir = tmp_path / "agent"
-    with served_by_agent(admin, agent_dir, setup=COMPRESSED, render_interval=f"{RENDER:g}s",
+    with served_by_agent(admin, agent_dir, setup=COMPRESSED, render_interval=f"{RENDER:g}s", tls=True,
                          GLASSBOX_KEY_REFRESH_SECONDS=REFRESH) as (server, agent):
+        ca_file = server.ca_file
         deliveries = orchestrator.Delivery(
             hvac.Client(url=admin.url, token=bootstrap.orchestrator_token(admin)), agent_dir, wrap_ttl="30s")
         caller = monitoring.KeyCaller(lambda: bootstrap.read_api_key(admin), min_interval=0.2)
-        rotations, taken_up, stop = [], [], threading.Event()
+        rotations, taken_up, probes, stop = [], [], {"ok": 0, "failed": []}, threading.Event()
         with deliveries:
-            watcher = threading.Thread(target=_watch_key_version, args=(server.url, taken_up, stop), daemon=True)
+            watcher = threading.Thread(target=_watch_key_version, args=(server.url, ca_file, taken_up, probes, stop),
+                                       daemon=True)
             rotator = threading.Thread(target=_rotate, args=(admin, rotations, stop), daemon=True)
             watcher.start()
             rotator.start()
-            results = _load(server.url + "/v2/models/credit/infer", caller, SOAK_SECONDS)
+            results = _load(server.url + "/v2/models/credit/infer", caller, SOAK_SECONDS, ca_file)
             stop.set()
             rotator.join()
             watcher.join()
-            final = monitoring.scrape(server.url + "/metrics").value("glassbox_api_key_version")
+            final = monitoring.scrape(server.url + "/metrics", ca_file=ca_file).value("glassbox_api_key_version")
         renewals, logins = agent.count("renewed auth token"), agent.count("authentication successful")
+        certificates = server.log().count("TLS certificate reloaded")
 
     requests = sum(result.requests for result in results)
     failed = sum(result.failed for result in results)
@@ -66,9 +72,12 @@ def test_the_lifecycle_holds_under_load_past_many_token_lifetimes(own_vault_home
     print(f"\nsoak {SOAK_SECONDS:.0f} s: {requests} requests, {failed} failed, {retried} retried after a 401 | "
           f"{len(rotations)} key rotations, taken up after p50 {np.median(delays):.2f} s, max {max(delays):.2f} s | "
           f"agent: {renewals} renewals, {logins} logins | orchestrator: {deliveries.delivered} wrapped secret IDs "
-          f"delivered, {len(deliveries.errors)} errors")
+          f"delivered, {len(deliveries.errors)} errors | TLS: {certificates} certificates reloaded, "
+          f"{probes['ok']} new verified connections, {len(probes['failed'])} failed")
 
     assert failed == 0, statuses
+    assert probes["failed"] == [] and probes["ok"] > SOAK_SECONDS
+    assert certificates >= SOAK_SECONDS / 20 - 2  # renewed before each expiry, taken up without a restart
     assert requests > 20 * SOAK_SECONDS  # the server was busy throughout, not idle
     assert len(rotations) >= SOAK_SECONDS / ROTATE_EVERY - 2
     assert final == 1 + len(rotations)  # every rotated key reached the server, none skipped
@@ -78,11 +87,12 @@ def test_the_lifecycle_holds_under_load_past_many_token_lifetimes(own_vault_home
     assert deliveries.delivered >= logins - 1 and deliveries.errors == []
 
 
-def _load(url, caller, seconds):
+def _load(url, caller, seconds, ca_file):
     """The load in runs of at most a minute, back to back (a run is bounded by monitoring.MAX_DURATION)."""
     results, deadline = [], time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0.5:
-        results.append(monitoring.run_load(url, BODY, concurrency=4, duration=min(60.0, left), api_key=caller))
+        results.append(monitoring.run_load(url, BODY, concurrency=4, duration=min(60.0, left), api_key=caller,
+                                           ca_file=ca_file))
     return results
 
 
@@ -92,14 +102,20 @@ def _rotate(admin, rotations, stop):
         rotations.append(time.monotonic())
 
 
-def _watch_key_version(url, taken_up, stop):
+def _watch_key_version(url, ca_file, taken_up, probes, stop):
     """Note when the server's key changes (its metric counts the distinct keys it has read), until ``stop``
-    and then long enough for the last rotation to be taken up."""
+    and then long enough for the last rotation to be taken up. Each scrape is a new verified HTTPS connection."""
     seen, until = None, None
     while until is None or time.monotonic() < until:
         if until is None and stop.is_set():
             until = time.monotonic() + RENDER + REFRESH + SLACK
-        version = monitoring.scrape(url + "/metrics").value("glassbox_api_key_version")
+        try:
+            version = monitoring.scrape(url + "/metrics", ca_file=ca_file).value("glassbox_api_key_version")
+            probes["ok"] += 1
+        except OSError as error:  # a refused handshake or an expired certificate
+            probes["failed"].append(f"{type(error).__name__}: {error}")
+            time.sleep(0.1)
+            continue
         if seen is not None and version > seen:
             taken_up.extend([time.monotonic()] * int(version - seen))
         seen = version

@@ -32,6 +32,7 @@ import asyncio
 import ipaddress
 import math
 import socket
+import ssl
 import threading
 import time
 import urllib.request
@@ -196,8 +197,8 @@ class LoadResult:
 
 def _loopback(url: str) -> tuple[str, int, str]:
     parts = urlsplit(url)
-    if parts.scheme != "http":
-        raise ValueError(f"only plain http to this machine is supported, not {parts.scheme!r}")
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"only http and https to this machine are supported, not {parts.scheme!r}")
     host = parts.hostname or ""
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
@@ -208,20 +209,20 @@ def _loopback(url: str) -> tuple[str, int, str]:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return host, parts.port or 80, path
+    return host, parts.port or (443 if parts.scheme == "https" else 80), path
 
 
 def run_load(url: str, bodies: Sequence[bytes] | bytes, *, concurrency: int = 8, requests: int | None = None,
              duration: float | None = None, api_key: str | KeyCaller | None = None, method: str = "POST",
              timeout: float = 10.0, ok_statuses: Iterable[int] = (200,), stop: threading.Event | None = None,
-             progress: bool = False) -> LoadResult:
+             progress: bool = False, ca_file=None) -> LoadResult:
     """Send requests to ``url`` over ``concurrency`` keep-alive connections and measure every one.
 
     ``bodies`` are sent in turn (one body or a list: different rows, or traffic to replay in order);
     the run stops after ``requests`` requests or ``duration`` seconds, whichever comes first (at least one
     is required; at most :data:`MAX_REQUESTS` and :data:`MAX_DURATION`), or when ``stop`` is set.
     ``api_key`` is a fixed key or a :class:`KeyCaller` that picks up a rotated key on a 401.
-    Only loopback addresses are accepted.
+    Only loopback addresses are accepted; an ``https`` URL is verified against ``ca_file`` (the course CA).
     """
     host, port, path = _loopback(url)
     if requests is None and duration is None:
@@ -235,8 +236,10 @@ def run_load(url: str, bodies: Sequence[bytes] | bytes, *, concurrency: int = 8,
     bodies = [bodies] if isinstance(bodies, (bytes, bytearray)) else list(bodies)
     if not bodies:
         raise ValueError("no request body to send")
+    tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None) if url.startswith("https") else None
     run = _Run(host, port, path, method, bodies, concurrency, requests or MAX_REQUESTS,
-               min(duration or MAX_DURATION, MAX_DURATION), api_key, timeout, tuple(ok_statuses), stop, progress)
+               min(duration or MAX_DURATION, MAX_DURATION), api_key, timeout, tuple(ok_statuses), stop, progress,
+               tls)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -322,8 +325,9 @@ class _Run:
     """One load run: an event loop of its own, ``concurrency`` workers, each with one connection."""
 
     def __init__(self, host, port, path, method, bodies, concurrency, max_requests, max_duration, api_key,
-                 timeout, ok_statuses, stop, progress):
+                 timeout, ok_statuses, stop, progress, tls=None):
         self.host, self.port, self.path, self.method = host, port, path, method
+        self.tls = tls
         self.bodies, self.concurrency = bodies, concurrency
         self.max_requests, self.max_duration = max_requests, max_duration
         self.caller = api_key if isinstance(api_key, KeyCaller) else None
@@ -404,7 +408,7 @@ class _Run:
             while True:
                 try:
                     if connection is None:
-                        connection = await _Connection.open(self.host, self.port, self.timeout)
+                        connection = await _Connection.open(self.host, self.port, self.timeout, self.tls)
                     status = await connection.send(self._request(body, key), self.timeout)
                 except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
                     status = 0
@@ -449,8 +453,9 @@ class _Connection:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, host: str, port: int, timeout: float) -> "_Connection":
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    async def open(cls, host: str, port: int, timeout: float, tls=None) -> "_Connection":
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            host, port, ssl=tls, server_hostname=host if tls else None), timeout)
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -524,12 +529,14 @@ class Metrics:
         return sorted(sums.items())
 
 
-def scrape(url: str, timeout: float = 5.0) -> Metrics:
-    """Fetch and parse a Prometheus text-format endpoint (``/metrics``) on this machine."""
+def scrape(url: str, timeout: float = 5.0, ca_file=None) -> Metrics:
+    """Fetch and parse a Prometheus text-format endpoint (``/metrics``) on this machine (``https``: verified
+    against ``ca_file``)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     _loopback(url)
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None) if url.startswith("https") else None
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
         text = response.read().decode("utf-8")
     samples: dict[tuple[str, frozenset], float] = {}
     for family in text_string_to_metric_families(text):
