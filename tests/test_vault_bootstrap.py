@@ -130,3 +130,19 @@ def test_transit_helpers_split_a_long_column_into_requests_the_server_accepts(va
 
 def test_setup_repr_holds_no_secret(vault_client, setup, service):
     assert bootstrap.read_api_key(service) not in repr(setup)
+
+
+def test_old_api_keys_are_readable_by_the_service_until_destroyed(vault_client, setup, service):
+    before = bootstrap.rotate_api_key(vault_client) - 1
+    current = bootstrap.rotate_api_key(vault_client)
+    old_key = bootstrap.read_api_key(service, version=before)   # the gap: the policy's path serves old versions
+    assert old_key != bootstrap.read_api_key(service)
+    destroyed = bootstrap.destroy_old_api_keys(vault_client)
+    assert before in destroyed and current not in destroyed
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        bootstrap.read_api_key(service, version=before)
+    assert bootstrap.read_api_key(service) == bootstrap.read_api_key(vault_client)  # the current key stays
+    assert bootstrap.destroy_old_api_keys(vault_client) == []                        # nothing left to destroy
+    versions = vault_client.secrets.kv.v2.read_secret_metadata(
+        path=setup.service_path, mount_point=setup.mount)["data"]["versions"]
+    assert all(v["destroyed"] for number, v in versions.items() if int(number) != current)

@@ -51,7 +51,7 @@ import hvac.exceptions
 __all__ = [
     "Setup", "WrappingTokenError", "ensure", "service_policy", "orchestrator_policy", "orchestrator_token",
     "role_id", "wrapped_secret_id", "login_with_wrapped_secret", "login_service", "read_api_key",
-    "rotate_api_key", "encrypt_values", "decrypt_values",
+    "rotate_api_key", "destroy_old_api_keys", "encrypt_values", "decrypt_values",
     "MOUNT", "SERVICE_PATH", "API_KEY_FIELD", "POLICY", "ORCHESTRATOR_POLICY", "APPROLE_MOUNT", "ROLE",
     "TRANSIT_MOUNT", "TRANSIT_KEY", "PKI_MOUNT", "PKI_ROLE", "CERT_TTL", "CA_COMMON_NAME", "ca_certificate",
     "TOKEN_PERIOD", "SECRET_ID_TTL", "SECRET_ID_NUM_USES", "WRAP_TTL",
@@ -252,6 +252,22 @@ def rotate_api_key(admin_client: hvac.Client) -> int:
         path=SERVICE_PATH, secret={API_KEY_FIELD: _new_api_key()}, cas=current, mount_point=MOUNT
     )
     return response["data"]["version"]
+
+
+def destroy_old_api_keys(admin_client: hvac.Client) -> list[int]:
+    """Destroy every version of the API key but the current one; return the versions destroyed.
+
+    Call it once the rollout is over (the server and its callers use the new key): the service's policy reads
+    ``secret/data/...``, which also serves old versions (``?version=N``), so a stolen service token could still
+    read old keys. Destroyed versions are gone for good: nobody can read or undelete them.
+    """
+    kv = admin_client.secrets.kv.v2
+    meta = kv.read_secret_metadata(path=SERVICE_PATH, mount_point=MOUNT)["data"]
+    old = sorted(int(number) for number, version in meta["versions"].items()
+                 if int(number) != meta["current_version"] and not version.get("destroyed"))
+    if old:
+        kv.destroy_secret_versions(path=SERVICE_PATH, versions=old, mount_point=MOUNT)
+    return old
 
 
 def encrypt_values(client: hvac.Client, values, key: str = TRANSIT_KEY) -> list[str]:
