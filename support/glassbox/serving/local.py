@@ -26,10 +26,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from glassbox.child import ChildProcess
+
 __all__ = ["LocalServer"]
 
 
-class LocalServer:
+class LocalServer(ChildProcess):
     """``python -m glassbox.serving`` in a child process; :meth:`start` waits until it answers ready."""
 
     def __init__(self, env: dict | None = None, *, host: str = "127.0.0.1", port: int | None = None,
@@ -46,10 +48,6 @@ class LocalServer:
     @property
     def url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
     def start(self, timeout: float = 60.0) -> "LocalServer":
         """Start the server and wait until ``/v2/health/ready`` answers 200; raise with the log if it does not."""
@@ -70,33 +68,6 @@ class LocalServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"the model server was not ready after {timeout:.0f} s:\n{self.log(20)}")
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """Stop the server (SIGTERM, then SIGKILL after ``timeout``); return its exit code."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def log(self, lines: int | None = None) -> str:
-        """The server's log (its last ``lines`` lines)."""
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:]) if lines else text
-
-    def __enter__(self) -> "LocalServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

@@ -42,6 +42,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from glassbox.child import ChildProcess
 from glassbox.vault import bootstrap
 
 __all__ = ["LocalAgent", "AgentError", "config", "ROLE_ID_FILE", "SECRET_ID_FILE", "KEY_FILE", "CERT_FILE",
@@ -113,7 +114,7 @@ template {{
 """
 
 
-class LocalAgent:
+class LocalAgent(ChildProcess):
     """``bao agent`` as a child process; :meth:`start` writes its configuration and waits for the key file.
 
     The directory must hold the role ID and a wrapped secret ID (:func:`glassbox.vault.orchestrator.deliver`).
@@ -139,10 +140,6 @@ class LocalAgent:
     @property
     def log_path(self) -> Path:
         return self.directory / LOG_FILE
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
     def start(self, timeout: float = 60.0) -> "LocalAgent":
         """Start the agent and wait until it has rendered the key; raise :class:`AgentError` if it does not."""
@@ -183,36 +180,9 @@ class LocalAgent:
         raise AgentError(f"Vault Agent rendered no API key within {timeout:.0f} s (is the wrapped secret ID "
                          f"fresh and made for {self.setup.role}?):\n{self.log(15)}")
 
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """Stop the agent (SIGTERM, then SIGKILL); the rendered key file stays, as a sidecar's would."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def log(self, lines: int | None = None) -> str:
-        """The agent's log (its last ``lines`` lines); it holds no secret values."""
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:]) if lines else text
-
     def count(self, event: str) -> int:
         """How often the log says ``event``: ``"authentication successful"``, ``"renewed auth token"``..."""
         return self.log().count(event)
-
-    def __enter__(self) -> "LocalAgent":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"LocalAgent({self.directory}, {'running' if self.running else 'stopped'})"
