@@ -217,11 +217,20 @@ def test_vault_agent_injects_the_services_own_secret_under_its_service_account(d
     assert notes["vault.hashicorp.com/role"] == bootstrap.ROLE
     injected = {k[len("vault.hashicorp.com/agent-inject-secret-"):]: v
                 for k, v in notes.items() if k.startswith("vault.hashicorp.com/agent-inject-secret-")}
-    assert injected == {"api-key": bootstrap.Setup().api_path}
+    assert injected == {"api-key": bootstrap.Setup().api_path, "server.pem": bootstrap.Setup().issue_path}
     template = notes["vault.hashicorp.com/agent-inject-template-api-key"]
     assert bootstrap.Setup().api_path in template and f".Data.data.{bootstrap.API_KEY_FIELD}" in template
+    certificate = notes["vault.hashicorp.com/agent-inject-template-server.pem"]
+    assert f'pkiCert "{bootstrap.Setup().issue_path}"' in certificate
+    assert all(part in certificate for part in ("{{ .Cert }}", "{{ .CA }}", "{{ .Key }}"))
+    service = _one("Service")["metadata"]
+    name = f"{service['name']}.{service['namespace']}.svc"   # what callers in the cluster connect to
+    assert f"common_name={name}" in certificate and name in bootstrap.SERVER_NAMES
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["GLASSBOX_API_KEY_FILE"] == "/vault/secrets/api-key"  # where the agent renders "api-key"
+    assert env["GLASSBOX_TLS_FILE"] == "/vault/secrets/server.pem"   # HTTPS is on, with the renewed certificate
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["scheme"] == "HTTPS", probe
     assert int(notes["vault.hashicorp.com/agent-run-as-user"]) == _dockerfile()[0]
 
 

@@ -30,8 +30,8 @@ Fixed names (module constants, also carried by :class:`Setup`):
 - the transit key ``glassbox-pii`` (:data:`TRANSIT_KEY`) at ``transit/`` (:data:`TRANSIT_MOUNT`), for the
   dataset's personal columns;
 - the PKI engine at ``pki/`` (:data:`PKI_MOUNT`) with the course CA (:data:`CA_COMMON_NAME`, made once) and the
-  role ``glassbox-model-server`` (:data:`PKI_ROLE`): server certificates for ``localhost``/``127.0.0.1`` and
-  ``model-server`` only, valid 1h (:data:`CERT_TTL`), not stored by Vault; the service's policy may issue them,
+  role ``glassbox-model-server`` (:data:`PKI_ROLE`): server certificates for the names in
+  :data:`SERVER_NAMES` (this machine, compose's and Kubernetes' service names) and IP addresses only, valid 1h (:data:`CERT_TTL`), not stored by Vault; the service's policy may issue them,
   and its agent renews them before they expire. Callers verify the server against :func:`ca_certificate`.
 
 Every function takes an ``hvac.Client``; admin functions need a token allowed to manage mounts, policies
@@ -71,7 +71,8 @@ PKI_MOUNT = "pki"
 PKI_ROLE = "glassbox-model-server"
 CERT_TTL = "1h"
 CA_COMMON_NAME = "Glassbox course CA (dev only)"
-SERVER_NAMES = ("localhost", "model-server")  # the names a server certificate may carry (compose: model-server)
+# The names a server certificate may carry: this machine, compose's service, the Kubernetes Service.
+SERVER_NAMES = ("localhost", "model-server", "glassbox-model-server.glassbox.svc")
 TOKEN_PERIOD = "15m"
 SECRET_ID_TTL = "10m"
 SECRET_ID_NUM_USES = 1
