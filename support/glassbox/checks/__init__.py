@@ -173,12 +173,16 @@ _INFRASTRUCTURE = {
 
 def infrastructure_failure(error: BaseException) -> str | None:
     """A one-line account of ``error`` when the course's infrastructure failed, not the learner's answer."""
+    url = str(getattr(getattr(error, "request", None), "url", "") or "")
+    if url.startswith(("http+docker", "http+unix")):  # the Docker SDK speaks requests too: not Vault
+        return None
     for cls in type(error).__mro__:
         what = _INFRASTRUCTURE.get(f"{cls.__module__}.{cls.__qualname__}")
         if what:
-            start = ("run `glassbox vault up` in a terminal (or re-run the lab's first cells)" if "Vault" in what
-                     else "re-run the cell that starts the server")
-            return f"{what}. This is not your answer's fault: {start}, then run this cell again."
+            start = ("start it again with `glassbox vault up` in a terminal, or by running the lab's first cell; "
+                     "a dev Vault comes back empty, so then run the lab from the top" if "Vault" in what
+                     else "re-run the cell that starts the server, then this cell")
+            return f"{what}. This is not your answer's fault: {start}."
     return None
 
 

@@ -4,7 +4,9 @@ An *exercise cell* is a cell that calls a self-check (a function made by :func:`
 When the learner's code in it raises before the check runs, the learner sees the check's "not yet" box with
 what the library said, what that means here (the table below), and the exercise's hint tiers, instead of a
 bare traceback; the full traceback is folded in the box, and ``%tb`` prints it. The cell then counts as run,
-so *Run All* goes on to the end, as it does after any other "not yet". Errors in other cells are shown as usual.
+so *Run All* goes on to the end, as it does after any other "not yet". Errors in other cells are shown as usual,
+except when the course's Vault or model server has stopped: then any cell says so in one line, with what to
+do, and still fails (so *Run All* stops there).
 
 | exception | what it means here |
 |---|---|
@@ -30,7 +32,7 @@ from __future__ import annotations
 import re
 import sys
 
-from glassbox.checks import raised
+from glassbox.checks import infrastructure_failure, raised
 
 __all__ = ["install", "meaning"]
 
@@ -75,6 +77,11 @@ def _exercise_check(shell):
 
 def _on_exception(shell, etype, value, tb, tb_offset=None):
     check = _exercise_check(shell)
+    down = infrastructure_failure(value) if isinstance(value, Exception) else None
+    if check is None and down:  # the Vault or the model server stopped: one line, and the cell still fails
+        sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # for %tb
+        print(f"glassbox: {down} (`%tb` shows the traceback.)", file=sys.stderr, flush=True)
+        return None
     if check is None or not isinstance(value, Exception):
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
         return None

@@ -13,6 +13,12 @@ The port is the argument, else ``GLASSBOX_VAULT_PORT``, else 8200; a running cou
 ``GLASSBOX_VAULT_PORT`` says (only an explicit ``port`` that differs is refused). Dev root tokens are random and reach the
 server through its environment, never its command line.
 
+State: every backend runs Vault in dev mode, which keeps everything in memory. A server that stopped (the
+machine slept, its container was removed, someone ran ``glassbox vault down``) comes back *empty*: the next
+``up()`` says so on stderr in one line and starts a new one. That is a choice: each lab recreates the state it
+needs (mounts, policies, roles, keys) idempotently, so "run the lab from the top" always works, while a server
+that kept its state on disk would need unseal keys to manage and a root token that outlives the course.
+
 Which kind answers (``server.kind``): the embedded backend runs OpenBao by construction. For any other server
 it is read from ``sys/health``: HashiCorp Vault reports an ``enterprise`` flag there and is still at 1.x;
 OpenBao dropped the flag and began at 2.0. No flag and a major version of 2 or more means OpenBao.
@@ -30,6 +36,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -256,8 +263,9 @@ def _reuse(backend: str | None, port: int | None) -> Server | None:
         return None
     answer = _ask(recorded.addr, recorded.token)
     if answer is None or not answer.ready:
-        _log.info("the %s server recorded at %s no longer answers; starting afresh", recorded.backend,
-                  recorded.addr)
+        print(f"glassbox: the course's Vault at {recorded.addr} had stopped; starting a new one. A dev Vault keeps "
+              "nothing, so it starts empty: run this lab from the top (its cells create what they need again).",
+              file=sys.stderr, flush=True)
         with contextlib.suppress(VaultError):  # e.g. its Docker engine is gone too
             _stop(recorded)
         _state_path().unlink(missing_ok=True)
