@@ -30,9 +30,10 @@ its image ID (``sha256:...``, the hash of its configuration, which names its lay
 moved to other bytes, an ID cannot. A registry adds the *repo digest* (``name@sha256:...``, the hash of the
 manifest it serves) when an image is pushed; locally built images have none until then.
 
-``python -m glassbox.deploy bootstrap DIR`` is the compose stack's one-shot bootstrap (see
-docker-compose.yml): :func:`glassbox.vault.bootstrap.ensure`, then the role ID and a wrapped secret ID written
-to ``DIR`` for the server.
+``python -m glassbox.deploy bootstrap DIR KEY_FILE`` is the compose stack's one-shot bootstrap (see
+docker-compose.yml): :func:`glassbox.vault.bootstrap.ensure` with the root token, then, as the trusted
+orchestrator, the role ID, a wrapped secret ID and the agent's configuration written to ``DIR`` for the agent
+sidecar, which renders the key to ``KEY_FILE``.
 """
 
 from __future__ import annotations
@@ -67,7 +68,6 @@ CONTAINER_PORT = 8080
 # runs it by its version tag, see choose_vault_image).
 DEFAULT_VAULT_IMAGE = "hashicorp/vault:1.20"
 LOCAL_OPENBAO_IMAGE = "glassbox/openbao:latest"
-HANDOFF_FILES = ("role-id", "wrapped-secret-id")
 
 _ENGINE_TIMEOUT = 3.0
 _DOCKER_TIMEOUT = 600.0  # a cold build's single requests can be slow
@@ -431,12 +431,14 @@ class Stack:
 
     Ports default to free loopback ports; the Vault image to ``VAULT_IMAGE``, else HashiCorp's image where it
     is present (or can be pulled), else the local OpenBao image that CI builds. The dev root token is random
-    per stack and is never printed.
+    per stack and is never printed. The internal ``vault`` network gets a subnet of its own (``subnet``,
+    default a random ``10.x.y.0/24`` that no Docker network on this engine uses), so stacks can run side by
+    side; the service's secret IDs and tokens are bound to it.
     """
 
     def __init__(self, project: str = "glassbox", *, directory=None, vault_image: str | None = None,
                  vault_port: int | None = None, port: int | None = None, image: str = IMAGE,
-                 key_refresh_seconds: float | None = None, client=None):
+                 key_refresh_seconds: float | None = None, subnet: str | None = None, client=None):
         self.project = project
         self.directory = Path(directory) if directory else project_dir()
         self.vault_port = vault_port or free_port()
@@ -444,6 +446,7 @@ class Stack:
         self.image = image
         self.vault_image = vault_image or choose_vault_image(client)
         self.key_refresh_seconds = key_refresh_seconds
+        self.subnet = subnet or _free_subnet(client)
         self._root_token = secrets.token_urlsafe(18)
 
     @property
@@ -459,7 +462,7 @@ class Stack:
         env.update({
             "VAULT_IMAGE": self.vault_image, "GLASSBOX_IMAGE": self.image,
             "GLASSBOX_STACK_VAULT_PORT": str(self.vault_port), "GLASSBOX_STACK_PORT": str(self.port),
-            "VAULT_DEV_ROOT_TOKEN_ID": self._root_token,
+            "VAULT_DEV_ROOT_TOKEN_ID": self._root_token, "GLASSBOX_VAULT_SUBNET": self.subnet,
         })
         if self.key_refresh_seconds:
             env["GLASSBOX_KEY_REFRESH_SECONDS"] = str(self.key_refresh_seconds)
@@ -490,8 +493,28 @@ class Stack:
         return {row["Service"]: {"state": row.get("State"), "health": row.get("Health") or None,
                                  "exit_code": row.get("ExitCode"), "id": row.get("ID")} for row in rows}
 
-    def logs(self, lines: int = 50) -> str:
-        return self.compose("logs", "--no-color", "--tail", str(lines), check=False).stdout
+    def logs(self, lines: int = 50, *services: str) -> str:
+        return self.compose("logs", "--no-color", "--tail", str(lines), *services, check=False).stdout
+
+    def deliver(self) -> None:
+        """A fresh delivery of secret zero: ``docker compose run --rm bootstrap`` (a restarted agent needs one)."""
+        self.compose("run", "--rm", "--no-deps", "bootstrap")
+
+    def restart(self, service: str, timeout: float = 120) -> None:
+        """``docker compose restart SERVICE``, then wait until it is healthy again."""
+        self.compose("restart", "--timeout", "5", service)
+        self.wait_healthy(service, timeout=timeout)
+
+    def wait_healthy(self, *services: str, timeout: float = 120) -> None:
+        """Wait until each of ``services`` runs and its health check passes; raise with their logs if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.services()
+            if all(states.get(name, {}).get("health") == "healthy" for name in services):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not healthy after {timeout:.0f} s: {states}\n{self.logs(30, *services)}")
+            time.sleep(0.5)
 
     def admin_client(self):
         """An hvac client on the stack's Vault with its dev root token (keep it in code, never print it)."""
@@ -517,6 +540,24 @@ class Stack:
 
     def __repr__(self) -> str:
         return f"Stack({self.project!r}, server {self.url}, Vault {self.vault_addr}, {self.vault_image})"
+
+
+def _free_subnet(client=None) -> str:
+    """A random ``10.x.y.0/24`` that overlaps no network of this engine (any such subnet if none answers)."""
+    import ipaddress
+    import random
+
+    used = []
+    client = client or engine()
+    if client is not None:
+        for network in client.networks.list():
+            for pool in (network.attrs.get("IPAM") or {}).get("Config") or []:
+                if pool.get("Subnet"):
+                    used.append(ipaddress.ip_network(pool["Subnet"], strict=False))
+    while True:
+        candidate = ipaddress.ip_network(f"10.{random.randint(200, 254)}.{random.randint(0, 255)}.0/24")
+        if not any(candidate.overlaps(other) for other in used):
+            return str(candidate)
 
 
 def choose_vault_image(client=None) -> str:
@@ -548,43 +589,52 @@ def _has_image(client, name: str) -> bool:
 
 # --- the compose stack's bootstrap (runs inside the image) -------------------------------------------------
 
-def bootstrap_handoff(directory, *, addr: str | None = None, token: str | None = None,
-                      timeout: float = 60.0) -> Path:
-    """Set up Vault for the model service and hand the server its credentials through ``directory``.
+def bootstrap_handoff(directory, key_file, *, addr: str | None = None, token: str | None = None,
+                      bound_cidrs: str | None = None, timeout: float = 60.0) -> Path:
+    """Compose's bootstrap: set Vault up with the root token, then deliver secret zero as the orchestrator.
 
-    Waits for Vault, runs :func:`glassbox.vault.bootstrap.ensure` (policy, AppRole, API key; idempotent), then
-    writes ``role-id`` and ``wrapped-secret-id`` (a single-use wrapping token) there, readable by this user only.
+    :func:`glassbox.vault.bootstrap.ensure` (idempotent) with secret IDs and tokens bound to ``bound_cidrs``
+    (comma-separated; default ``GLASSBOX_BOUND_CIDRS``); then, with an orchestrator token and not the root
+    token, :func:`glassbox.vault.orchestrator.deliver` writes the role ID and a wrapped secret ID to
+    ``directory``, and the agent's configuration (rendering to ``key_file``) goes beside them. The root token
+    comes from ``token``, ``VAULT_TOKEN`` or the file ``VAULT_TOKEN_FILE``.
     """
+    import hvac
+
+    from glassbox.paths import write_private
+    from glassbox.vault import agent, bootstrap, orchestrator
+
+    addr = addr or os.environ["VAULT_ADDR"]
+    token = token or os.environ.get("VAULT_TOKEN") or Path(os.environ["VAULT_TOKEN_FILE"]).read_text().strip()
+    admin = hvac.Client(url=addr, token=token)
+    _wait_unsealed(admin, timeout)
+    cidrs = tuple(part.strip() for part in (bound_cidrs or os.environ.get("GLASSBOX_BOUND_CIDRS", "")).split(",")
+                  if part.strip()) or bootstrap.BOUND_CIDRS
+    setup = bootstrap.ensure(admin, bootstrap.Setup(bound_cidrs=cidrs))
+    trusted = hvac.Client(url=addr, token=bootstrap.orchestrator_token(admin, ttl="5m"))
+    orchestrator.deliver(trusted, directory)
+    write_private(Path(directory) / agent.CONFIG_FILE, agent.config("", directory, key_file=key_file, setup=setup))
+    trusted.auth.token.revoke_self()
+    print(f"bootstrap: policy {setup.policy}, AppRole {setup.role} bound to {', '.join(cidrs)}, API key at "
+          f"{setup.mount}/{setup.service_path}; the orchestrator delivered the role ID, a wrapped secret ID "
+          f"and {agent.CONFIG_FILE} in {directory}", flush=True)
+    return Path(directory)
+
+
+def _wait_unsealed(client, timeout: float) -> None:
     import hvac
     import requests
 
-    from glassbox.vault import bootstrap
-
-    addr = addr or os.environ["VAULT_ADDR"]
-    admin = hvac.Client(url=addr, token=token or os.environ["VAULT_TOKEN"])
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if admin.sys.is_initialized() and not admin.sys.is_sealed():
-                break
+            if client.sys.is_initialized() and not client.sys.is_sealed():
+                return
         except (requests.exceptions.RequestException, hvac.exceptions.VaultError):
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"Vault at {addr} did not answer within {timeout:.0f} s")
+            raise RuntimeError(f"Vault at {client.url} did not answer within {timeout:.0f} s")
         time.sleep(0.5)
-    setup = bootstrap.ensure(admin)
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    values = {"role-id": bootstrap.role_id(admin), "wrapped-secret-id": bootstrap.wrapped_secret_id(admin)}
-    for name, value in values.items():
-        temporary = folder / f".{name}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(value + "\n")
-        temporary.replace(folder / name)
-    print(f"bootstrap: policy {setup.policy}, AppRole {setup.role}, API key at {setup.mount}/{setup.service_path}; "
-          f"role ID and wrapped secret ID handed over in {folder}", flush=True)
-    return folder
 
 
 # --- private helpers ---------------------------------------------------------------------------------------
@@ -600,11 +650,11 @@ def _first_line(error: BaseException) -> str:
 
 
 def _main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] != "bootstrap":
-        print("usage: python -m glassbox.deploy bootstrap DIR", file=sys.stderr)
+    if len(argv) != 3 or argv[0] != "bootstrap":
+        print("usage: python -m glassbox.deploy bootstrap HANDOFF_DIR KEY_FILE", file=sys.stderr)
         return 2
     try:
-        bootstrap_handoff(argv[1])
+        bootstrap_handoff(argv[1], argv[2])
     except Exception as error:
         print(f"error: bootstrap failed: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
         return 1

@@ -53,13 +53,17 @@ class AgentError(RuntimeError):
     """The agent could not start or render the key (the message says why, with the end of its log)."""
 
 
-def config(addr: str, directory, *, render_interval: str = "10s", setup: bootstrap.Setup | None = None) -> str:
+def config(addr: str, directory, *, render_interval: str = "10s", setup: bootstrap.Setup | None = None,
+           key_file=None) -> str:
     """The agent's configuration in HCL: AppRole auto-auth from ``directory``, and the key template.
 
     ``addr`` may be empty: the agent then takes ``VAULT_ADDR`` from its environment (compose does).
+    ``key_file``: where the key is rendered (default ``directory/api-key``); a sidecar renders it into a
+    volume of its own, shared with the server, apart from the hand-over directory.
     """
     setup = setup or bootstrap.Setup()
     directory = Path(directory)
+    key_file = Path(key_file) if key_file else directory / KEY_FILE
     quoted = json.dumps  # an HCL string is a JSON string
     template = (f'{{{{ with secret "{setup.api_path}" }}}}'
                 f'{{{{ .Data.data.{setup.api_key_field} }}}}{{{{ end }}}}')
@@ -84,7 +88,7 @@ template_config {{
 
 template {{
   contents    = {quoted(template)}
-  destination = {quoted(str(directory / KEY_FILE))}
+  destination = {quoted(str(key_file))}
   perms       = "0600"
   error_on_missing_key = true
 }}
