@@ -405,7 +405,7 @@ def _start_container(port: int, required: bool) -> Server | None:
     _require_free(port, what="port")
     name = f"glassbox-vault-{port}"
     _remove_leftover(client, name)
-    config = _fresh_config(mode=0o777)  # the image's unprivileged user writes audit logs there
+    config = _fresh_config(mode=0o700)  # this user's alone: the container runs as this user (see below)
     token = secrets.token_urlsafe(24)
     environment = {  # HashiCorp's image reads the VAULT_ names, OpenBao images the BAO_ ones
         "VAULT_DEV_ROOT_TOKEN_ID": token, "VAULT_DEV_LISTEN_ADDRESS": "0.0.0.0:8200",
@@ -414,7 +414,13 @@ def _start_container(port: int, required: bool) -> Server | None:
     try:
         container = client.containers.run(
             image, ["server", "-dev", "-dev-no-store-token", f"-config={CONTAINER_DIR}/{CONFIG_NAME}"],
-            name=name, detach=True, environment=environment, ports={"8200/tcp": ("127.0.0.1", port)},
+            # As this machine's user, so that it can write its audit log into the 0700 directory and nobody
+            # else can read it; straight to the binary (`vault` or `bao`), past an entrypoint script that would
+            # switch to the image's own user.
+            entrypoint=["/bin/sh", "-c", _EXEC_SERVER, "sh"], user=f"{os.getuid()}:{os.getgid()}",
+            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            name=name, detach=True, environment={**environment, "HOME": "/tmp", "SKIP_SETCAP": "true"},
+            ports={"8200/tcp": ("127.0.0.1", port)},
             volumes={str(config.parent): {"bind": CONTAINER_DIR, "mode": "rw"}}, labels={_LABEL: str(home())},
         )
     except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
@@ -435,6 +441,9 @@ def _start_container(port: int, required: bool) -> Server | None:
         raise
     return Server(started.addr, token, "container", _kind_of(answer.health), port,
                   container_id=container.id, config_path=config)
+
+
+_EXEC_SERVER = 'exec "$(command -v vault || command -v bao)" "$@"'
 
 
 def _ensure_image(client, image: str) -> None:
@@ -554,7 +563,7 @@ def _fresh_config(mode: int) -> Path:
     directory.chmod(mode)
     config = directory / CONFIG_NAME
     config.write_text(_CONFIG_HEADER)
-    config.chmod(0o644)
+    config.chmod(0o600)
     return config
 
 
