@@ -53,7 +53,8 @@ from glassbox import __version__
 from glassbox.serving.local import is_ready
 
 __all__ = [
-    "IMAGE", "UID", "BuildError", "ContainerServer", "ImageReport", "Stack", "build", "choose_vault_image",
+    "IMAGE", "UID", "AGENT_HANDOFF", "AGENT_KEY_DIR", "TMPFS_KEY_VOLUME", "AgentContainer", "BuildError",
+    "ContainerServer", "ImageReport", "Stack", "build", "choose_vault_image", "run_agent",
     "compose_command", "dockerfile_stages", "engine", "engine_status", "follow_build", "free_port", "image_report",
     "layer_sizes", "package_sizes", "project_dir", "run_container",
 ]
@@ -268,18 +269,23 @@ class ContainerServer:
 
 
 def run_container(client, env: dict, *, image: str = IMAGE, port: int | None = None, name: str | None = None,
-                  labels: dict | None = None) -> ContainerServer:
+                  labels: dict | None = None, key_volume=None) -> ContainerServer:
     """Start the model server's container, hardened, on this machine's loopback (host networking); wait ready.
 
-    ``env``: the server's settings (``VAULT_ADDR``, ``GLASSBOX_VAULT_ROLE_ID``, ``GLASSBOX_VAULT_WRAPPED_SECRET_ID``
-    ...), handed over at run time, never baked into the image. The root file system is read-only, every
-    capability dropped, privilege escalation refused.
+    ``env``: the server's settings, handed over at run time, never baked into the image. ``key_volume``: the
+    volume a Vault Agent sidecar renders the key into (:func:`run_agent`), mounted read-only at
+    ``/run/glassbox``, with ``GLASSBOX_API_KEY_FILE`` pointing at the key in it. The root file system is
+    read-only, every capability dropped, privilege escalation refused.
     """
     port = port or free_port()
     environment = {**{key: str(value) for key, value in env.items()},
                    "GLASSBOX_HOST": "127.0.0.1", "GLASSBOX_PORT": str(port)}
+    volumes = {}
+    if key_volume is not None:
+        volumes = {key_volume.name: {"bind": "/run/glassbox", "mode": "ro"}}
+        environment.setdefault("GLASSBOX_API_KEY_FILE", "/run/glassbox/api-key")
     container = client.containers.run(
-        image, detach=True, name=name, network_mode="host", environment=environment,
+        image, detach=True, name=name, network_mode="host", environment=environment, volumes=volumes,
         read_only=True, tmpfs={"/tmp": "rw,size=64m"}, cap_drop=["ALL"],
         security_opt=["no-new-privileges"], labels=labels or {"org.glassbox.role": "model-server"},
     )
@@ -289,6 +295,108 @@ def run_container(client, env: dict, *, image: str = IMAGE, port: int | None = N
     except Exception:
         server.stop()
         raise
+
+
+# The Vault Agent sidecar of a container server (lab 07 and the tests; compose has its own, see
+# docker-compose.yml): paths inside the agent's container.
+AGENT_HANDOFF = "/run/handoff/glassbox"   # role ID, wrapped secret ID, agent.hcl (a volume of its own)
+AGENT_KEY_DIR = "/run/glassbox-key"       # the key volume: the rendered key, shared with the server
+TMPFS_KEY_VOLUME = {"type": "tmpfs", "device": "tmpfs", "o": f"uid={UID},gid={UID},mode=0700,size=1m"}
+
+
+class AgentContainer:
+    """A Vault Agent sidecar container and its hand-over volume; :meth:`stop` removes both."""
+
+    def __init__(self, container, handoff):
+        self.container, self.handoff = container, handoff
+
+    @property
+    def key_file(self) -> str:
+        return f"{AGENT_KEY_DIR}/api-key"
+
+    def logs(self, lines: int | None = None) -> str:
+        try:
+            return self.container.logs(tail=lines if lines else "all").decode("utf-8", "replace")
+        except Exception as error:
+            return f"(no log: {_first_line(error)})"
+
+    def count(self, event: str) -> int:
+        """How often the log says ``event`` (``"authentication successful"``, ``"renewed auth token"``...)."""
+        return self.logs().count(event)
+
+    def handoff_files(self) -> list[str]:
+        """What is left in the hand-over directory (the agent deletes the wrapped secret ID once read)."""
+        result = self.container.exec_run(["ls", "-A", AGENT_HANDOFF])
+        return sorted(result.output.decode().split()) if result.exit_code == 0 else []
+
+    def stop(self, timeout: int = 5) -> None:
+        for action in (lambda: self.container.stop(timeout=timeout), lambda: self.container.remove(force=True),
+                       lambda: self.handoff.remove(force=True)):
+            try:
+                action()
+            except Exception:
+                pass
+
+    def __repr__(self) -> str:
+        return f"AgentContainer({self.container.short_id})"
+
+
+def run_agent(client, addr: str, delivery: dict, key_volume, *, image: str | None = None,
+              render_interval: str = "10s", timeout: float = 60.0) -> AgentContainer:
+    """Start Vault Agent as a sidecar container (host network, UID 10001, hardened) and wait for the key.
+
+    ``delivery``: the agent's files from the orchestrator (``role-id``, ``wrapped-secret-id``); they are copied
+    into a fresh hand-over volume with :data:`AGENT_HANDOFF`'s ``agent.hcl`` beside them, owned by UID 10001,
+    0600, before the agent starts. It renders the key into ``key_volume`` (a tmpfs volume, see
+    :data:`TMPFS_KEY_VOLUME`), which the server's container mounts read-only.
+    """
+    from glassbox.vault import agent
+
+    image = image or choose_vault_image(client)
+    handoff = client.volumes.create(labels={"org.glassbox.role": "agent-handoff"})
+    container = client.containers.create(
+        image, ["agent", f"-config={AGENT_HANDOFF}/{agent.CONFIG_FILE}"], detach=True, network_mode="host",
+        user=f"{UID}:{UID}", environment={"HOME": "/tmp", "SKIP_SETCAP": "true"},
+        volumes={handoff.name: {"bind": AGENT_HANDOFF.rsplit("/", 1)[0], "mode": "rw"},
+                 key_volume.name: {"bind": AGENT_KEY_DIR, "mode": "rw"}},
+        read_only=True, tmpfs={"/tmp": "size=16m"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+        mem_limit="128m", pids_limit=64, labels={"org.glassbox.role": "vault-agent"},
+    )
+    sidecar = AgentContainer(container, handoff)
+    try:
+        files = {name: str(value).strip() + "\n" for name, value in delivery.items()}
+        files[agent.CONFIG_FILE] = agent.config(addr, AGENT_HANDOFF, render_interval=render_interval,
+                                                key_file=f"{AGENT_KEY_DIR}/{agent.KEY_FILE}")
+        container.put_archive(AGENT_HANDOFF.rsplit("/", 1)[0], _private_tar(AGENT_HANDOFF.rsplit("/", 1)[1], files))
+        container.start()
+        deadline = time.monotonic() + timeout
+        while container.exec_run(["sh", "-c", f"test -s {sidecar.key_file}"]).exit_code != 0:
+            container.reload()
+            if container.status != "running" or time.monotonic() > deadline:
+                raise RuntimeError(f"Vault Agent rendered no key ({container.status}); its log:\n{sidecar.logs(15)}")
+            time.sleep(0.2)
+    except Exception:
+        sidecar.stop()
+        raise
+    return sidecar
+
+
+def _private_tar(directory: str, files: dict[str, str]) -> bytes:
+    """A tar of ``directory/`` (0700) holding ``files`` (0600), all owned by the image's user."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folder = tarfile.TarInfo(directory)
+        folder.type, folder.mode, folder.uid, folder.gid = tarfile.DIRTYPE, 0o700, UID, UID
+        tar.addfile(folder)
+        for name, text in files.items():
+            data = text.encode()
+            entry = tarfile.TarInfo(f"{directory}/{name}")
+            entry.size, entry.mode, entry.uid, entry.gid = len(data), 0o600, UID, UID
+            tar.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def free_port() -> int:
@@ -370,7 +478,7 @@ def layer_sizes(image) -> list[tuple[str, float]]:
 # The packages the server imports to answer a request: anything else in the image's environment is carried
 # for another reason (see package_sizes).
 SERVER_NEEDS = ("starlette", "uvicorn", "uvloop", "httptools", "orjson", "prometheus-client", "numpy", "scipy",
-                "pandas", "scikit-learn", "skops", "shap", "hvac")
+                "pandas", "scikit-learn", "skops", "shap")
 
 _SIZES_SCRIPT = r"""
 import importlib.metadata as md, json, os
