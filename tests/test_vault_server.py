@@ -14,6 +14,7 @@ import pytest
 
 from helpers import pick_free_port
 from glassbox import vault
+from glassbox.vault import bootstrap
 from glassbox.vault.server import DEFAULT_IMAGE
 
 
@@ -267,6 +268,10 @@ def test_the_container_backend_runs_audits_and_stops(own_vault_home, monkeypatch
     container = docker.from_env().containers.get(server.container_id)
     assert container.attrs["Config"]["User"] == f"{os.getuid()}:{os.getgid()}"
     assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    # on this machine's loopback, so that the service's AppRole (bound to 127.0.0.1/32) logs in
+    assert container.attrs["HostConfig"]["NetworkMode"] == "host"
+    bootstrap.ensure(client)
+    assert bootstrap.read_api_key(bootstrap.login_service(client))
 
     message = vault.down()
     assert f"port {free_port} is free" in message

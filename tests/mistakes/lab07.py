@@ -128,8 +128,9 @@ MISTAKES = [
             _handover(wrapped="orchestrator.token"), ("orchestrator's own token",)),
     Mistake("handover", "the admin token handed over as well",
             _handover(extra=', "token": admin.token'), ("administrator", "no token")),
-    Mistake("handover", "the secret ID itself, not wrapped",
-            _handover(wrapped='orchestrator.auth.approle.generate_secret_id(setup.role)["data"]["secret_id"]'),
+    # (the orchestrator itself cannot even ask for one unwrapped: its policy refuses; the root token can)
+    Mistake("handover", "the secret ID itself, not wrapped (from the root token)",
+            _handover(wrapped='admin.auth.approle.generate_secret_id(setup.role)["data"]["secret_id"]'),
             ("secret ID itself", "wrapping token")),
     Mistake("handover", "the role's name given as its role ID", _handover(role_id="setup.role"),
             ("not the role ID", "identifier")),
