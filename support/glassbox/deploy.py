@@ -8,22 +8,26 @@ fallback where no Docker engine answers.
     stream = client.api.build(path=str(deploy.project_dir()), tag=deploy.IMAGE, network_mode="host",
                               rm=True, decode=True)
     image = deploy.follow_build(client, stream)          # step lines and a progress bar; the built image
-    container = client.containers.run(image.id, detach=True, network_mode="host", environment=env, ...)
-    server = deploy.ContainerServer(container, port).wait_ready()
+    key_volume = client.volumes.create(driver="local", driver_opts=deploy.TMPFS_KEY_VOLUME)  # the key, in memory
+    sidecar = deploy.run_agent(client, vault_addr, delivery, key_volume)   # Vault Agent renders the key there
+    server = deploy.run_container(client, {}, key_volume=key_volume)      # the server reads it, nothing else
     report = deploy.image_report(image)      # user, size, layers, environment: what `docker inspect` shows
     deploy.dockerfile_stages(text)           # a Dockerfile as stages of (INSTRUCTION, arguments)
 
     with deploy.Stack(project="glassbox") as stack:       # docker compose up -d --wait ... down -v
         httpx.get(stack.url + "/v2/health/ready")
 
-Where no engine answers (Binder, a laptop without Docker), the labs run the same server as a local process:
-:class:`glassbox.serving.LocalServer`. Both have ``url``, ``logs()`` and ``stop()``.
+Where no engine answers (Binder, a laptop without Docker), the labs run the same server as a local process,
+:class:`glassbox.serving.LocalServer`, and the same agent as :class:`glassbox.vault.agent.LocalAgent`. Server
+and container server both have ``url``, ``logs()`` and ``stop()``.
 
 Networking: the course's dev Vault listens on 127.0.0.1 of this machine, which a container on Docker's bridge
 network cannot reach (its 127.0.0.1 is its own). The model container therefore runs with
 ``network_mode="host"`` and the server listens on 127.0.0.1 only: it shares this machine's loopback, reaches
-the dev Vault at the very address the notebook uses, and is reachable from nowhere else. The compose stack
-needs no such thing: its Vault runs on the stack's own network, under the name ``vault``.
+the dev Vault at the very address the notebook uses, and is reachable from nowhere else. So does its Vault
+Agent sidecar (:func:`run_agent`), whose logins then come from 127.0.0.1, the address the service's AppRole is
+bound to. The compose stack needs no such thing: its Vault runs on the stack's own internal network, under
+the name ``vault``, with the bootstrap and the agent only, and the AppRole is bound to that network's subnet.
 
 Pinning: the course image is tagged with the package's version (:data:`IMAGE`, never ``latest``) and run by
 its image ID (``sha256:...``, the hash of its configuration, which names its layers' hashes): a tag can be
@@ -356,7 +360,7 @@ def run_agent(client, addr: str, delivery: dict, key_volume, *, image: str | Non
     handoff = client.volumes.create(labels={"org.glassbox.role": "agent-handoff"})
     container = client.containers.create(
         image, ["agent", f"-config={AGENT_HANDOFF}/{agent.CONFIG_FILE}"], detach=True, network_mode="host",
-        user=f"{UID}:{UID}", environment={"HOME": "/tmp", "SKIP_SETCAP": "true"},
+        user=f"{UID}:{UID}", environment={"HOME": "/tmp", "SKIP_SETCAP": "true", "SKIP_CHOWN": "true"},
         volumes={handoff.name: {"bind": AGENT_HANDOFF.rsplit("/", 1)[0], "mode": "rw"},
                  key_volume.name: {"bind": AGENT_KEY_DIR, "mode": "rw"}},
         read_only=True, tmpfs={"/tmp": "size=16m"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
