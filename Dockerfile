@@ -1,14 +1,16 @@
 # The Glassbox model server: the course model behind the Open Inference Protocol (V2), with explanations, for
-# callers holding the API key that the server reads from Vault through its AppRole.
+# callers holding the API key. The server has no Vault client: it reads the key from a file
+# (GLASSBOX_API_KEY_FILE) that Vault Agent renders and keeps fresh, and re-reads it, so a rotation needs no
+# restart. Compose runs the agent as a sidecar (docker-compose.yml); by hand, with an agent rendering into
+# a volume KEYS (lab 07 does this with glassbox.deploy.run_agent):
 #
 #   docker build --network=host -t glassbox/model-server:0.1.0 .        (the package's version; never :latest)
-#   docker run --rm --network=host -e GLASSBOX_HOST=127.0.0.1 -e VAULT_ADDR=http://127.0.0.1:8200 \
-#       -e GLASSBOX_VAULT_ROLE_ID=... -e GLASSBOX_VAULT_WRAPPED_SECRET_ID=... glassbox/model-server:0.1.0
+#   docker run --rm --network=host -e GLASSBOX_HOST=127.0.0.1 -e GLASSBOX_API_KEY_FILE=/run/glassbox/api-key \
+#       -v KEYS:/run/glassbox:ro glassbox/model-server:0.1.0
 #
-# (--network=host lets pip, and then the server, reach what the host reaches: a proxy, a Vault on 127.0.0.1.)
-# No secret is baked in: no build argument, environment variable or layer holds one. The AppRole role ID and a
-# single-use, response-wrapped secret ID are handed over when the container starts; the API key itself never
-# leaves Vault except into the server's memory.
+# (--network=host lets pip, and then the server, reach what the host reaches: a proxy, the host's loopback.)
+# No secret is baked in: no build argument, environment variable or layer holds one, and the container gets no
+# Vault token, address or secret ID either: only the file the agent renders, in a volume mounted read-only.
 #
 # The base is pinned to a Python minor version and a Debian release. That tag still moves (Docker Hub rebuilds it
 # for every patch release and security fix); for bit-for-bit repeatable builds pin its digest as well, the hash
@@ -24,10 +26,11 @@ COPY requirements.lock /tmp/requirements.lock
 # pip runs from a tools environment of its own and installs into /opt/venv from outside (`--python`), so the
 # environment that ships never contains pip. It gets the runtime subset of the course's dependencies, at exactly
 # the versions requirements.lock pins (used as the constraints file: no version is written twice): the HTTP
-# server, the model and its explainer, Vault's client. glassbox.pth adds the course package's own directory.
-# psutil and docker (the Docker SDK) are not used by the server: they are here because `import glassbox.vault`
-# (which the server's Vault login reaches through glassbox.vault.bootstrap) imports the course's dev-Vault
-# manager eagerly, and that imports both. Lab 07 measures what they cost.
+# server, the model and its explainer. glassbox.pth adds the course package's own directory.
+# hvac, psutil and docker (the Docker SDK) are not used by the server: they are here for compose's one-shot
+# bootstrap, which runs in this image (`python -m glassbox.deploy bootstrap`): it needs Vault's client, and
+# `import glassbox.vault` imports the course's dev-Vault manager eagerly, which imports psutil and docker.
+# Lab 07 measures what they cost.
 RUN python3 -m venv /opt/tools \
  && python3 -m venv --without-pip /opt/venv \
  && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check \
@@ -49,7 +52,8 @@ RUN /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir --di
 
 # --- stage 2: the runtime: the environment, the package, the model, an unprivileged user; no pip, no compiler
 FROM ${PYTHON_IMAGE}
-# /run/glassbox: where compose's bootstrap hands the server its role ID and wrapped secret ID.
+# /run/glassbox: owned by the server's user, 0700. The server reads its key there (the agent's key volume,
+# mounted read-only); compose's bootstrap, run from this image, writes the agent's hand-over there.
 RUN groupadd --system --gid 10001 glassbox \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin glassbox \

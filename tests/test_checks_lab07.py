@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import hvac
+import hvac.exceptions
 import nbformat
 import pytest
 import yaml
@@ -20,12 +22,13 @@ import yaml
 from glassbox import artifacts, deploy, vault
 from glassbox.checks import lab07
 from glassbox.checks.lab07 import (
-    CACHE_OPTIONS, CODES, LEAK_OPTIONS, TTL_OPTIONS, check_cache_prediction, check_dockerfile_review,
-    check_expired_token, check_handover, check_image_leaks, check_real_leak, check_smoke_test, dockerfile_cases,
+    CACHE_OPTIONS, CODES, LEAK_OPTIONS, RESTART_OPTIONS, check_agent_restart, check_cache_prediction,
+    check_dockerfile_review, check_handover, check_image_leaks, check_real_leak, check_smoke_test, dockerfile_cases,
     metadata_case,
 )
 from glassbox.data import load_credit, train_test
-from glassbox.vault import bootstrap
+from glassbox.paths import write_private
+from glassbox.vault import agent, bootstrap
 
 from helpers import assert_not_yet, pick_free_port
 
@@ -169,7 +172,7 @@ def test_no_fixture_or_message_shows_the_fake_token():
         assert token not in repr(feedback) and token not in feedback._repr_html_()
 
 
-# -- exercise 3: the hand-over ------------------------------------------------------------------------------
+# -- exercise 5: the orchestrator's delivery for the agent ---------------------------------------------------
 
 @pytest.fixture(scope="module")
 def admin(vault_client):
@@ -178,53 +181,67 @@ def admin(vault_client):
     return vault_client
 
 
-def _solution_env(admin, wrap_ttl="60s", role=bootstrap.ROLE):
-    role_id = admin.auth.approle.read_role_id(bootstrap.ROLE)["data"]["role_id"]
-    wrapped = admin.auth.approle.generate_secret_id(role, wrap_ttl=wrap_ttl)["wrap_info"]["token"]
-    return {"VAULT_ADDR": admin.url, "GLASSBOX_VAULT_ROLE_ID": role_id, "GLASSBOX_VAULT_WRAPPED_SECRET_ID": wrapped}
+@pytest.fixture(scope="module")
+def orchestrator(admin):
+    return hvac.Client(url=admin.url, token=bootstrap.orchestrator_token(admin))
 
 
-def test_handover_passes_on_the_solution_and_leaves_the_token_usable(admin):
-    run_env = _solution_env(admin)
-    feedback = check_handover(run_env, admin)
+def _delivery(client, wrap_ttl="60s", role=bootstrap.ROLE):
+    role_id = client.auth.approle.read_role_id(bootstrap.ROLE)["data"]["role_id"]
+    wrapped = client.auth.approle.generate_secret_id(role, wrap_ttl=wrap_ttl)["wrap_info"]["token"]
+    return {"role-id": role_id, "wrapped-secret-id": wrapped}
+
+
+def test_handover_passes_on_the_solution_and_leaves_the_token_usable(admin, orchestrator, tmp_path):
+    delivery = _delivery(orchestrator)
+    feedback = check_handover(delivery, admin)
     assert feedback, feedback
-    assert "valid 60 s" in feedback.message
-    # the check only looked the token up: the server can still unwrap it and log in
-    service = bootstrap.login_with_wrapped_secret(admin.url, run_env["GLASSBOX_VAULT_ROLE_ID"],
-                                                  run_env["GLASSBOX_VAULT_WRAPPED_SECRET_ID"])
-    assert bootstrap.read_api_key(service)
+    assert "wrapped for 60 s by the orchestrator" in feedback.message
+    # the check only looked the token up: a real agent can still unwrap it and render the key
+    for name, text in delivery.items():
+        write_private(tmp_path / name, text + "\n")
+    with agent.LocalAgent(admin.url, tmp_path) as running:
+        assert running.key_file.read_text() == bootstrap.read_api_key(admin)
+        assert not (tmp_path / agent.SECRET_ID_FILE).exists()
 
 
 def test_handover_fails_on_the_stub(admin):
     assert_not_yet(check_handover(None, admin), "stub")
-    assert_not_yet(check_handover({}, admin), "lacks", "VAULT_ADDR")
+    assert_not_yet(check_handover({}, admin), "lacks", "'role-id'")
 
 
-def test_handover_refuses_the_secret_id_itself(admin):
-    run_env = _solution_env(admin)
-    run_env["GLASSBOX_VAULT_WRAPPED_SECRET_ID"] = admin.auth.approle.generate_secret_id(bootstrap.ROLE)["data"]["secret_id"]
-    assert_not_yet(check_handover(run_env, admin), "secret ID itself", "wrap_ttl")
+def test_handover_refuses_the_secret_id_itself(admin, orchestrator):
+    delivery = _delivery(orchestrator)
+    delivery["wrapped-secret-id"] = admin.auth.approle.generate_secret_id(bootstrap.ROLE)["data"]["secret_id"]
+    assert_not_yet(check_handover(delivery, admin), "secret ID itself", "wrap_ttl")
 
 
-def test_handover_refuses_an_admin_token(admin):
-    assert_not_yet(check_handover({**_solution_env(admin), "VAULT_TOKEN": admin.token}, admin), "administrator")
-    assert_not_yet(check_handover({**_solution_env(admin), "EXTRA": admin.token}, admin), "administrator")
+def test_handover_refuses_any_token_of_the_admin_or_the_orchestrator(admin, orchestrator):
+    assert_not_yet(check_handover({**_delivery(orchestrator), "token": admin.token}, admin), "administrator", "root")
+    assert_not_yet(check_handover({**_delivery(orchestrator), "wrapped-secret-id": orchestrator.token}, admin),
+                   "orchestrator's own token")
+    assert_not_yet(check_handover({**_delivery(orchestrator), "extra": "x"}, admin), "more than the agent needs")
 
 
-def test_handover_refuses_spent_foreign_and_long_lived_tokens(admin):
-    spent = _solution_env(admin)
-    bootstrap.login_with_wrapped_secret(admin.url, spent["GLASSBOX_VAULT_ROLE_ID"],
-                                        spent["GLASSBOX_VAULT_WRAPPED_SECRET_ID"])
+def test_handover_refuses_a_secret_id_issued_with_the_root_token(admin):
+    assert_not_yet(check_handover(_delivery(admin), admin), "administrator's (root) token", "orchestrator")
+
+
+def test_handover_refuses_spent_foreign_and_long_lived_tokens(admin, orchestrator):
+    spent = _delivery(orchestrator)
+    bootstrap.login_with_wrapped_secret(admin.url, spent["role-id"], spent["wrapped-secret-id"])
     assert_not_yet(check_handover(spent, admin), "not a live wrapping token", "fresh")
-    assert_not_yet(check_handover(_solution_env(admin, role=OTHER_ROLE), admin), "not by the service's role")
-    assert_not_yet(check_handover(_solution_env(admin, wrap_ttl="1h"), admin), "3600 s", "300")
+    assert_not_yet(check_handover(_delivery(admin, role=OTHER_ROLE), admin), "not by the service's role")
+    # the orchestrator may not wrap for longer than 300 s: Vault itself refuses, before any check
+    with pytest.raises(hvac.exceptions.VaultError):
+        _delivery(orchestrator, wrap_ttl="1h")
+    assert_not_yet(check_handover(_delivery(admin, wrap_ttl="1h"), admin), "root")
 
 
-def test_handover_refuses_a_wrong_role_id_or_address(admin):
-    run_env = _solution_env(admin)
+def test_handover_refuses_a_wrong_role_id(admin, orchestrator):
     other = admin.auth.approle.read_role_id(OTHER_ROLE)["data"]["role_id"]
-    assert_not_yet(check_handover({**run_env, "GLASSBOX_VAULT_ROLE_ID": other}, admin), "role ID")
-    assert_not_yet(check_handover({**run_env, "VAULT_ADDR": "http://127.0.0.1:1"}, admin), "address", "`server`")
+    assert_not_yet(check_handover({**_delivery(orchestrator), "role-id": other}, admin), "role ID")
+    assert_not_yet(check_handover({**_delivery(orchestrator), "role-id": bootstrap.ROLE}, admin), "identifier")
 
 
 # -- exercise 4: the smoke test ----------------------------------------------------------------------------
@@ -263,7 +280,7 @@ def test_smoke_fails_on_the_stub_and_the_common_mistakes(model_and_rows):
 @pytest.mark.parametrize("check, options, variable", [
     (check_cache_prediction, CACHE_OPTIONS, "prediction"),
     (check_real_leak, LEAK_OPTIONS, "real_leak"),
-    (check_expired_token, TTL_OPTIONS, "after_two_hours"),
+    (check_agent_restart, RESTART_OPTIONS, "after_the_restart"),
 ])
 def test_each_thinking_exercise_passes_only_its_answer_and_explains_every_wrong_one(check, options, variable):
     feedback = check("b")
@@ -275,7 +292,7 @@ def test_each_thinking_exercise_passes_only_its_answer_and_explains_every_wrong_
     assert_not_yet(check("e"), "not one of the options")
 
 
-@pytest.mark.parametrize("options", [CACHE_OPTIONS, LEAK_OPTIONS, TTL_OPTIONS])
+@pytest.mark.parametrize("options", [CACHE_OPTIONS, LEAK_OPTIONS, RESTART_OPTIONS])
 def test_the_lab_shows_the_options_the_check_judges(options):
     text = "\n".join(cell.source for cell in nbformat.read(SOLUTION, as_version=4).cells
                      if cell.cell_type == "markdown")
@@ -287,16 +304,20 @@ def test_the_wrong_answers_name_their_misconception():
     assert "requirements.lock" in check_cache_prediction("a").message
     assert "checksums" in check_cache_prediction("d").message
     assert "spent" in check_real_leak("a").message
-    assert "max TTL" in check_expired_token("a").message
-    assert "single-use" in check_expired_token("d").message
+    assert "single-use" in check_agent_restart("a").message
+    assert "tmpfs" in check_agent_restart("c").message
+    assert "no token sink" in check_agent_restart("d").message
 
 
-def test_the_ttl_exercise_states_the_services_real_limits():
-    """The lab's claim about the stack after an hour follows from what the bootstrap really configures."""
-    assert (bootstrap.TOKEN_MAX_TTL, bootstrap.SECRET_ID_NUM_USES) == ("1h", 1)
+def test_the_restart_exercise_states_the_stacks_real_settings():
+    """The lab's claims about a restarted agent follow from what the bootstrap and compose really configure
+    (tests/test_compose.py watches it happen on an engine)."""
+    assert (bootstrap.TOKEN_PERIOD, bootstrap.SECRET_ID_NUM_USES) == ("15m", 1)
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-    assert compose["services"]["model-server"]["restart"] == "no"
-    assert "max TTL (1h)" in check_expired_token("b").message
+    assert compose["services"]["agent"]["restart"] == "unless-stopped"
+    assert compose["volumes"]["key"]["driver_opts"]["type"] == "tmpfs"
+    assert "sink" not in agent.config("", "/run/glassbox")
+    assert "no known secret ID" in check_agent_restart("b").message
 
 
 def test_every_exercise_has_hint_tiers_that_do_not_paste_the_solution():

@@ -1,6 +1,7 @@
 """The model server's image on a real Docker engine: built from the course's Dockerfile, run as a non-root user
-with Vault credentials handed over at run time, healthy, serving authenticated requests that match the model
-in this process, and with no secret in its image, history or configuration.
+with its API key rendered by a Vault Agent sidecar container (secret zero delivered by the orchestrator) into
+a tmpfs volume, healthy, serving authenticated requests that match the model in this process, and with no
+secret in its image, history or configuration.
 
 These tests need a Docker engine (`.ci/docker-engine.sh` starts one and makes the base images). Where none
 answers they skip and say why; in CI (CI=true) they start one with that script first.
@@ -10,14 +11,15 @@ import re
 from pathlib import Path
 
 import httpx
+import hvac
 import numpy as np
 import pytest
 
 from glassbox import __version__, artifacts, deploy
 from glassbox.data import load_credit, train_test
-from glassbox.vault import bootstrap
+from glassbox.vault import agent, bootstrap
 
-from helpers import leaks_in_text, require_engine
+from helpers import eventually, leaks_in_text, require_engine
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
@@ -40,15 +42,25 @@ def admin(vault_client):
     return vault_client
 
 
-def _run_env(admin) -> dict:
-    return {"VAULT_ADDR": admin.url, "GLASSBOX_VAULT_ROLE_ID": bootstrap.role_id(admin),
-            "GLASSBOX_VAULT_WRAPPED_SECRET_ID": bootstrap.wrapped_secret_id(admin)}
+@pytest.fixture(scope="module")
+def sidecar(client, admin):
+    """The agent, started the way lab 07 starts it: the orchestrator's delivery, a tmpfs key volume."""
+    orchestrator = hvac.Client(url=admin.url, token=bootstrap.orchestrator_token(admin))
+    delivery = {agent.ROLE_ID_FILE: bootstrap.role_id(orchestrator),
+                agent.SECRET_ID_FILE: bootstrap.wrapped_secret_id(orchestrator)}
+    key_volume = client.volumes.create(driver="local", driver_opts=deploy.TMPFS_KEY_VOLUME,
+                                       labels={"org.glassbox.test": "test_container"})
+    running_agent = deploy.run_agent(client, admin.url, delivery, key_volume, render_interval="2s")
+    yield running_agent, key_volume, delivery
+    running_agent.stop()
+    key_volume.remove(force=True)
 
 
 @pytest.fixture(scope="module")
-def running(client, image, admin):
-    """The container, started the way lab 07 starts it: host network, hardened, credentials at run time."""
-    server = deploy.run_container(client, _run_env(admin), labels={"org.glassbox.test": "test_container"})
+def running(client, image, sidecar):
+    """The server's container: host network, hardened, only the key volume mounted."""
+    server = deploy.run_container(client, {"GLASSBOX_KEY_REFRESH_SECONDS": "1"}, key_volume=sidecar[1],
+                                  labels={"org.glassbox.test": "test_container"})
     yield server
     server.stop()
 
@@ -143,14 +155,46 @@ def test_container_is_hardened(running):
     assert running.container.attrs["Config"]["Env"].count("GLASSBOX_HOST=127.0.0.1") == 1
 
 
-def test_the_only_credential_in_inspect_is_a_spent_wrapping_token(running, admin):
+def test_the_server_container_holds_no_credential_and_the_agent_spent_its_own(running, sidecar, admin):
     settings = dict(item.split("=", 1) for item in running.container.attrs["Config"]["Env"])
-    assert "VAULT_TOKEN" not in settings and admin.token not in settings.values()
+    assert not [name for name in settings if name.startswith(("VAULT_", "BAO_", "GLASSBOX_VAULT"))]
+    assert settings["GLASSBOX_API_KEY_FILE"] == "/run/glassbox/api-key"
+    assert admin.token not in str(running.container.attrs)
     assert bootstrap.read_api_key(admin) not in str(running.container.attrs)
-    lookup = httpx.post(f"{admin.url}/v1/sys/wrapping/lookup",
-                        json={"token": settings["GLASSBOX_VAULT_WRAPPED_SECRET_ID"]})
-    assert lookup.status_code == 400  # unwrapped by the server at start-up: worthless now
-    assert bootstrap.read_api_key(admin) not in running.logs()
+    mounts = [(m["Type"], m["Destination"], m["RW"]) for m in running.container.attrs["Mounts"]]
+    assert mounts == [("volume", "/run/glassbox", False)]  # the key volume, read-only; nothing else
+    code, output = running.container.exec_run(["sh", "-c", "grep ' /run/glassbox ' /proc/mounts; "
+                                                           "stat -c '%a %u' /run/glassbox/api-key"])
+    mount_line, mode_line = output.decode().splitlines()
+    assert mount_line.split()[2] == "tmpfs" and mode_line == f"600 {deploy.UID}"  # in memory, the server's only
+    running_agent, _, delivery = sidecar
+    assert running_agent.handoff_files() == ["agent.hcl", "role-id"]  # the wrapped secret ID: read and deleted
+    lookup = httpx.post(f"{admin.url}/v1/sys/wrapping/lookup", json={"token": delivery[agent.SECRET_ID_FILE]})
+    assert lookup.status_code == 400  # unwrapped by the agent: worthless now
+    assert bootstrap.read_api_key(admin) not in running.logs() + running_agent.logs()
+
+
+def test_the_agent_sidecar_is_hardened_and_logged_in_once(sidecar):
+    running_agent = sidecar[0]
+    running_agent.container.reload()
+    host_config = running_agent.container.attrs["HostConfig"]
+    assert running_agent.container.attrs["Config"]["User"] == f"{deploy.UID}:{deploy.UID}"
+    assert host_config["ReadonlyRootfs"] is True and host_config["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in host_config["SecurityOpt"] and host_config["NetworkMode"] == "host"
+    assert running_agent.count("authentication successful") == 1
+
+
+def test_a_rotation_reaches_the_container_server_through_the_agent(running, admin, model_and_rows):
+    rows = model_and_rows[1].iloc[:1]
+    url = f"{running.url}/v2/models/credit/infer"
+    body = {"inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP64",
+                        "data": rows.to_numpy().ravel().tolist()}]}
+    old = bootstrap.read_api_key(admin)
+    bootstrap.rotate_api_key(admin)
+    new = bootstrap.read_api_key(admin)
+    assert eventually(lambda: httpx.post(url, json=body, headers={"Authorization": f"Bearer {new}"}).status_code == 200
+                      and httpx.post(url, json=body, headers={"Authorization": f"Bearer {old}"}).status_code == 401,
+                      timeout=20)
 
 
 def test_the_image_is_run_by_its_id_and_tagged_with_the_version_not_latest(client, image):

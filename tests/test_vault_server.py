@@ -14,6 +14,7 @@ import pytest
 
 from helpers import pick_free_port
 from glassbox import vault
+from glassbox.vault import bootstrap
 from glassbox.vault.server import DEFAULT_IMAGE
 
 
@@ -258,6 +259,19 @@ def test_the_container_backend_runs_audits_and_stops(own_vault_home, monkeypatch
     expected = client.sys.calculate_hash("course", "c0ntainer-canary")["data"]["hash"]
     text = log_path.read_text()
     assert expected in text and "c0ntainer-canary" not in text
+    # the server directory, its configuration and the audit log are this user's alone, and the container
+    # runs as this user, so it can still write there (no 0777 directory, no 0644 log)
+    modes = {path.name: (path.stat().st_mode & 0o777, path.stat().st_uid)
+             for path in (server.config_path.parent, server.config_path, log_path)}
+    assert modes == {server.config_path.parent.name: (0o700, os.getuid()),
+                     server.config_path.name: (0o600, os.getuid()), log_path.name: (0o600, os.getuid())}
+    container = docker.from_env().containers.get(server.container_id)
+    assert container.attrs["Config"]["User"] == f"{os.getuid()}:{os.getgid()}"
+    assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    # on this machine's loopback, so that the service's AppRole (bound to 127.0.0.1/32) logs in
+    assert container.attrs["HostConfig"]["NetworkMode"] == "host"
+    bootstrap.ensure(client)
+    assert bootstrap.read_api_key(bootstrap.login_service(client))
 
     message = vault.down()
     assert f"port {free_port} is free" in message

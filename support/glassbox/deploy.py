@@ -8,31 +8,36 @@ fallback where no Docker engine answers.
     stream = client.api.build(path=str(deploy.project_dir()), tag=deploy.IMAGE, network_mode="host",
                               rm=True, decode=True)
     image = deploy.follow_build(client, stream)          # step lines and a progress bar; the built image
-    container = client.containers.run(image.id, detach=True, network_mode="host", environment=env, ...)
-    server = deploy.ContainerServer(container, port).wait_ready()
+    key_volume = client.volumes.create(driver="local", driver_opts=deploy.TMPFS_KEY_VOLUME)  # the key, in memory
+    sidecar = deploy.run_agent(client, vault_addr, delivery, key_volume)   # Vault Agent renders the key there
+    server = deploy.run_container(client, {}, key_volume=key_volume)      # the server reads it, nothing else
     report = deploy.image_report(image)      # user, size, layers, environment: what `docker inspect` shows
     deploy.dockerfile_stages(text)           # a Dockerfile as stages of (INSTRUCTION, arguments)
 
     with deploy.Stack(project="glassbox") as stack:       # docker compose up -d --wait ... down -v
         httpx.get(stack.url + "/v2/health/ready")
 
-Where no engine answers (Binder, a laptop without Docker), the labs run the same server as a local process:
-:class:`glassbox.serving.LocalServer`. Both have ``url``, ``logs()`` and ``stop()``.
+Where no engine answers (Binder, a laptop without Docker), the labs run the same server as a local process,
+:class:`glassbox.serving.LocalServer`, and the same agent as :class:`glassbox.vault.agent.LocalAgent`. Server
+and container server both have ``url``, ``logs()`` and ``stop()``.
 
 Networking: the course's dev Vault listens on 127.0.0.1 of this machine, which a container on Docker's bridge
 network cannot reach (its 127.0.0.1 is its own). The model container therefore runs with
 ``network_mode="host"`` and the server listens on 127.0.0.1 only: it shares this machine's loopback, reaches
-the dev Vault at the very address the notebook uses, and is reachable from nowhere else. The compose stack
-needs no such thing: its Vault runs on the stack's own network, under the name ``vault``.
+the dev Vault at the very address the notebook uses, and is reachable from nowhere else. So does its Vault
+Agent sidecar (:func:`run_agent`), whose logins then come from 127.0.0.1, the address the service's AppRole is
+bound to. The compose stack needs no such thing: its Vault runs on the stack's own internal network, under
+the name ``vault``, with the bootstrap and the agent only, and the AppRole is bound to that network's subnet.
 
 Pinning: the course image is tagged with the package's version (:data:`IMAGE`, never ``latest``) and run by
 its image ID (``sha256:...``, the hash of its configuration, which names its layers' hashes): a tag can be
 moved to other bytes, an ID cannot. A registry adds the *repo digest* (``name@sha256:...``, the hash of the
 manifest it serves) when an image is pushed; locally built images have none until then.
 
-``python -m glassbox.deploy bootstrap DIR`` is the compose stack's one-shot bootstrap (see
-docker-compose.yml): :func:`glassbox.vault.bootstrap.ensure`, then the role ID and a wrapped secret ID written
-to ``DIR`` for the server.
+``python -m glassbox.deploy bootstrap DIR KEY_FILE`` is the compose stack's one-shot bootstrap (see
+docker-compose.yml): :func:`glassbox.vault.bootstrap.ensure` with the root token, then, as the trusted
+orchestrator, the role ID, a wrapped secret ID and the agent's configuration written to ``DIR`` for the agent
+sidecar, which renders the key to ``KEY_FILE``.
 """
 
 from __future__ import annotations
@@ -52,7 +57,8 @@ from glassbox import __version__
 from glassbox.serving.local import is_ready
 
 __all__ = [
-    "IMAGE", "UID", "BuildError", "ContainerServer", "ImageReport", "Stack", "build", "choose_vault_image",
+    "IMAGE", "UID", "AGENT_HANDOFF", "AGENT_KEY_DIR", "TMPFS_KEY_VOLUME", "AgentContainer", "BuildError",
+    "ContainerServer", "ImageReport", "Stack", "build", "choose_vault_image", "run_agent",
     "compose_command", "dockerfile_stages", "engine", "engine_status", "follow_build", "free_port", "image_report",
     "layer_sizes", "package_sizes", "project_dir", "run_container",
 ]
@@ -67,7 +73,6 @@ CONTAINER_PORT = 8080
 # runs it by its version tag, see choose_vault_image).
 DEFAULT_VAULT_IMAGE = "hashicorp/vault:1.20"
 LOCAL_OPENBAO_IMAGE = "glassbox/openbao:latest"
-HANDOFF_FILES = ("role-id", "wrapped-secret-id")
 
 _ENGINE_TIMEOUT = 3.0
 _DOCKER_TIMEOUT = 600.0  # a cold build's single requests can be slow
@@ -268,18 +273,23 @@ class ContainerServer:
 
 
 def run_container(client, env: dict, *, image: str = IMAGE, port: int | None = None, name: str | None = None,
-                  labels: dict | None = None) -> ContainerServer:
+                  labels: dict | None = None, key_volume=None) -> ContainerServer:
     """Start the model server's container, hardened, on this machine's loopback (host networking); wait ready.
 
-    ``env``: the server's settings (``VAULT_ADDR``, ``GLASSBOX_VAULT_ROLE_ID``, ``GLASSBOX_VAULT_WRAPPED_SECRET_ID``
-    ...), handed over at run time, never baked into the image. The root file system is read-only, every
-    capability dropped, privilege escalation refused.
+    ``env``: the server's settings, handed over at run time, never baked into the image. ``key_volume``: the
+    volume a Vault Agent sidecar renders the key into (:func:`run_agent`), mounted read-only at
+    ``/run/glassbox``, with ``GLASSBOX_API_KEY_FILE`` pointing at the key in it. The root file system is
+    read-only, every capability dropped, privilege escalation refused.
     """
     port = port or free_port()
     environment = {**{key: str(value) for key, value in env.items()},
                    "GLASSBOX_HOST": "127.0.0.1", "GLASSBOX_PORT": str(port)}
+    volumes = {}
+    if key_volume is not None:
+        volumes = {key_volume.name: {"bind": "/run/glassbox", "mode": "ro"}}
+        environment.setdefault("GLASSBOX_API_KEY_FILE", "/run/glassbox/api-key")
     container = client.containers.run(
-        image, detach=True, name=name, network_mode="host", environment=environment,
+        image, detach=True, name=name, network_mode="host", environment=environment, volumes=volumes,
         read_only=True, tmpfs={"/tmp": "rw,size=64m"}, cap_drop=["ALL"],
         security_opt=["no-new-privileges"], labels=labels or {"org.glassbox.role": "model-server"},
     )
@@ -289,6 +299,108 @@ def run_container(client, env: dict, *, image: str = IMAGE, port: int | None = N
     except Exception:
         server.stop()
         raise
+
+
+# The Vault Agent sidecar of a container server (lab 07 and the tests; compose has its own, see
+# docker-compose.yml): paths inside the agent's container.
+AGENT_HANDOFF = "/run/handoff/glassbox"   # role ID, wrapped secret ID, agent.hcl (a volume of its own)
+AGENT_KEY_DIR = "/run/glassbox-key"       # the key volume: the rendered key, shared with the server
+TMPFS_KEY_VOLUME = {"type": "tmpfs", "device": "tmpfs", "o": f"uid={UID},gid={UID},mode=0700,size=1m"}
+
+
+class AgentContainer:
+    """A Vault Agent sidecar container and its hand-over volume; :meth:`stop` removes both."""
+
+    def __init__(self, container, handoff):
+        self.container, self.handoff = container, handoff
+
+    @property
+    def key_file(self) -> str:
+        return f"{AGENT_KEY_DIR}/api-key"
+
+    def logs(self, lines: int | None = None) -> str:
+        try:
+            return self.container.logs(tail=lines if lines else "all").decode("utf-8", "replace")
+        except Exception as error:
+            return f"(no log: {_first_line(error)})"
+
+    def count(self, event: str) -> int:
+        """How often the log says ``event`` (``"authentication successful"``, ``"renewed auth token"``...)."""
+        return self.logs().count(event)
+
+    def handoff_files(self) -> list[str]:
+        """What is left in the hand-over directory (the agent deletes the wrapped secret ID once read)."""
+        result = self.container.exec_run(["ls", "-A", AGENT_HANDOFF])
+        return sorted(result.output.decode().split()) if result.exit_code == 0 else []
+
+    def stop(self, timeout: int = 5) -> None:
+        for action in (lambda: self.container.stop(timeout=timeout), lambda: self.container.remove(force=True),
+                       lambda: self.handoff.remove(force=True)):
+            try:
+                action()
+            except Exception:
+                pass
+
+    def __repr__(self) -> str:
+        return f"AgentContainer({self.container.short_id})"
+
+
+def run_agent(client, addr: str, delivery: dict, key_volume, *, image: str | None = None,
+              render_interval: str = "10s", timeout: float = 60.0) -> AgentContainer:
+    """Start Vault Agent as a sidecar container (host network, UID 10001, hardened) and wait for the key.
+
+    ``delivery``: the agent's files from the orchestrator (``role-id``, ``wrapped-secret-id``); they are copied
+    into a fresh hand-over volume with :data:`AGENT_HANDOFF`'s ``agent.hcl`` beside them, owned by UID 10001,
+    0600, before the agent starts. It renders the key into ``key_volume`` (a tmpfs volume, see
+    :data:`TMPFS_KEY_VOLUME`), which the server's container mounts read-only.
+    """
+    from glassbox.vault import agent
+
+    image = image or choose_vault_image(client)
+    handoff = client.volumes.create(labels={"org.glassbox.role": "agent-handoff"})
+    container = client.containers.create(
+        image, ["agent", f"-config={AGENT_HANDOFF}/{agent.CONFIG_FILE}"], detach=True, network_mode="host",
+        user=f"{UID}:{UID}", environment={"HOME": "/tmp", "SKIP_SETCAP": "true", "SKIP_CHOWN": "true"},
+        volumes={handoff.name: {"bind": AGENT_HANDOFF.rsplit("/", 1)[0], "mode": "rw"},
+                 key_volume.name: {"bind": AGENT_KEY_DIR, "mode": "rw"}},
+        read_only=True, tmpfs={"/tmp": "size=16m"}, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+        mem_limit="128m", pids_limit=64, labels={"org.glassbox.role": "vault-agent"},
+    )
+    sidecar = AgentContainer(container, handoff)
+    try:
+        files = {name: str(value).strip() + "\n" for name, value in delivery.items()}
+        files[agent.CONFIG_FILE] = agent.config(addr, AGENT_HANDOFF, render_interval=render_interval,
+                                                key_file=f"{AGENT_KEY_DIR}/{agent.KEY_FILE}")
+        container.put_archive(AGENT_HANDOFF.rsplit("/", 1)[0], _private_tar(AGENT_HANDOFF.rsplit("/", 1)[1], files))
+        container.start()
+        deadline = time.monotonic() + timeout
+        while container.exec_run(["sh", "-c", f"test -s {sidecar.key_file}"]).exit_code != 0:
+            container.reload()
+            if container.status != "running" or time.monotonic() > deadline:
+                raise RuntimeError(f"Vault Agent rendered no key ({container.status}); its log:\n{sidecar.logs(15)}")
+            time.sleep(0.2)
+    except Exception:
+        sidecar.stop()
+        raise
+    return sidecar
+
+
+def _private_tar(directory: str, files: dict[str, str]) -> bytes:
+    """A tar of ``directory/`` (0700) holding ``files`` (0600), all owned by the image's user."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folder = tarfile.TarInfo(directory)
+        folder.type, folder.mode, folder.uid, folder.gid = tarfile.DIRTYPE, 0o700, UID, UID
+        tar.addfile(folder)
+        for name, text in files.items():
+            data = text.encode()
+            entry = tarfile.TarInfo(f"{directory}/{name}")
+            entry.size, entry.mode, entry.uid, entry.gid = len(data), 0o600, UID, UID
+            tar.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def free_port() -> int:
@@ -370,7 +482,7 @@ def layer_sizes(image) -> list[tuple[str, float]]:
 # The packages the server imports to answer a request: anything else in the image's environment is carried
 # for another reason (see package_sizes).
 SERVER_NEEDS = ("starlette", "uvicorn", "uvloop", "httptools", "orjson", "prometheus-client", "numpy", "scipy",
-                "pandas", "scikit-learn", "skops", "shap", "hvac")
+                "pandas", "scikit-learn", "skops", "shap")
 
 _SIZES_SCRIPT = r"""
 import importlib.metadata as md, json, os
@@ -431,12 +543,14 @@ class Stack:
 
     Ports default to free loopback ports; the Vault image to ``VAULT_IMAGE``, else HashiCorp's image where it
     is present (or can be pulled), else the local OpenBao image that CI builds. The dev root token is random
-    per stack and is never printed.
+    per stack and is never printed. The internal ``vault`` network gets a subnet of its own (``subnet``,
+    default a random ``10.x.y.0/24`` that no Docker network on this engine uses), so stacks can run side by
+    side; the service's secret IDs and tokens are bound to it.
     """
 
     def __init__(self, project: str = "glassbox", *, directory=None, vault_image: str | None = None,
                  vault_port: int | None = None, port: int | None = None, image: str = IMAGE,
-                 key_refresh_seconds: float | None = None, client=None):
+                 key_refresh_seconds: float | None = None, subnet: str | None = None, client=None):
         self.project = project
         self.directory = Path(directory) if directory else project_dir()
         self.vault_port = vault_port or free_port()
@@ -444,6 +558,7 @@ class Stack:
         self.image = image
         self.vault_image = vault_image or choose_vault_image(client)
         self.key_refresh_seconds = key_refresh_seconds
+        self.subnet = subnet or _free_subnet(client)
         self._root_token = secrets.token_urlsafe(18)
 
     @property
@@ -459,7 +574,7 @@ class Stack:
         env.update({
             "VAULT_IMAGE": self.vault_image, "GLASSBOX_IMAGE": self.image,
             "GLASSBOX_STACK_VAULT_PORT": str(self.vault_port), "GLASSBOX_STACK_PORT": str(self.port),
-            "VAULT_DEV_ROOT_TOKEN_ID": self._root_token,
+            "VAULT_DEV_ROOT_TOKEN_ID": self._root_token, "GLASSBOX_VAULT_SUBNET": self.subnet,
         })
         if self.key_refresh_seconds:
             env["GLASSBOX_KEY_REFRESH_SECONDS"] = str(self.key_refresh_seconds)
@@ -490,8 +605,28 @@ class Stack:
         return {row["Service"]: {"state": row.get("State"), "health": row.get("Health") or None,
                                  "exit_code": row.get("ExitCode"), "id": row.get("ID")} for row in rows}
 
-    def logs(self, lines: int = 50) -> str:
-        return self.compose("logs", "--no-color", "--tail", str(lines), check=False).stdout
+    def logs(self, lines: int = 50, *services: str) -> str:
+        return self.compose("logs", "--no-color", "--tail", str(lines), *services, check=False).stdout
+
+    def deliver(self) -> None:
+        """A fresh delivery of secret zero: ``docker compose run --rm bootstrap`` (a restarted agent needs one)."""
+        self.compose("run", "--rm", "--no-deps", "bootstrap")
+
+    def restart(self, service: str, timeout: float = 120) -> None:
+        """``docker compose restart SERVICE``, then wait until it is healthy again."""
+        self.compose("restart", "--timeout", "5", service)
+        self.wait_healthy(service, timeout=timeout)
+
+    def wait_healthy(self, *services: str, timeout: float = 120) -> None:
+        """Wait until each of ``services`` runs and its health check passes; raise with their logs if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.services()
+            if all(states.get(name, {}).get("health") == "healthy" for name in services):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not healthy after {timeout:.0f} s: {states}\n{self.logs(30, *services)}")
+            time.sleep(0.5)
 
     def admin_client(self):
         """An hvac client on the stack's Vault with its dev root token (keep it in code, never print it)."""
@@ -517,6 +652,24 @@ class Stack:
 
     def __repr__(self) -> str:
         return f"Stack({self.project!r}, server {self.url}, Vault {self.vault_addr}, {self.vault_image})"
+
+
+def _free_subnet(client=None) -> str:
+    """A random ``10.x.y.0/24`` that overlaps no network of this engine (any such subnet if none answers)."""
+    import ipaddress
+    import random
+
+    used = []
+    client = client or engine()
+    if client is not None:
+        for network in client.networks.list():
+            for pool in (network.attrs.get("IPAM") or {}).get("Config") or []:
+                if pool.get("Subnet"):
+                    used.append(ipaddress.ip_network(pool["Subnet"], strict=False))
+    while True:
+        candidate = ipaddress.ip_network(f"10.{random.randint(200, 254)}.{random.randint(0, 255)}.0/24")
+        if not any(candidate.overlaps(other) for other in used):
+            return str(candidate)
 
 
 def choose_vault_image(client=None) -> str:
@@ -548,43 +701,52 @@ def _has_image(client, name: str) -> bool:
 
 # --- the compose stack's bootstrap (runs inside the image) -------------------------------------------------
 
-def bootstrap_handoff(directory, *, addr: str | None = None, token: str | None = None,
-                      timeout: float = 60.0) -> Path:
-    """Set up Vault for the model service and hand the server its credentials through ``directory``.
+def bootstrap_handoff(directory, key_file, *, addr: str | None = None, token: str | None = None,
+                      bound_cidrs: str | None = None, timeout: float = 60.0) -> Path:
+    """Compose's bootstrap: set Vault up with the root token, then deliver secret zero as the orchestrator.
 
-    Waits for Vault, runs :func:`glassbox.vault.bootstrap.ensure` (policy, AppRole, API key; idempotent), then
-    writes ``role-id`` and ``wrapped-secret-id`` (a single-use wrapping token) there, readable by this user only.
+    :func:`glassbox.vault.bootstrap.ensure` (idempotent) with secret IDs and tokens bound to ``bound_cidrs``
+    (comma-separated; default ``GLASSBOX_BOUND_CIDRS``); then, with an orchestrator token and not the root
+    token, :func:`glassbox.vault.orchestrator.deliver` writes the role ID and a wrapped secret ID to
+    ``directory``, and the agent's configuration (rendering to ``key_file``) goes beside them. The root token
+    comes from ``token``, ``VAULT_TOKEN`` or the file ``VAULT_TOKEN_FILE``.
     """
+    import hvac
+
+    from glassbox.paths import write_private
+    from glassbox.vault import agent, bootstrap, orchestrator
+
+    addr = addr or os.environ["VAULT_ADDR"]
+    token = token or os.environ.get("VAULT_TOKEN") or Path(os.environ["VAULT_TOKEN_FILE"]).read_text().strip()
+    admin = hvac.Client(url=addr, token=token)
+    _wait_unsealed(admin, timeout)
+    cidrs = tuple(part.strip() for part in (bound_cidrs or os.environ.get("GLASSBOX_BOUND_CIDRS", "")).split(",")
+                  if part.strip()) or bootstrap.BOUND_CIDRS
+    setup = bootstrap.ensure(admin, bootstrap.Setup(bound_cidrs=cidrs))
+    trusted = hvac.Client(url=addr, token=bootstrap.orchestrator_token(admin, ttl="5m"))
+    orchestrator.deliver(trusted, directory)
+    write_private(Path(directory) / agent.CONFIG_FILE, agent.config("", directory, key_file=key_file, setup=setup))
+    trusted.auth.token.revoke_self()
+    print(f"bootstrap: policy {setup.policy}, AppRole {setup.role} bound to {', '.join(cidrs)}, API key at "
+          f"{setup.mount}/{setup.service_path}; the orchestrator delivered the role ID, a wrapped secret ID "
+          f"and {agent.CONFIG_FILE} in {directory}", flush=True)
+    return Path(directory)
+
+
+def _wait_unsealed(client, timeout: float) -> None:
     import hvac
     import requests
 
-    from glassbox.vault import bootstrap
-
-    addr = addr or os.environ["VAULT_ADDR"]
-    admin = hvac.Client(url=addr, token=token or os.environ["VAULT_TOKEN"])
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if admin.sys.is_initialized() and not admin.sys.is_sealed():
-                break
+            if client.sys.is_initialized() and not client.sys.is_sealed():
+                return
         except (requests.exceptions.RequestException, hvac.exceptions.VaultError):
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"Vault at {addr} did not answer within {timeout:.0f} s")
+            raise RuntimeError(f"Vault at {client.url} did not answer within {timeout:.0f} s")
         time.sleep(0.5)
-    setup = bootstrap.ensure(admin)
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    values = {"role-id": bootstrap.role_id(admin), "wrapped-secret-id": bootstrap.wrapped_secret_id(admin)}
-    for name, value in values.items():
-        temporary = folder / f".{name}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(value + "\n")
-        temporary.replace(folder / name)
-    print(f"bootstrap: policy {setup.policy}, AppRole {setup.role}, API key at {setup.mount}/{setup.service_path}; "
-          f"role ID and wrapped secret ID handed over in {folder}", flush=True)
-    return folder
 
 
 # --- private helpers ---------------------------------------------------------------------------------------
@@ -600,11 +762,11 @@ def _first_line(error: BaseException) -> str:
 
 
 def _main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] != "bootstrap":
-        print("usage: python -m glassbox.deploy bootstrap DIR", file=sys.stderr)
+    if len(argv) != 3 or argv[0] != "bootstrap":
+        print("usage: python -m glassbox.deploy bootstrap HANDOFF_DIR KEY_FILE", file=sys.stderr)
         return 2
     try:
-        bootstrap_handoff(argv[1])
+        bootstrap_handoff(argv[1], argv[2])
     except Exception as error:
         print(f"error: bootstrap failed: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
         return 1

