@@ -24,17 +24,21 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 COPY requirements.lock /tmp/requirements.lock
 # pip runs from a tools environment of its own and installs into /opt/venv from outside (`--python`), so the
-# environment that ships never contains pip. It gets the runtime subset of the course's dependencies, at exactly
-# the versions requirements.lock pins (used as the constraints file: no version is written twice): the HTTP
-# server, the model and its explainer. glassbox.pth adds the course package's own directory.
+# environment that ships never contains pip. The tools' pip is first replaced by the one requirements.lock pins,
+# hash-checked (Debian's is too old to check a constraints file's hashes). /opt/venv gets the runtime subset of
+# the course's dependencies, at exactly the versions requirements.lock pins (used as the constraints file: no
+# version is written twice) and with every file checked against the lock's sha256 hashes (--require-hashes):
+# the HTTP server, the model and its explainer. glassbox.pth adds the course package's own directory.
 # hvac, psutil and docker (the Docker SDK) are not used by the server: they are here for compose's one-shot
 # bootstrap, which runs in this image (`python -m glassbox.deploy bootstrap`): it needs Vault's client, and
 # `import glassbox.vault` imports the course's dev-Vault manager eagerly, which imports psutil and docker.
 # Lab 07 measures what they cost.
 RUN python3 -m venv /opt/tools \
+ && awk '/^pip==/ {p = 1} p && /^ *#/ {exit} p' /tmp/requirements.lock > /tmp/pip.txt \
+ && /opt/tools/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes -r /tmp/pip.txt \
  && python3 -m venv --without-pip /opt/venv \
  && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check \
-      --only-binary=:all: -c /tmp/requirements.lock \
+      --require-hashes --only-binary=:all: -c /tmp/requirements.lock \
       starlette uvicorn uvloop httptools orjson prometheus-client \
       numpy scipy pandas scikit-learn skops shap \
       hvac psutil docker \

@@ -10,7 +10,6 @@ TEST_ENV := GLASSBOX_HOME=$(CURDIR)/.glassbox-test GLASSBOX_VAULT_PORT=8210 GLAS
 
 $(BIN)/glassbox: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@

@@ -42,6 +42,20 @@ def test_every_install_checks_the_hashes():
     assert binder == ["-r ../requirements.lock"]  # nothing unhashed beside it: pip checks the whole file
     assert "pip install --quiet --no-deps -e ." in (REPO / "binder" / "postBuild").read_text()
     assert "pip install --require-hashes -r requirements.lock" in (REPO / "README.md").read_text()
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "--require-hashes -r /tmp/pip.txt" in dockerfile  # the tools' own pip, from the lock
+    assert "--require-hashes --only-binary=:all: -c /tmp/requirements.lock" in dockerfile
+
+
+def test_the_dockerfile_takes_the_installer_itself_from_the_lock(tmp_path):
+    """The image's first install is pip from the lock (Debian's pip ignores a constraints file's hashes)."""
+    import subprocess as run
+
+    line = next(line for line in (REPO / "Dockerfile").read_text().splitlines() if "awk '" in line)
+    program = line.split("awk ", 1)[1].split(" /tmp/requirements.lock", 1)[0].strip("'")
+    block = run.run(["awk", program, str(LOCK)], capture_output=True, text=True, check=True).stdout
+    assert list(_pins(block)) == [next(pin for pin in _pins(LOCK.read_text()) if pin.startswith("pip=="))]
+    assert len(_pins(block)[next(iter(_pins(block)))]) >= 1 and "#" not in block
 
 
 def test_a_package_that_does_not_match_its_hash_is_refused(tmp_path):

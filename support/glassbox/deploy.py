@@ -545,12 +545,14 @@ class Stack:
     is present (or can be pulled), else the local OpenBao image that CI builds. The dev root token is random
     per stack and is never printed. The internal ``vault`` network gets a subnet of its own (``subnet``,
     default a random ``10.x.y.0/24`` that no Docker network on this engine uses), so stacks can run side by
-    side; the service's secret IDs and tokens are bound to it.
+    side; the service's secret IDs and tokens are bound to it. ``settings`` are more of docker-compose.yml's
+    variables (``GLASSBOX_TOKEN_PERIOD``, ``GLASSBOX_RENDER_INTERVAL``...).
     """
 
     def __init__(self, project: str = "glassbox", *, directory=None, vault_image: str | None = None,
                  vault_port: int | None = None, port: int | None = None, image: str = IMAGE,
-                 key_refresh_seconds: float | None = None, subnet: str | None = None, client=None):
+                 key_refresh_seconds: float | None = None, subnet: str | None = None, client=None,
+                 settings: dict | None = None):
         self.project = project
         self.directory = Path(directory) if directory else project_dir()
         self.vault_port = vault_port or free_port()
@@ -560,6 +562,7 @@ class Stack:
         self.key_refresh_seconds = key_refresh_seconds
         self.subnet = subnet or _free_subnet(client)
         self._root_token = secrets.token_urlsafe(18)
+        self.settings = {name: str(value) for name, value in (settings or {}).items()}  # more compose variables
 
     @property
     def url(self) -> str:
@@ -578,6 +581,7 @@ class Stack:
         })
         if self.key_refresh_seconds:
             env["GLASSBOX_KEY_REFRESH_SECONDS"] = str(self.key_refresh_seconds)
+        env.update(self.settings)
         return env
 
     def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -709,7 +713,9 @@ def bootstrap_handoff(directory, key_file, *, addr: str | None = None, token: st
     (comma-separated; default ``GLASSBOX_BOUND_CIDRS``); then, with an orchestrator token and not the root
     token, :func:`glassbox.vault.orchestrator.deliver` writes the role ID and a wrapped secret ID to
     ``directory``, and the agent's configuration (rendering to ``key_file``) goes beside them. The root token
-    comes from ``token``, ``VAULT_TOKEN`` or the file ``VAULT_TOKEN_FILE``.
+    comes from ``token``, ``VAULT_TOKEN`` or the file ``VAULT_TOKEN_FILE``; ``GLASSBOX_TOKEN_PERIOD`` and
+    ``GLASSBOX_RENDER_INTERVAL`` change the token's period and the agent's render interval (the soak test
+    compresses them to seconds).
     """
     import hvac
 
@@ -722,10 +728,13 @@ def bootstrap_handoff(directory, key_file, *, addr: str | None = None, token: st
     _wait_unsealed(admin, timeout)
     cidrs = tuple(part.strip() for part in (bound_cidrs or os.environ.get("GLASSBOX_BOUND_CIDRS", "")).split(",")
                   if part.strip()) or bootstrap.BOUND_CIDRS
-    setup = bootstrap.ensure(admin, bootstrap.Setup(bound_cidrs=cidrs))
+    setup = bootstrap.ensure(admin, bootstrap.Setup(
+        bound_cidrs=cidrs, token_period=os.environ.get("GLASSBOX_TOKEN_PERIOD") or bootstrap.TOKEN_PERIOD))
+    render_interval = os.environ.get("GLASSBOX_RENDER_INTERVAL") or "10s"
     trusted = hvac.Client(url=addr, token=bootstrap.orchestrator_token(admin, ttl="5m"))
     orchestrator.deliver(trusted, directory)
-    write_private(Path(directory) / agent.CONFIG_FILE, agent.config("", directory, key_file=key_file, setup=setup))
+    write_private(Path(directory) / agent.CONFIG_FILE, agent.config("", directory, key_file=key_file, setup=setup,
+                                                                       render_interval=render_interval))
     trusted.auth.token.revoke_self()
     print(f"bootstrap: policy {setup.policy}, AppRole {setup.role} bound to {', '.join(cidrs)}, API key at "
           f"{setup.mount}/{setup.service_path}; the orchestrator delivered the role ID, a wrapped secret ID "
