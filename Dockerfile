@@ -69,7 +69,7 @@ ENV PATH=/opt/glassbox/lib/bin:/opt/venv/bin:$PATH \
     GLASSBOX_HOST=0.0.0.0 \
     GLASSBOX_PORT=8080
 EXPOSE 8080
-HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/v2/health/ready' % os.environ['GLASSBOX_PORT'], timeout=2)"]
+HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 CMD ["python", "-m", "glassbox.serving.health"]
 CMD ["glassbox", "serve"]
 USER 10001:10001
 # The big layers come last, the one that changes most at the very end (owned by root, read-only for the

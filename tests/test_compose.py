@@ -8,8 +8,12 @@ The stack uses the local OpenBao image that `.ci/docker-engine.sh` builds (no im
 """
 
 import json
+import socket
+import ssl
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import hvac
@@ -45,7 +49,7 @@ def test_compose_declares_the_four_services_in_order():
     assert services["model-server"]["depends_on"]["agent"]["condition"] == "service_healthy"
     assert "vault" in " ".join(services["vault"]["healthcheck"]["test"])
     assert "/run/glassbox-key/api-key" in " ".join(services["agent"]["healthcheck"]["test"])
-    assert "/v2/health/ready" in " ".join(services["model-server"]["healthcheck"]["test"])
+    assert "glassbox.serving.health" in " ".join(services["model-server"]["healthcheck"]["test"])
 
 
 def test_compose_defaults_to_hashicorp_vault_and_switches_with_vault_image(monkeypatch):
@@ -74,7 +78,7 @@ def test_the_server_gets_only_its_key_file_and_no_vault_access():
     config = _config()
     services = config["services"]
     server = services["model-server"]
-    assert set(server["environment"]) == {"GLASSBOX_API_KEY_FILE", "GLASSBOX_KEY_REFRESH_SECONDS"}
+    assert set(server["environment"]) == {"GLASSBOX_API_KEY_FILE", "GLASSBOX_TLS_FILE", "GLASSBOX_KEY_REFRESH_SECONDS"}
     assert server["environment"]["GLASSBOX_API_KEY_FILE"] == "/run/glassbox/api-key"
     assert [(v["source"], v["target"], v.get("read_only")) for v in server["volumes"]] == [
         ("key", "/run/glassbox", True)]
@@ -156,11 +160,24 @@ def model_and_rows():
     return model, X_test[list(model.feature_names_in_)].iloc[:10]
 
 
+_CA_FILES: dict = {}
+
+
+def _ca_file(stack):
+    """The stack's course CA in a file (callers verify the server's HTTPS with it), read once per stack."""
+    if stack.project not in _CA_FILES:
+        path = Path(tempfile.mkdtemp(prefix="glassbox-stack-ca-")) / "ca.pem"
+        path.write_text(stack.ca_certificate())
+        _CA_FILES[stack.project] = path
+    return _CA_FILES[stack.project]
+
+
 def _infer(stack, rows, key=None):
     body = {"inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP64",
                         "data": rows.to_numpy().ravel().tolist()}], "outputs": [{"name": "predict_proba"}]}
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.post(f"{stack.url}/v2/models/credit/infer", json=body, headers=headers, timeout=10)
+    return httpx.post(f"{stack.url}/v2/models/credit/infer", json=body, headers=headers, timeout=10,
+                      verify=ssl.create_default_context(cafile=str(_ca_file(stack))))
 
 
 def test_stack_is_up_in_order_and_healthy(stack):
@@ -182,6 +199,22 @@ def test_stack_serves_authenticated_callers_the_course_model(stack, model_and_ro
     output = answer.json()["outputs"][0]
     np.testing.assert_allclose(np.array(output["data"]).reshape(output["shape"]), model.predict_proba(rows),
                                rtol=0, atol=1e-9)
+
+
+def test_the_stack_serves_https_that_callers_verify_against_the_course_ca(stack, model_and_rows):
+    assert stack.url.startswith("https://127.0.0.1:")
+    assert _infer(stack, model_and_rows[1].iloc[:1], key=stack.api_key()).status_code == 200  # verified
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):  # the system's CAs: no
+        httpx.get(stack.url + "/v2/health/ready", timeout=10)
+    context = ssl.create_default_context(cafile=str(_ca_file(stack)))
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        peer = tls.getpeercert()
+    names = {value for _, value in peer["subjectAltName"]}
+    assert {"model-server", "localhost", "127.0.0.1"} <= names
+    assert dict(item[0] for item in peer["issuer"])["commonName"] == bootstrap.CA_COMMON_NAME
+    code, listing = _exec(stack, "model-server", ["sh", "-c", "stat -c '%n %a %u' /run/glassbox/server.pem"])
+    assert listing.split() == ["/run/glassbox/server.pem", "600", str(deploy.UID)]  # its key: the server's alone
 
 
 def test_the_stack_setup_is_least_privilege(stack):
@@ -266,7 +299,7 @@ def test_the_server_restarted_alone_serves_at_once_from_the_rendered_key(stack, 
     rows = model_and_rows[1].iloc[:1]
     stack.compose("restart", "--timeout", "5", "model-server")
     deadline = time.monotonic() + 90
-    while not is_ready(stack.url) and time.monotonic() < deadline:
+    while not is_ready(stack.url, _ca_file(stack)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _infer(stack, rows, key=stack.api_key()).status_code == 200
     assert _infer(stack, rows, key="wrong").status_code == 401

@@ -103,8 +103,14 @@ def test_image_ships_a_venv_without_pip_sources_or_compilers(client, image):
 
 
 def test_image_health_check_asks_the_ready_endpoint(image):
-    test = " ".join(image.attrs["Config"]["Healthcheck"]["Test"])
-    assert "/v2/health/ready" in test
+    """glassbox.serving.health asks /v2/health/ready (over HTTPS when GLASSBOX_TLS_FILE is set): with no
+    server listening it must fail, not pass."""
+    assert image.attrs["Config"]["Healthcheck"]["Test"] == ["CMD", "python", "-m", "glassbox.serving.health"]
+    import docker.errors
+
+    with pytest.raises(docker.errors.ContainerError) as failed:
+        require_engine().containers.run(image.id, ["python", "-m", "glassbox.serving.health"], remove=True)
+    assert failed.value.exit_status == 1
 
 
 def test_image_holds_no_secret_in_env_history_or_labels(image):

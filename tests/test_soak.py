@@ -14,7 +14,7 @@ the render interval plus the refresh period (plus 3 s for a busy machine), the a
 in again, and the certificate renewed. The figures are printed (``pytest -s``) for the closing note.
 
 The same soak runs on the compose stack on the real engine (CI starts one): there the agent sidecar holds a
-periodic token of 3 s, which it must renew every two seconds or so, for the whole run, over plain HTTP.
+periodic token of 3 s, which it must renew every two seconds or so, for the whole run, over the stack's HTTPS.
 """
 
 import json
@@ -61,9 +61,9 @@ def test_the_lifecycle_holds_under_load_past_many_token_lifetimes(own_vault_home
     assert deliveries.delivered >= logins - 1 and deliveries.errors == []
 
 
-def test_the_compose_stack_holds_under_load_past_many_token_periods():
-    """The same soak on docker-compose.yml on the real engine: its agent sidecar renews a periodic token of
-    3 s, renders the key every second, and the server re-reads it every second."""
+def test_the_compose_stack_holds_under_load_past_many_token_periods(tmp_path):
+    """The same soak on docker-compose.yml on the real engine, over its HTTPS: its agent sidecar renews a
+    periodic token of 3 s, renders the key every second, and the server re-reads it every second."""
     client = require_engine()
     deploy.build(client, progress=False, echo=lambda line: None)   # the image compose runs (cached when built)
     stack = deploy.Stack(project=f"glassbox-soak-{deploy.free_port()}", vault_image=deploy.LOCAL_OPENBAO_IMAGE,
@@ -71,7 +71,9 @@ def test_the_compose_stack_holds_under_load_past_many_token_periods():
                          settings={"GLASSBOX_TOKEN_PERIOD": "3s", "GLASSBOX_RENDER_INTERVAL": f"{RENDER:g}s"})
     try:
         stack.up()
-        soak = _soak(stack.url, stack.admin_client(), None)
+        ca_file = tmp_path / "ca.pem"
+        ca_file.write_text(stack.ca_certificate())
+        soak = _soak(stack.url, stack.admin_client(), ca_file)
         agent_log = stack.logs(100_000, "agent")
         renewals, logins = agent_log.count("renewed auth token"), agent_log.count("authentication successful")
         services = stack.services()

@@ -566,7 +566,19 @@ class Stack:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
+
+    def ca_certificate(self) -> str:
+        """The course CA of the stack's Vault (PEM, public): what a caller verifies the server's HTTPS with."""
+        from glassbox.vault import bootstrap
+
+        return bootstrap.ca_certificate(self.admin_client())
+
+    def tls_context(self):
+        """An ``ssl.SSLContext`` that trusts the stack's course CA only (``httpx.Client(verify=...)``)."""
+        import ssl
+
+        return ssl.create_default_context(cadata=self.ca_certificate())
 
     @property
     def vault_addr(self) -> str:
@@ -733,8 +745,9 @@ def bootstrap_handoff(directory, key_file, *, addr: str | None = None, token: st
     render_interval = os.environ.get("GLASSBOX_RENDER_INTERVAL") or "10s"
     trusted = hvac.Client(url=addr, token=bootstrap.orchestrator_token(admin, ttl="5m"))
     orchestrator.deliver(trusted, directory)
-    write_private(Path(directory) / agent.CONFIG_FILE, agent.config("", directory, key_file=key_file, setup=setup,
-                                                                       render_interval=render_interval))
+    write_private(Path(directory) / agent.CONFIG_FILE, agent.config(
+        "", directory, key_file=key_file, setup=setup, render_interval=render_interval, certificate=True,
+        cert_file=Path(key_file).with_name(agent.CERT_FILE), common_name="model-server", alt_names="localhost"))
     trusted.auth.token.revoke_self()
     print(f"bootstrap: policy {setup.policy}, AppRole {setup.role} bound to {', '.join(cidrs)}, API key at "
           f"{setup.mount}/{setup.service_path}; the orchestrator delivered the role ID, a wrapped secret ID "

@@ -61,8 +61,8 @@ class AgentError(RuntimeError):
 
 
 def config(addr: str, directory, *, render_interval: str = "10s", setup: bootstrap.Setup | None = None,
-           certificate: bool = False, common_name: str = "localhost", ip_sans: str = "127.0.0.1",
-           key_file=None, cert_file=None) -> str:
+           certificate: bool = False, common_name: str = "localhost", alt_names: str = "",
+           ip_sans: str = "127.0.0.1", key_file=None, cert_file=None) -> str:
     """The agent's configuration in HCL: AppRole auto-auth from ``directory``, and the key template (and, with
     ``certificate``, the server certificate's).
 
@@ -103,13 +103,15 @@ template {{
   perms       = "0600"
   error_on_missing_key = true
 }}
-""" + (_certificate_template(cert_file, setup, common_name, ip_sans) if certificate else "")
+""" + (_certificate_template(cert_file, setup, common_name, alt_names, ip_sans) if certificate else "")
 
 
-def _certificate_template(cert_file: Path, setup: bootstrap.Setup, common_name: str, ip_sans: str) -> str:
+def _certificate_template(cert_file: Path, setup: bootstrap.Setup, common_name: str, alt_names: str,
+                          ip_sans: str) -> str:
     quoted = json.dumps
-    arguments = " ".join(quoted(item) for item in (setup.issue_path, f"common_name={common_name}",
-                                                   f"ip_sans={ip_sans}", f"ttl={setup.cert_ttl}"))
+    names = [f"common_name={common_name}"] + ([f"alt_names={alt_names}"] if alt_names else [])
+    arguments = " ".join(quoted(item) for item in (setup.issue_path, *names, f"ip_sans={ip_sans}",
+                                                   f"ttl={setup.cert_ttl}"))
     contents = f"{{{{ with pkiCert {arguments} }}}}{{{{ .Cert }}}}\n{{{{ .CA }}}}\n{{{{ .Key }}}}\n{{{{ end }}}}"
     return f"""
 template {{
