@@ -651,8 +651,8 @@ def check_hardening(client: hvac.Client, service, *, role: str, wrap_ttl, policy
 
 REVOCATION_OPTIONS = {
     "a": "All three are refused: Vault revoked the certificate, so it stops working everywhere at once.",
-    "b": "Only the new connection that checks the fresh CRL is refused; the open connection, and a new "
-         "connection from the client that checks no CRL, go on working until the certificate expires.",
+    "b": "Only the new connection that checks the fresh CRL is refused. The open connection goes on, and the "
+         "client that checks no CRL keeps connecting until the certificate expires.",
     "c": "The open connection and the CRL-checking client are refused; the client that checks no CRL connects.",
     "d": "Nothing changes for any of them until the lease's 10 minutes are up: revocation takes effect when "
          "the lease ends.",
