@@ -1,11 +1,15 @@
 """Lab 05's self-checks pass on the solution's objects and catch the mistakes the lab warns about:
 a root token in the service, a policy with `*` or `+`, plaintext that is not base64, the minimum decryption
 version raised before rewrapping, every hardening shortfall; the denial matrix tells a 403 (denied by policy)
-from a 404 (nothing there), a 400/405 (a malformed request) and a 2xx (a hole); and the two judgement exercises
-(the predicted status codes, what `min_decryption_version` protects against) explain every wrong answer."""
+from a 404 (nothing there), a 400/405 (a malformed request) and a 2xx (a hole); and the three judgement exercises
+(the predicted status codes, what `min_decryption_version` protects against, what revoking a certificate
+changes for its callers) explain every wrong answer. The revocation exercise's answer is proven against a real
+TLS handshake with a certificate from a leased PKI role: revoked, it is refused only by a caller that checks the
+fresh CRL."""
 
 import base64
 import secrets
+import ssl
 
 import hvac
 import hvac.exceptions
@@ -14,9 +18,10 @@ import pytest
 
 from glassbox.checks import _CheckFailed, raised
 from glassbox.checks.lab05 import (
-    MIN_DECRYPTION_OPTIONS, _prove_on_server, check_hardening, check_min_decryption, check_role, check_rotation,
-    check_service_login, check_service_policy, check_status_prediction, check_transit_batch, check_who_read,
-    hardening_findings, policy_paths, status_verdict, wildcards,
+    MIN_DECRYPTION_OPTIONS, REVOCATION_OPTIONS, _prove_on_server, check_hardening, check_min_decryption,
+    check_revocation, check_role, check_rotation, check_service_login, check_service_policy,
+    check_status_prediction, check_transit_batch, check_who_read, hardening_findings, policy_paths,
+    status_verdict, wildcards,
 )
 
 from helpers import assert_not_yet
@@ -452,6 +457,107 @@ def test_min_decryption_explains_each_wrong_answer(answer, says):
     assert_not_yet(check_min_decryption(answer), *says)
 
 
+# -- what revoking a certificate changes for its callers -----------------------------------------------
+
+def test_revocation_passes_on_b_and_explains_the_handshake():
+    feedback = check_revocation("b")
+    assert feedback and "at the TLS handshake" in feedback.message and "short lifetimes" in feedback.message
+    assert check_revocation(" B ")
+    assert set(REVOCATION_OPTIONS) == {"a", "b", "c", "d"}
+
+
+@pytest.mark.parametrize("answer, says", [
+    ("a", ("a list that a caller must download",)),
+    ("c", ("verifies it once, at the handshake",)),
+    ("d", ("mixes up revocation and expiry", "acts at once")),
+    ("b, c", ("not one of the options",)),
+    (..., ("`revoked` is still the stub",)),
+    (None, ("`revoked` is still the stub",)),
+    (2, ("one of the letters",)),
+])
+def test_revocation_explains_each_wrong_answer(answer, says):
+    assert_not_yet(check_revocation(answer), *says)
+
+
+LEASED_ROLE = "glassbox-tests-lab05-leased"
+
+
+@pytest.fixture
+def leased_certificate(vault_client, tmp_path):
+    """A certificate with a lease, from a role of its own on the course CA, served over TLS on loopback."""
+    import http.server
+    import threading
+
+    from glassbox.paths import write_private
+    from glassbox.vault import bootstrap
+
+    bootstrap.ensure(vault_client)
+    pki = vault_client.secrets.pki
+    pki.create_or_update_role(LEASED_ROLE, mount_point=bootstrap.PKI_MOUNT, extra_params={
+        "allowed_domains": ["localhost"], "allow_bare_domains": True, "allow_localhost": True,
+        "server_flag": True, "key_type": "ec", "key_bits": 256, "ttl": "5m", "max_ttl": "5m",
+        "no_store": False, "generate_lease": True})
+    issued = pki.generate_certificate(LEASED_ROLE, "localhost", mount_point=bootstrap.PKI_MOUNT)
+    pem = tmp_path / "leased.pem"
+    write_private(pem, issued["data"]["certificate"] + "\n" + issued["data"]["private_key"] + "\n")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+
+    class Empty(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Empty)
+    endpoint.socket = context.wrap_socket(endpoint.socket, server_side=True)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    yield issued, f"https://localhost:{endpoint.server_address[1]}/", bootstrap.ca_certificate(vault_client)
+    endpoint.shutdown()
+    pki.delete_role(LEASED_ROLE, mount_point=bootstrap.PKI_MOUNT)
+
+
+def _trusting(ca: str, crl: str | None, directory) -> ssl.SSLContext:
+    context = ssl.create_default_context(cadata=ca)
+    if crl:
+        (directory / "crl.pem").write_text(crl)
+        context.load_verify_locations(cafile=directory / "crl.pem")
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    return context
+
+
+def test_the_right_answer_is_what_a_revoked_certificate_does_to_its_callers(vault_client, leased_certificate,
+                                                                              tmp_path):
+    import httpx
+
+    issued, url, ca = leased_certificate
+    assert issued["lease_id"] and issued["lease_duration"] > 0 and issued["renewable"] is False
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="lease is not renewable"):
+        vault_client.sys.renew_lease(issued["lease_id"], increment=3600)   # its end is signed into it
+    crl_url = f"{vault_client.url}/v1/pki/crl/pem"
+    live = httpx.Client(verify=_trusting(ca, None, tmp_path), timeout=10)
+    try:
+        assert live.get(url).status_code == 200
+        assert httpx.get(url, verify=_trusting(ca, httpx.get(crl_url).text, tmp_path), timeout=10).status_code == 200
+        vault_client.sys.revoke_lease(issued["lease_id"])
+        serial = issued["data"]["serial_number"]
+        assert vault_client.secrets.pki.read_certificate(serial)["data"]["revocation_time"] > 0
+        with pytest.raises(hvac.exceptions.InvalidRequest, match="invalid lease"):
+            vault_client.sys.read_lease(issued["lease_id"])
+        assert live.get(url).status_code == 200                                      # the open connection goes on
+        assert httpx.get(url, verify=_trusting(ca, None, tmp_path), timeout=10).status_code == 200  # checks no CRL
+        with pytest.raises(httpx.ConnectError, match="certificate revoked"):         # checks the fresh CRL
+            httpx.get(url, verify=_trusting(ca, httpx.get(crl_url).text, tmp_path), timeout=10)
+    finally:
+        live.close()
+    assert check_revocation("b") and not check_revocation("a") and not check_revocation("c")
+
+
 # -- feedback for code that raised (the kernel hook's box) ---------------------------------------------
 
 def test_a_login_that_raised_gets_the_exercises_hints(lab):
@@ -469,12 +575,12 @@ def test_every_exercise_has_two_hint_tiers_and_no_first_tier_names_the_answer():
     from glassbox.course.progress import exercises
 
     checks = [check_service_policy, check_status_prediction, check_role, check_service_login, check_transit_batch,
-              check_rotation, check_min_decryption, check_who_read, check_hardening]
-    assert len(checks) == len(exercises()["05"]) == 9
+              check_rotation, check_min_decryption, check_who_read, check_hardening, check_revocation]
+    assert len(checks) == len(exercises()["05"]) == 10
     for check in checks:
         assert len(check.hints) == 2, check.__name__
     for answer in ('capabilities = ["read"]', "b64encode(value.encode", "approle.login(role_id=role_id",
-                   "min_decryption_version=latest", '"c"'):
+                   "min_decryption_version=latest", '"c"', '"b"'):
         assert not any(answer in check.hints[0] for check in checks), answer
 
 

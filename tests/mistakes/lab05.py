@@ -185,4 +185,14 @@ MISTAKES = [
     Mistake("hardening", "the weak demo role reviewed instead of the service's",
             'review = dict(service=service, role="lab05-weak", wrap_ttl=WRAP_TTL, policy=POLICY)',
             ("`lab05-weak` does not exist",)),
+
+    # -- Exercise 10: what revoking a certificate changes ---------------------------------------------------
+    Mistake("revocation", "'revoked means refused everywhere, at once'", 'revoked = "a"',
+            ("cannot", "a list that a caller must download"), to_the_end=True),
+    Mistake("revocation", "'an open connection checks the certificate on every request'", 'revoked = "c"',
+            ("verifies it once, at the handshake",)),
+    Mistake("revocation", "'revocation waits for the lease to end'", 'revoked = "d"',
+            ("mixes up revocation and expiry", "acts at once")),
+    Mistake("revocation", "two letters, to be safe", 'revoked = "b, c"',
+            ("not one of the options",)),
 ]

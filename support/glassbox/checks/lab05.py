@@ -2,9 +2,10 @@
 
 Least privilege (a policy string, proven on the server), the AppRole's settings, the service's login, transit
 encoding and key rotation, finding readers in the audit log, and the hardening review of the whole setup
-(:func:`hardening_findings` lists the shortfalls; :func:`check_hardening` is the exercise built on it), and two
-exercises of judgement: predicting the status code a service token gets (:func:`check_status_prediction`) and
-what ``min_decryption_version`` does and does not protect against (:func:`check_min_decryption`).
+(:func:`hardening_findings` lists the shortfalls; :func:`check_hardening` is the exercise built on it), and three
+exercises of judgement: predicting the status code a service token gets (:func:`check_status_prediction`),
+what ``min_decryption_version`` does and does not protect against (:func:`check_min_decryption`), and what
+revoking a certificate's lease changes for the callers of a server that presents it (:func:`check_revocation`).
 No message ever contains a secret value.
 
 What a status code proves about a policy (:func:`status_verdict`, measured on OpenBao 2.x with a token that
@@ -33,7 +34,7 @@ from glassbox.checks import choose, exercise, expect, expect_answered, expect_cl
 __all__ = [
     "check_service_policy", "check_status_prediction", "check_role", "check_service_login", "check_transit_batch",
     "check_rotation", "check_min_decryption", "check_who_read", "check_hardening", "hardening_findings",
-    "policy_paths", "status_verdict", "wildcards",
+    "check_revocation", "REVOCATION_OPTIONS", "policy_paths", "status_verdict", "wildcards",
 ]
 
 _PATH_BLOCK = re.compile(r'path\s+"([^"]*)"\s*\{(.*?)\}', re.S)
@@ -644,3 +645,38 @@ def check_hardening(client: hvac.Client, service, *, role: str, wrap_ttl, policy
              hint=("Each finding names the exercise to revisit: policy, role settings, login, delivery.",
                    "Fix it there, re-run the cells after it, then run this review again."))
     return "no root token, short TTLs, single-use secret IDs, a short wrap TTL, no wildcard or sudo, audit on."
+
+
+# -- leases: what revoking a certificate changes ----------------------------------------------------------
+
+REVOCATION_OPTIONS = {
+    "a": "All three are refused: Vault revoked the certificate, so it stops working everywhere at once.",
+    "b": "Only the new connection that checks the fresh CRL is refused. The open connection goes on, and the "
+         "client that checks no CRL keeps connecting until the certificate expires.",
+    "c": "The open connection and the CRL-checking client are refused; the client that checks no CRL connects.",
+    "d": "Nothing changes for any of them until the lease's 10 minutes are up: revocation takes effect when "
+         "the lease ends.",
+}
+_REVOCATION_WHY = {
+    "a": "(a) would need Vault to reach into every client and connection: it cannot. Revoking puts the serial "
+         "on the CRL, a list that a caller must download and check when it verifies a certificate; the "
+         "certificate itself, already in the server's hands, is unchanged.",
+    "b": "(b) holds: revocation is a list that callers consult when they verify a certificate, at the TLS "
+         "handshake. An open connection was verified before and is not verified again; a client that checks no "
+         "CRL (Python's and httpx's default) still sees a valid signature and date; only a client that checks "
+         "a CRL fetched after the revocation refuses. Hence short lifetimes, which every client enforces.",
+    "c": "(c) assumes an open connection checks the certificate on every request: TLS verifies it once, at the "
+         "handshake, and the connection then carries on whatever happens to the certificate.",
+    "d": "(d) mixes up revocation and expiry: `revoke_lease` acts at once (the serial is on the CRL the moment "
+         "it returns). A lease that ends by itself revokes nothing on the CRL: the certificate expires with it.",
+}
+
+
+@exercise(lab="05", name="revocation", title="What revoking a certificate changes for its callers",
+          hint=("Ask where and when a TLS client looks at a certificate, and where a CRL comes from.",
+                "Take the three callers one by one: has it verified the certificate already, and does it read "
+                "a CRL at all?"))
+def check_revocation(revoked):
+    """Multiple choice over :data:`REVOCATION_OPTIONS`; (b) is right."""
+    expect_answered(revoked, "revoked")
+    return choose(revoked, REVOCATION_OPTIONS, correct="b", why=_REVOCATION_WHY)
