@@ -125,7 +125,8 @@ def test_failures_are_counted_not_hidden(server, free_port):
     assert nobody_there.errors and "refused" in nobody_there.errors[0].lower()
 
 
-@pytest.mark.parametrize("url", ["http://10.1.2.3:8080/infer", "http://192.168.0.1/x", "https://127.0.0.1/x"])
+@pytest.mark.parametrize("url", ["http://10.1.2.3:8080/infer", "http://192.168.0.1/x", "https://10.1.2.3/x",
+                                 "ftp://127.0.0.1/x"])
 def test_load_only_goes_to_this_machine(url):
     with pytest.raises(ValueError):
         monitoring.run_load(url, BODY, requests=1)
