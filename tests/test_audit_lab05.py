@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 AUDIT = "course"
 HMAC = "hmac-sha256:"
 # Leaves the server writes in clear on purpose: timestamps are not secrets.
-_CLEAR_LEAVES = ("_time", "last_renewal", "modified")
+# Left in clear by Vault on purpose: times, and lease IDs (lab 05's leased certificate): an identifier that
+# is useless without a token allowed to renew or revoke it.
+_CLEAR_LEAVES = ("_time", "_time_rfc3339", "last_renewal", "modified", "lease_id")
 
 
 def _entries_since(log: Path, offset: int) -> list[dict]:
