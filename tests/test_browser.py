@@ -173,7 +173,7 @@ def _run(page: Page, panel, until: float) -> dict:
 
 def _tracebacks(panel) -> list[str]:
     outputs = panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    return [text[:2000] for text in outputs.all_text_contents() if "Traceback" in text]
+    return [text[-3000:] for text in outputs.all_text_contents() if "Traceback" in text]   # the tail says why
 
 
 def _boxes(panel, lab: str) -> list[dict]:
