@@ -73,7 +73,7 @@ def test_a_renewed_certificate_is_served_without_a_restart_or_a_failed_request(h
     server, agent, ca_file = https
     pid, first = server.process.pid, _peer(server, ca_file)["serialNumber"]
     key = bootstrap.read_api_key(vault_client)
-    seen, failures, deadline = {first}, [], time.monotonic() + 45
+    seen, failures, deadline = {first}, [], time.monotonic() + 90
     with httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file)), timeout=10) as client:
         while len(seen) < 3 and time.monotonic() < deadline:  # two renewals
             answer = client.post(server.url + "/v2/models/credit/infer", json=BODY,

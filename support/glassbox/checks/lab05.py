@@ -30,6 +30,7 @@ import hvac
 import hvac.exceptions
 
 from glassbox.checks import choose, exercise, expect, expect_answered, expect_close, fail, is_stub
+from glassbox.vault.bootstrap import duration_seconds
 
 __all__ = [
     "check_service_policy", "check_status_prediction", "check_role", "check_service_login", "check_transit_batch",
@@ -58,19 +59,6 @@ def policy_paths(hcl: str) -> dict[str, list[str]]:
         capabilities = re.findall(r'"([^"]*)"', found.group(1)) if found else []
         paths.setdefault(path, []).extend(capabilities)
     return paths
-
-
-def _seconds(ttl) -> int:
-    """``"60s"``, ``"5m"``, ``"1h"``, ``"1h30m"`` or a number of seconds, as seconds."""
-    if isinstance(ttl, (int, float)):
-        return int(ttl)
-    text = str(ttl).strip()
-    if text.isdigit():
-        return int(text)
-    parts = re.findall(r"(\d+)([smhd])", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {ttl!r}")
-    return sum(int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u] for n, u in parts)
 
 
 def _human(seconds: int) -> str:
@@ -603,7 +591,7 @@ def hardening_findings(client: hvac.Client, service, *, role: str, wrap_ttl, pol
         findings.append("secret IDs are delivered unwrapped (no wrap TTL).")
     else:
         try:
-            wrap = _seconds(wrap_ttl)
+            wrap = duration_seconds(wrap_ttl)
             if wrap > _LIMITS["wrap_ttl"]:
                 findings.append(f"wrap TTL {_human(wrap)}: too long for a secret ID in transit (at most 5m).")
         except ValueError:

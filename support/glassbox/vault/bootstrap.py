@@ -42,6 +42,7 @@ logs a secret value.
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -55,7 +56,7 @@ __all__ = [
     "MOUNT", "SERVICE_PATH", "API_KEY_FIELD", "POLICY", "ORCHESTRATOR_POLICY", "APPROLE_MOUNT", "ROLE",
     "TRANSIT_MOUNT", "TRANSIT_KEY", "PKI_MOUNT", "PKI_ROLE", "CERT_TTL", "CA_COMMON_NAME", "ca_certificate",
     "TOKEN_PERIOD", "SECRET_ID_TTL", "SECRET_ID_NUM_USES", "WRAP_TTL",
-    "MAX_WRAP_TTL", "BOUND_CIDRS",
+    "MAX_WRAP_TTL", "BOUND_CIDRS", "duration_seconds",
 ]
 
 MOUNT = "secret"
@@ -123,6 +124,22 @@ class Setup:
     def secret_id_creation_path(self) -> str:
         """Where a genuine wrapped secret ID for the role is created (checked before unwrapping)."""
         return f"auth/{self.approle_mount}/role/{self.role}/secret-id"
+
+
+def duration_seconds(duration) -> int:
+    """A Vault duration (``"60s"``, ``"5m"``, ``"1h30m"``, ``"2d"``) or a number of seconds, as seconds.
+
+    Raises ``ValueError`` for anything else.
+    """
+    if isinstance(duration, (int, float)):
+        return int(duration)
+    text = str(duration).strip()
+    if text.isdigit():
+        return int(text)
+    parts = re.findall(r"(\d+)([smhd])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {duration!r}")
+    return sum(int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u] for n, u in parts)
 
 
 def service_policy(setup: Setup | None = None) -> str:

@@ -68,7 +68,7 @@ class Delivery:
 
     def _run(self) -> None:
         path = self.directory / agent.SECRET_ID_FILE
-        max_age = _seconds(self.wrap_ttl) / 2
+        max_age = bootstrap.duration_seconds(self.wrap_ttl) / 2
         written = 0.0
         while not self._stop.is_set():
             if not path.exists() or time.monotonic() - written > max_age:
@@ -79,7 +79,3 @@ class Delivery:
                     self.errors.append(f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
             self._stop.wait(self.poll)
 
-
-def _seconds(duration: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    return float(duration[:-1]) * units[duration[-1]] if duration[-1] in units else float(duration)
