@@ -8,7 +8,8 @@ browser is downloaded). For every lab:
 - it is opened by double-clicking its name in the file browser, and run with the Run menu's "Run All Cells";
 - the test waits until every code cell has an execution count, and no longer than that;
 - no cell shows a traceback, in the page or in the notebook JupyterLab saves;
-- every exercise's "not yet" box renders as HTML, with a hint (a lab as first opened holds only stubs);
+- every exercise's "not yet" box renders as HTML in that exercise's own cell, with a hint (a lab as first
+  opened holds only stubs);
 - every cell that draws in the solution shows a PNG image here too;
 - a full-page screenshot goes to ``$GLASSBOX_ARTIFACTS`` (default ``.artifacts/browser/`` in the repository);
 - the notebook is closed and its kernel shut down before the next lab.
@@ -176,21 +177,30 @@ def _tracebacks(panel) -> list[str]:
     return [text[-3000:] for text in outputs.all_text_contents() if "Traceback" in text]   # the tail says why
 
 
-def _boxes(panel, lab: str) -> list[dict]:
-    """Every self-check box rendered as HTML: its mark (the bold "✔ Passed"/"✘ Not yet"), title and the rest.
+_BOX = ".jp-OutputArea-output[data-mime-type='text/html'] div[style*='border-left']"
 
-    Text is read as ``textContent``: JupyterLab does not lay out cells scrolled far away, so they have no
-    ``innerText``.
+
+def _boxes(panel, lab: str) -> dict[str, dict]:
+    """``{exercise: its box}``: the self-check box in each exercise's own cell, as rendered.
+
+    JupyterLab renders a cell's outputs once it has scrolled into view (a notebook taller than the window
+    never shows its last boxes otherwise), so each exercise's cell is scrolled to, then its box read: the mark
+    (the bold "✔ Passed"/"✘ Not yet"), the title after it, and the whole text (``textContent``).
     """
-    boxes = panel.locator(".jp-OutputArea-output[data-mime-type='text/html'] div[style*='border-left']",
-                          has_text=f"Lab {lab} ·")
-    return boxes.evaluate_all("""boxes => boxes.map(box => {
-        const mark = box.querySelector(':scope > b'), body = box.querySelector(':scope > div');
-        let head = '';
-        for (let node = mark && mark.nextSibling; node && node !== body; node = node.nextSibling)
-            head += node.textContent;
-        return {mark: mark ? mark.textContent : '', head: head.trim(), text: box.textContent};
-    })""")
+    cells = panel.locator(".jp-Notebook .jp-Cell")
+    found = {}
+    for exercise, index in exercise_cells(solution(lab), lab).items():
+        cells.nth(index).scroll_into_view_if_needed()
+        box = cells.nth(index).locator(_BOX, has_text=f"Lab {lab} ·")
+        expect(box, f"cell {index} ({exercise}) shows no self-check box").to_have_count(1, timeout=30_000)
+        found[exercise] = box.evaluate("""box => {
+            const mark = box.querySelector(':scope > b'), body = box.querySelector(':scope > div');
+            let head = '';
+            for (let node = mark && mark.nextSibling; node && node !== body; node = node.nextSibling)
+                head += node.textContent;
+            return {mark: mark ? mark.textContent : '', head: head.trim(), text: box.textContent};
+        }""")
+    return found
 
 
 def _screenshot(page: Page, panel, name: str):
@@ -258,10 +268,11 @@ def test_run_all_in_the_browser_shows_no_error_every_check_box_and_the_plots(pag
         assert not _tracebacks(panel), _tracebacks(panel)
         assert state["counted"] == state["cells"] > 0, state
 
-        titles = sorted(title for _, title in progress.exercises()[lab])
         boxes = _boxes(panel, lab)
-        assert sorted(box["head"] for box in boxes) == [f"— Lab {lab} · {title}" for title in titles], boxes
-        assert all(box["mark"] == "✘ Not yet" and "Hint:" in box["text"] for box in boxes), boxes
+        titles = dict(progress.exercises()[lab])
+        assert {exercise: box["head"] for exercise, box in boxes.items()} == {
+            exercise: f"— Lab {lab} · {title}" for exercise, title in titles.items()}, boxes
+        assert all(box["mark"] == "✘ Not yet" and "Hint:" in box["text"] for box in boxes.values()), boxes
 
         saved = _save(page, panel, jupyterlab[2], name)
         code = [cell for cell in saved.cells if cell.cell_type == "code"]
@@ -325,7 +336,7 @@ def test_lab02_feedback_changes_from_not_yet_to_passed_as_the_learner_types(page
 
         cell = cells.nth(index)
         _type_into(page, cell, replace_blocks(source, wrong.code))
-        box = cell.locator(".jp-OutputArea-output[data-mime-type='text/html'] div[style*='border-left']")
+        box = cell.locator(_BOX)
         expect(box).to_contain_text("✘ Not yet", timeout=60_000)
         expect(box).to_contain_text(title)
         for phrase in wrong.says:                                          # it names the learner's mistake
