@@ -1,7 +1,8 @@
 # The README's commands. Everything installs from requirements.lock into .venv, every file checked against
 # the lock's sha256 hashes (pip's hash-checking mode): a changed or substituted package fails the install.
 PYTHON ?= python3
-VENV   := .venv
+# The devcontainer sets VENV=/opt/venv, the environment its image holds.
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Tests use their own state directory and port, so they never touch a learner's running course.
 TEST_ENV := GLASSBOX_HOME=$(CURDIR)/.glassbox-test GLASSBOX_VAULT_PORT=8210 GLASSBOX_VAULT_BACKEND=embedded
