@@ -209,7 +209,7 @@ def with_repository(app, config, model_dir) -> ModelRepository:
         runtime = ModelRuntime(artifact, max_rows=config.max_batch_rows)
         runtime.limit_threads()
         return create_app(runtime, guard, model_name=config.model_name, max_body_bytes=config.max_body_bytes,
-                          metrics=metrics)
+                          metrics=metrics, body_timeout=config.body_timeout_seconds)
 
     return ModelRepository(app, build, name=name, guard=guard, metrics=metrics, model_dir=model_dir)
 
