@@ -155,6 +155,18 @@ def test_binary_and_json_inputs_mix_per_feature():
     np.testing.assert_array_equal(parse_infer_request(body, SCHEMA, len(header)).X, [[1, 2, 3], [10, 20, 30]])
 
 
+def test_a_decoded_request_with_raw_contents_is_checked_without_http():
+    """What a gRPC layer does: a dict in the JSON form, the raw tensors' bytes beside it."""
+    document = {"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP32",
+                            "parameters": {"binary_data_size": 12}}], "model_name": "m"}
+    parsed = protocol.check_infer_request(document, SCHEMA, np.array([1, 2, 3], "<f4").tobytes())
+    np.testing.assert_array_equal(parsed.X, [[1, 2, 3]])
+    with pytest.raises(ProtocolError, match="take 12 bytes, binary_data_size says 8"):
+        protocol.check_infer_request({**document, "inputs": [{**document["inputs"][0],
+                                                              "parameters": {"binary_data_size": 8}}]},
+                                     SCHEMA, b"\0" * 8)
+
+
 @pytest.mark.parametrize("tensors, length_change, message", [
     ([({"name": "x", "shape": [1, 3], "datatype": "FP64"}, b"\0" * 16)], 0, "take 24 bytes, binary_data_size says 16"),
     ([({"name": "x", "shape": [1, 3], "datatype": "FP64"}, np.array([1, np.nan, 3]).tobytes())], 0, "finite"),

@@ -53,8 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-__all__ = ["ProtocolError", "ModelSchema", "InferenceRequest", "parse_infer_request", "infer_response",
-           "error_body", "tensor_bytes", "OUTPUTS", "DEFAULT_OUTPUTS"]
+__all__ = ["ProtocolError", "ModelSchema", "InferenceRequest", "parse_infer_request", "check_infer_request",
+           "infer_response", "error_body", "tensor_bytes", "OUTPUTS", "DEFAULT_OUTPUTS"]
 
 OUTPUTS = ("predict", "predict_proba", "explanation")
 DEFAULT_OUTPUTS = ("predict", "predict_proba")
@@ -126,6 +126,16 @@ def parse_infer_request(body: bytes, schema: ModelSchema, header_length: int | N
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise ProtocolError(f"the body is not valid JSON: {error}") from None
+    return check_infer_request(document, schema, raw)
+
+
+def check_infer_request(document, schema: ModelSchema, raw: bytes | memoryview | None = None) -> InferenceRequest:
+    """Check a decoded request (a dict in the JSON form) against the protocol and ``schema``.
+
+    ``raw``: the binary tensors' bytes, in input order (each input that has them says how many in
+    ``parameters.binary_data_size``). Independent of HTTP: a gRPC layer maps ``ModelInferRequest`` to this
+    form (``raw_input_contents`` joined into ``raw``) and gets the same checks and messages.
+    """
     if type(document) is not dict:
         raise ProtocolError("the body must be a JSON object with an \"inputs\" list")
     unknown = document.keys() - _REQUEST_KEYS
@@ -151,14 +161,14 @@ def parse_infer_request(body: bytes, schema: ModelSchema, header_length: int | N
                             model_name=document.get("model_name"), model_version=document.get("model_version"))
 
 
-def _rows(inputs: list, schema: ModelSchema, raw: memoryview | None = None) -> np.ndarray:
+def _rows(inputs: list, schema: ModelSchema, raw: bytes | memoryview | None = None) -> np.ndarray:
     tensors = [_tensor_header(tensor, position) for position, tensor in enumerate(inputs)]
-    _attach_binary(tensors, raw)
+    raws = _binary_slices(tensors, raw)
     names = [tensor["name"] for tensor in tensors]
     index = schema._index
     if all(name in index for name in names) and (len(tensors) > 1 or schema.n_features == 1
                                                  or len(tensors[0]["shape"]) != 2):
-        return _rows_per_feature(tensors, schema)
+        return _rows_per_feature(tensors, raws, schema)
     if len(tensors) > 1:
         strangers = [name for name in names if name not in index]
         raise ProtocolError(
@@ -174,11 +184,11 @@ def _rows(inputs: list, schema: ModelSchema, raw: memoryview | None = None) -> n
             f"(n rows of the features {', '.join(schema.feature_names)}, in that order)"
         )
     _check_rows(shape[0], schema)
-    values = _values(tensor, shape)
+    values = _values(tensor, shape, raws[0])
     return values.reshape(shape[0], schema.n_features)
 
 
-def _rows_per_feature(tensors: list[dict], schema: ModelSchema) -> np.ndarray:
+def _rows_per_feature(tensors: list[dict], raws: list, schema: ModelSchema) -> np.ndarray:
     names = [tensor["name"] for tensor in tensors]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -189,7 +199,7 @@ def _rows_per_feature(tensors: list[dict], schema: ModelSchema) -> np.ndarray:
                             f"{schema.n_features} of them")
     n = None
     X = None
-    for tensor in tensors:
+    for tensor, tensor_raw in zip(tensors, raws):
         shape = tensor["shape"]
         if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
             raise ProtocolError(f"feature tensor {tensor['name']!r} has shape {shape}; expected [n] or [n, 1]")
@@ -200,7 +210,7 @@ def _rows_per_feature(tensors: list[dict], schema: ModelSchema) -> np.ndarray:
         elif shape[0] != n:
             raise ProtocolError(f"feature tensors disagree on the number of rows: {tensor['name']!r} has "
                                 f"{shape[0]}, the first one {n}")
-        X[:, schema._index[tensor["name"]]] = _values(tensor, shape)
+        X[:, schema._index[tensor["name"]]] = _values(tensor, shape, tensor_raw)
     return X
 
 
@@ -237,9 +247,9 @@ def _tensor_header(tensor, position: int) -> dict:
     return tensor
 
 
-def _attach_binary(tensors: list[dict], raw) -> None:
-    """Give each binary tensor its slice of the bytes after the JSON header (``"_raw"``), in input order."""
-    offset = 0
+def _binary_slices(tensors: list[dict], raw) -> list:
+    """Each tensor's slice of the binary bytes (``None`` for a JSON tensor), in input order."""
+    offset, slices = 0, []
     for tensor in tensors:
         parameters = tensor.get("parameters") or {}
         if "binary_data_size" in parameters:
@@ -250,11 +260,14 @@ def _attach_binary(tensors: list[dict], raw) -> None:
             if offset + size > len(raw):
                 raise ProtocolError(f"input {tensor['name']!r}: binary_data_size {size} goes past the end of the "
                                     f"body ({len(raw) - offset} bytes left after the earlier tensors)")
-            tensor["_raw"] = raw[offset:offset + size]
+            slices.append(raw[offset:offset + size])
             offset += size
+        else:
+            slices.append(None)
     if raw is not None and offset != len(raw):
         raise ProtocolError(f"the body holds {len(raw) - offset} bytes after the binary tensors; the inputs' "
                             "binary_data_size must add up to the body's length after the JSON header")
+    return slices
 
 
 def _check_rows(n: int, schema: ModelSchema) -> None:
@@ -264,12 +277,12 @@ def _check_rows(n: int, schema: ModelSchema) -> None:
         raise ProtocolError(f"{n} rows in one request; this server takes at most {schema.max_rows}", status=413)
 
 
-def _values(tensor: dict, shape: list) -> np.ndarray:
+def _values(tensor: dict, shape: list, raw=None) -> np.ndarray:
     """The tensor's data as a flat float64 array, after checking nesting, count, types, range and finiteness."""
     where = f"input {tensor['name']!r}"
     datatype = tensor["datatype"]
-    if "_raw" in tensor:
-        return _binary_values(tensor["_raw"], datatype, math.prod(shape), where)
+    if raw is not None:
+        return _binary_values(raw, datatype, math.prod(shape), where)
     data = tensor["data"]
     if type(data) is not list:
         raise ProtocolError(f"{where}: \"data\" must be a JSON array")
