@@ -1,5 +1,6 @@
 """The server's limits, as real clients meet them: the 413 that urllib sees, slow clients on real sockets
-(header and body timeouts), JSON errors on every route (the repository extension too), no server paths.
+(header and body timeouts), JSON errors on every route (the repository extension too, and requests too
+malformed to route), no server paths.
 
 One server process for the module, with short timeouts (1 s for headers, 2 s for a body) and a 100 kB body
 limit. The sockets' own timeouts are generous upper bounds, never synchronisation.
@@ -86,6 +87,11 @@ def test_fifty_sockets_trickling_headers_are_all_closed_with_a_408(server):
 def test_an_idle_connection_is_closed_without_an_answer(server):
     with socket.create_connection(server.address, timeout=60) as sock:
         assert _read_to_close(sock) == b""
+
+
+def test_a_request_too_malformed_to_parse_gets_a_json_400(server):
+    status, error = _status_and_error(_exchange(server, b"NOT HTTP AT ALL\r\n\r\n"))
+    assert status == 400 and "Invalid HTTP request" in error
 
 
 @pytest.mark.parametrize("method, path, status", [

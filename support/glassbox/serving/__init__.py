@@ -30,7 +30,7 @@ Configuration (environment variables; keyword arguments of :func:`serve` overrid
 ``GLASSBOX_MAX_BODY_BYTES``                request body limit (default 4194304, 4 MiB)
 ``GLASSBOX_MAX_BATCH_ROWS``                rows per inference request (default 10000)
 ``GLASSBOX_HEADER_TIMEOUT_SECONDS``        a request's headers must arrive within this (default 10): slow
-                                           clients get a 408 and are closed (:mod:`.timeouts`)
+                                           clients get a 408 and are closed (:mod:`.connections`)
 ``GLASSBOX_BODY_TIMEOUT_SECONDS``          a request's body must arrive within this (default 30), else 408
 ``GLASSBOX_LOG_LEVEL``                     ``info`` (default), ``warning``, ``debug``...
 ``GLASSBOX_ACCESS_LOG``                    ``1``: log every request (off by default: it costs latency)
@@ -217,7 +217,7 @@ def serve(config: ServerConfig | None = None, **settings) -> None:
 
     import uvicorn
 
-    from glassbox.serving.timeouts import header_timeout_protocol
+    from glassbox.serving.connections import http_protocol
     from glassbox.serving.tls import ReloadingCertificate
 
     config = config or ServerConfig.from_env(**settings)
@@ -232,7 +232,7 @@ def serve(config: ServerConfig | None = None, **settings) -> None:
                               f"{type(error).__name__}") from None
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.host, port=config.port, log_level=config.log_level, access_log=config.access_log,
-        timeout_keep_alive=30, server_header=False, http=header_timeout_protocol(config.header_timeout_seconds),
+        timeout_keep_alive=30, server_header=False, http=http_protocol(config.header_timeout_seconds),
         ssl_context_factory=certificate.ssl_context_factory if certificate else None))
 
     async def run() -> None:

@@ -20,7 +20,7 @@ Every error is a JSON body ``{"error": "..."}`` with a 4xx status (400 bad reque
 unknown model or route, 405 wrong method, 408 body too slow, 413 body or batch too large (the body is read
 and dropped first, so that every client sees the answer; the connection then closes), 415 not JSON); an
 unexpected fault in the server would be a 500 with the same shape and no traceback. Answers never show a
-server path. Slow clients: see :mod:`.timeouts` for the headers' timeout.
+server path. Slow clients and unparseable requests: see :mod:`.connections`.
 
 Bodies are JSON, or Triton's binary tensor extension (``Inference-Header-Content-Length``, answered in kind
 when binary outputs are asked for: see :mod:`.protocol`).
