@@ -5,7 +5,7 @@ or a test can run it as a child process with :class:`LocalServer`. The package k
 :mod:`.protocol` (the V2 request and response schema and its checks), :mod:`.runtime` (the model, loaded and
 prepared once), :mod:`.app` (the HTTP layer), :mod:`.auth` (the API key that Vault Agent renders), :mod:`.metrics`
 (Prometheus); :mod:`.repository` (the protocol's model-repository extension: a new version of the model
-loaded without a restart).
+loaded without a restart); :mod:`.connections` (slow clients' timeouts, below the app).
 
 Configuration (environment variables; keyword arguments of :func:`serve` override them)
 ----------------------------------------------------------------------------------------
