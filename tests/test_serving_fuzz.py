@@ -3,11 +3,14 @@
 A seeded generator (reproducible: the case number says how to rebuild a failing case) mutates valid requests
 in ways that make them invalid by construction: broken or truncated JSON, wrong types anywhere, bad shapes,
 bad datatypes, non-numbers among the values, wrong nesting, missing or extra features, unknown outputs,
-binary-extension flags, huge bodies. Every request goes over real HTTP to a real server process.
+binary-extension flags, binary tensors that lie about their sizes or values, huge bodies. Every request goes
+over real HTTP to a real server process.
 """
 
 import copy
+import math
 import random
+import struct
 
 import httpx
 import orjson
@@ -49,7 +52,8 @@ def _wrong_type(rng, valid_type):
     return rng.choice([v for v in OTHER_VALUES if not isinstance(v, valid_type) or isinstance(v, bool)])
 
 
-# Each mutator takes (rng, request, features) and returns bytes that must be refused.
+# Each mutator takes (rng, request, features) and returns bytes that must be refused, or (bytes, the JSON
+# header's length) for a body in Triton's binary extension.
 
 def _truncate(rng, request, features):
     body = orjson.dumps(request)
@@ -87,7 +91,7 @@ def _top_level_field(rng, request, features):
     elif key == "id":
         request["id"] = _wrong_type(rng, str)
     elif key == "parameters":
-        request["parameters"] = rng.choice([[], "p", 1, True, {"binary_data_output": True}])
+        request["parameters"] = rng.choice([[], "p", 1, True, {"binary_data_output": "yes"}])
     else:
         request[rng.choice(["input", "output", "model", "data", "inputs "])] = rng.choice(OTHER_VALUES)
     return orjson.dumps(request)
@@ -182,6 +186,33 @@ def _features(rng, request, features):
     return orjson.dumps(request)
 
 
+def _binary(rng, request, features):
+    request = copy.deepcopy(request)
+    tensor = request["inputs"][0]
+    values = struct.pack(f"<{len(tensor['data'])}d", *tensor.pop("data"))
+    tensor["parameters"] = {"binary_data_size": len(values)}
+    choice = rng.randint(0, 7)
+    if choice == 0:
+        tensor["parameters"]["binary_data_size"] -= 8
+    elif choice == 1:
+        values += b"\0" * rng.choice([1, 8])
+    elif choice == 2:
+        values = values[:8] + struct.pack("<d", rng.choice([math.nan, math.inf, -math.inf])) + values[16:]
+    elif choice == 3:
+        tensor["datatype"] = rng.choice(["BOOL", "BYTES", "FP128", ""])
+    elif choice == 4:
+        tensor["data"] = [1.0]
+    elif choice == 5:
+        tensor["parameters"]["binary_data_size"] = rng.choice([-8, "8", 8.0, None, True])
+    header = orjson.dumps(request)
+    length = len(header)
+    if choice == 6:
+        length += rng.choice([len(values) + 1, 10_000])
+    elif choice == 7:
+        length -= rng.randint(1, length - 1)
+    return header + values, length
+
+
 def _too_many_rows(rng, request, features):
     return orjson.dumps(_matrix_request(rng, features, rows=rng.choice([501, 1000])))
 
@@ -191,14 +222,15 @@ def _huge_body(rng, request, features):
 
 
 MUTATORS = [_truncate, _garbage, _not_an_object, _deep_nesting, _top_level_field, _tensor_field, _bad_value,
-            _bad_count, _wrong_nesting, _out_of_range, _features, _too_many_rows, _huge_body]
+            _bad_count, _wrong_nesting, _out_of_range, _features, _binary, _too_many_rows, _huge_body]
 
 
 def _case(number, features):
     rng = random.Random(SEED * 1000 + number)
     request = (_matrix_request if rng.random() < 0.7 else _per_feature_request)(rng, features)
     mutator = MUTATORS[number % len(MUTATORS)]
-    return mutator.__name__, mutator(rng, request, features)
+    body = mutator(rng, request, features)
+    return (mutator.__name__, *body) if type(body) is tuple else (mutator.__name__, body, None)
 
 
 def test_generated_bad_requests_never_get_a_5xx(server):
@@ -206,8 +238,10 @@ def test_generated_bad_requests_never_get_a_5xx(server):
     before = monitoring.scrape(local.url + "/metrics")
     failures, statuses = [], {}
     for number in range(N_CASES):
-        name, body = _case(number, features)
-        answer = client.post("/v2/models/credit/infer", content=body, headers={"content-type": "application/json"})
+        name, body, header_length = _case(number, features)
+        headers = ({"content-type": "application/json"} if header_length is None else
+                   {"content-type": "application/octet-stream", "inference-header-content-length": str(header_length)})
+        answer = client.post("/v2/models/credit/infer", content=body, headers=headers)
         statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
         try:
             error = answer.json()["error"]
@@ -246,10 +280,10 @@ def test_every_mutator_is_exercised_and_every_case_is_invalid_by_construction(se
     schema = ModelSchema(tuple(features), max_rows=500)
     seen = set()
     for number in range(N_CASES):
-        name, body = _case(number, features)
+        name, body, header_length = _case(number, features)
         seen.add(name)
         if name == "_huge_body":
             continue  # refused by the HTTP layer's size limit before parsing
         with pytest.raises(ProtocolError):
-            parse_infer_request(body, schema)
+            parse_infer_request(body, schema, header_length)
     assert seen == {m.__name__ for m in MUTATORS}

@@ -86,10 +86,15 @@ def test_requested_outputs_are_kept_in_order():
      {}, 400, "disagree on the number of rows"),
     ([_tensor([1, 2, 3], [1, 3])], {"outputs": [{"name": "logits"}]}, 400, "unknown output 'logits'"),
     ([_tensor([1, 2, 3], [1, 3])], {"outputs": [{"name": "predict"}, {"name": "predict"}]}, 400, "twice"),
-    ([_tensor([1, 2, 3], [1, 3])], {"outputs": [{"name": "predict", "parameters": {"binary_data": True}}]},
-     400, "binary_data=False"),
-    ([_tensor([1, 2, 3], [1, 3])], {"parameters": {"binary_data_output": True}}, 400, "JSON form only"),
-    ([{**_tensor([1, 2, 3], [1, 3]), "parameters": {"binary_data_size": 24}}], {}, 400, "binary data"),
+    ([_tensor([1, 2, 3], [1, 3])], {"outputs": [{"name": "predict", "parameters": {"binary_data": "yes"}}]},
+     400, "\"binary_data\" must be true or false"),
+    ([_tensor([1, 2, 3], [1, 3])], {"parameters": {"binary_data_output": 1}}, 400, "must be true or false"),
+    ([{**_tensor([1, 2, 3], [1, 3]), "parameters": {"binary_data_size": 24}}], {}, 400,
+     "both \"data\" and \"binary_data_size\""),
+    ([{"name": "x", "shape": [1, 3], "datatype": "FP64", "parameters": {"binary_data_size": 24}}], {}, 400,
+     "no Inference-Header-Content-Length"),
+    ([_tensor([1, 2, 3], [1, 3])], {"model_name": 3}, 400, "\"model_name\" must be a string"),
+    ([_tensor([1, 2, 3], [1, 3])], {"output": [{"name": "predict"}]}, 400, "unknown field.*output"),
     ([_tensor([1, 2, 3], [1, 3])], {"id": 7}, 400, "\"id\" must be a string"),
     ([_tensor([1, 2, 3], [1, 3])], {"input": []}, 400, "unknown field.*input"),
     ([{"name": "x", "shape": [1, 3], "data": [1, 2, 3]}], {}, 400, "no \"datatype\""),
@@ -111,12 +116,119 @@ def test_broken_json_is_refused(body, message):
         parse_infer_request(body, SCHEMA)
 
 
+def test_the_kserve_sdks_model_name_and_version_are_accepted_and_returned():
+    parsed = parse_infer_request(_body([_tensor([1, 2, 3], [1, 3])], model_name="credit", model_version="1"),
+                                 SCHEMA)
+    assert (parsed.model_name, parsed.model_version) == ("credit", "1")
+
+
+def test_duplicate_keys_resolve_to_the_last_one_as_documented():
+    # RFC 8259 leaves duplicate names open; the module docstring says the last one wins, and it does
+    body = (b'{"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP64", "data": [9, 9, 9], '
+            b'"data": [1, 2, 3]}], "id": "first", "id": "last"}')
+    parsed = parse_infer_request(body, SCHEMA)
+    np.testing.assert_array_equal(parsed.X, [[1, 2, 3]])
+    assert parsed.id == "last" and "last one" in protocol.__doc__
+
+
+def _binary(tensors, **extra):
+    """A body in Triton's binary extension: the JSON header, then each (tensor, raw bytes) in order."""
+    header = orjson.dumps({"inputs": [{**t, "parameters": {"binary_data_size": len(raw)}} for t, raw in tensors],
+                           **extra})
+    return header + b"".join(raw for _, raw in tensors), len(header)
+
+
+@pytest.mark.parametrize("datatype", ["FP64", "FP32", "INT32", "UINT8"])
+def test_binary_inputs_give_the_same_rows_as_json(datatype):
+    values = np.array([[1, 2, 3], [4, 5, 250]])
+    raw = values.astype(np.dtype(datatype.lower().replace("fp", "float")).newbyteorder("<")).tobytes()
+    body, length = _binary([({"name": "input-0", "shape": [2, 3], "datatype": datatype}, raw)])
+    np.testing.assert_array_equal(parse_infer_request(body, SCHEMA, length).X, values)
+
+
+def test_binary_and_json_inputs_mix_per_feature():
+    tensors = [({"name": "f2", "shape": [2], "datatype": "FP32"}, np.array([3, 30], "<f4").tobytes()),
+               ({"name": "f0", "shape": [2], "datatype": "INT64"}, np.array([1, 10], "<i8").tobytes())]
+    header = orjson.dumps({"inputs": [{**t, "parameters": {"binary_data_size": len(raw)}} for t, raw in tensors]
+                          + [_tensor([2, 20], [2], name="f1")]})
+    body = header + b"".join(raw for _, raw in tensors)
+    np.testing.assert_array_equal(parse_infer_request(body, SCHEMA, len(header)).X, [[1, 2, 3], [10, 20, 30]])
+
+
+def test_a_decoded_request_with_raw_contents_is_checked_without_http():
+    """What a gRPC layer does: a dict in the JSON form, the raw tensors' bytes beside it."""
+    document = {"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP32",
+                            "parameters": {"binary_data_size": 12}}], "model_name": "m"}
+    parsed = protocol.check_infer_request(document, SCHEMA, np.array([1, 2, 3], "<f4").tobytes())
+    np.testing.assert_array_equal(parsed.X, [[1, 2, 3]])
+    with pytest.raises(ProtocolError, match="take 12 bytes, binary_data_size says 8"):
+        protocol.check_infer_request({**document, "inputs": [{**document["inputs"][0],
+                                                              "parameters": {"binary_data_size": 8}}]},
+                                     SCHEMA, b"\0" * 8)
+
+
+@pytest.mark.parametrize("tensors, length_change, message", [
+    ([({"name": "x", "shape": [1, 3], "datatype": "FP64"}, b"\0" * 16)], 0, "take 24 bytes, binary_data_size says 16"),
+    ([({"name": "x", "shape": [1, 3], "datatype": "FP64"}, np.array([1, np.nan, 3]).tobytes())], 0, "finite"),
+    ([({"name": "x", "shape": [1, 3], "datatype": "FP32"}, np.array([1, np.inf, 3], "<f4").tobytes())], 0,
+     "finite"),
+    ([({"name": "x", "shape": [1, 3], "datatype": "BOOL"}, b"\1\0\1")], 0, "'BOOL' is not supported"),
+    ([({"name": "x", "shape": [1, 3], "datatype": "BYTES"}, b"\0" * 24)], 0, "'BYTES' is not supported"),
+    ([({"name": "x", "shape": [1, 3], "datatype": "FP64"}, b"\0" * 24)], 10_000, "Inference-Header-Content-Length"),
+    ([({"name": "x", "shape": [1, 3], "datatype": "FP64"}, b"\0" * 24)], -3, "not valid JSON"),
+])
+def test_bad_binary_requests_are_refused_like_json_ones(tensors, length_change, message):
+    body, length = _binary(tensors)
+    with pytest.raises(ProtocolError, match=message) as caught:
+        parse_infer_request(body, SCHEMA, length + length_change)
+    assert caught.value.status == 400
+
+
+def test_binary_sizes_must_account_for_every_byte():
+    body, length = _binary([({"name": "x", "shape": [1, 3], "datatype": "FP64"}, b"\0" * 24)])
+    with pytest.raises(ProtocolError, match="8 bytes after the binary tensors"):
+        parse_infer_request(body + b"\0" * 8, SCHEMA, length)
+    header = orjson.dumps({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64",
+                                       "parameters": {"binary_data_size": 48}}]})
+    with pytest.raises(ProtocolError, match="past the end of the body"):
+        parse_infer_request(header + b"\0" * 24, SCHEMA, len(header))
+
+
+def test_binary_outputs_follow_binary_data_output_unless_an_output_says_otherwise():
+    tensor = _tensor([1, 2, 3], [1, 3])
+    assert parse_infer_request(_body([tensor], parameters={"binary_data_output": True}), SCHEMA
+                               ).binary_outputs == {"predict", "predict_proba"}
+    parsed = parse_infer_request(_body([tensor], parameters={"binary_data_output": True}, outputs=[
+        {"name": "predict", "parameters": {"binary_data": False}}, {"name": "explanation"}]), SCHEMA)
+    assert parsed.binary_outputs == {"explanation"}
+    parsed = parse_infer_request(_body([tensor], outputs=[{"name": "predict", "parameters": {"binary_data": True}},
+                                                          {"name": "predict_proba"}]), SCHEMA)
+    assert parsed.binary_outputs == {"predict"}
+
+
+def test_a_binary_response_is_the_json_header_then_the_raw_tensors():
+    proba, labels = np.array([[0.25, 0.75], [0.5, 0.5]]), np.array(["yes", "no"])
+    body, length = protocol.infer_response("m", "1", None, [
+        {"name": "predict_proba", "datatype": "FP64", "data": proba},
+        {"name": "predict", "datatype": "BYTES", "data": labels},
+        {"name": "explanation", "datatype": "FP64", "data": np.zeros((2, 3)), "parameters": {"base_value": -1.0}},
+    ], binary=frozenset({"predict_proba", "predict"}))
+    header = orjson.loads(body[:length])
+    first, second, third = header["outputs"]
+    assert first["parameters"] == {"binary_data_size": 32} and "data" not in first and first["shape"] == [2, 2]
+    assert second["parameters"] == {"binary_data_size": 4 + 3 + 4 + 2}
+    assert third["data"] == [0.0] * 6 and third["parameters"] == {"base_value": -1.0}
+    np.testing.assert_array_equal(np.frombuffer(body[length:length + 32], "<f8").reshape(2, 2), proba)
+    assert body[length + 32:] == b"\3\0\0\0yes\2\0\0\0no"
+
+
 def test_the_response_is_row_major_json_with_shapes():
-    body = protocol.infer_response("m", "1", "r-1", [
+    body, header_length = protocol.infer_response("m", "1", "r-1", [
         {"name": "predict_proba", "datatype": "FP64", "data": np.array([[0.25, 0.75], [0.5, 0.5]])},
         {"name": "explanation", "datatype": "FP64", "data": np.zeros((2, 3)), "parameters": {"base_value": -1.0}},
     ])
     answer = orjson.loads(body)
+    assert header_length is None
     assert answer["id"] == "r-1" and answer["model_name"] == "m" and answer["model_version"] == "1"
     assert answer["outputs"][0] == {"name": "predict_proba", "shape": [2, 2], "datatype": "FP64",
                                     "data": [0.25, 0.75, 0.5, 0.5]}

@@ -1,11 +1,13 @@
 """A protocol client nobody here wrote, tritonclient's HTTP client, works against the course's server.
 
-The JSON form of the protocol: ``binary_data=False`` on ``set_data_from_numpy`` and on each
-``InferRequestedOutput``. Results are compared with the model's ``predict_proba`` in this process.
+The client's defaults (binary tensors in, ``binary_data_output`` with no ``outputs``), binary outputs asked for
+one by one, and the protocol's JSON form (``binary_data=False`` on ``set_data_from_numpy`` and on each
+``InferRequestedOutput``). Results are compared with the model's ``predict_proba`` in this process.
 """
 
 import numpy as np
 import pytest
+import shap
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
@@ -54,6 +56,34 @@ def test_inference_matches_predict_proba_in_process(setup, rows):
     assert result.get_response()["id"] == "t-1"
 
 
+@pytest.mark.parametrize("rows", [1, 40])
+def test_the_clients_defaults_binary_in_and_out_match_predict_proba(setup, rows):
+    client, headers, art, X_test = setup
+    X = X_test[art.feature_names].iloc[:rows].to_numpy(dtype=np.float64)
+    tensor = triton.InferInput("input-0", list(X.shape), "FP64")
+    tensor.set_data_from_numpy(X)                              # binary_data=True: the client's default
+    result = client.infer("credit", [tensor], headers=headers())  # no outputs: binary_data_output true
+    assert {o["name"]: "data" in o for o in result.get_response()["outputs"]} == {"predict": False,
+                                                                                   "predict_proba": False}
+    np.testing.assert_allclose(result.as_numpy("predict_proba"), art.model.predict_proba(X), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(result.as_numpy("predict"), art.model.predict(X))
+
+
+def test_binary_and_json_outputs_in_one_answer(setup):
+    client, headers, art, X_test = setup
+    X32 = X_test[art.feature_names].iloc[:3].to_numpy(dtype=np.float32)
+    tensor = triton.InferInput("input-0", list(X32.shape), "FP32")
+    tensor.set_data_from_numpy(X32)
+    result = client.infer("credit", [tensor], headers=headers(),
+                          outputs=[triton.InferRequestedOutput("explanation", binary_data=True),
+                                   triton.InferRequestedOutput("predict_proba", binary_data=False)])
+    expected = shap.TreeExplainer(art.model).shap_values(X32.astype(np.float64))
+    np.testing.assert_allclose(result.as_numpy("explanation"), expected, atol=1e-9)
+    np.testing.assert_allclose(result.as_numpy("predict_proba"), art.model.predict_proba(X32.astype(np.float64)),
+                               rtol=0, atol=1e-9)
+    assert "data" in result.get_output("predict_proba") and "data" not in result.get_output("explanation")
+
+
 def test_fp32_inputs_and_the_versioned_route(setup):
     client, headers, art, X_test = setup
     X32 = X_test[art.feature_names].iloc[:5].to_numpy(dtype=np.float32)
@@ -80,14 +110,17 @@ def test_the_client_sees_the_servers_errors(setup):
     X = X_test[art.feature_names].iloc[:2].to_numpy()
     with pytest.raises(InferenceServerException, match="missing or invalid API key"):
         client.infer("credit", [_input(X)], outputs=[triton.InferRequestedOutput("predict", binary_data=False)])
-    # tritonclient's defaults ask for the binary extension: refused with a message saying what to change
-    with pytest.raises(InferenceServerException, match="binary_data=False"):
-        client.infer("credit", [_input(X)], headers=headers())
+    # a binary tensor gets the JSON form's checks: non-finite values and a wrong datatype are refused
+    nan = X.copy()
+    nan[1, 2] = np.nan
     binary = triton.InferInput("input-0", list(X.shape), "FP64")
-    binary.set_data_from_numpy(X, binary_data=True)
-    with pytest.raises(InferenceServerException, match="binary"):
-        client.infer("credit", [binary], headers=headers(),
-                     outputs=[triton.InferRequestedOutput("predict", binary_data=False)])
+    binary.set_data_from_numpy(nan)
+    with pytest.raises(InferenceServerException, match="finite"):
+        client.infer("credit", [binary], headers=headers())
+    flags = triton.InferInput("input-0", list(X.shape), "BOOL")
+    flags.set_data_from_numpy(X > 0)
+    with pytest.raises(InferenceServerException, match="'BOOL' is not supported"):
+        client.infer("credit", [flags], headers=headers())
     short = X[:, :-1]                                     # one feature too few
     with pytest.raises(InferenceServerException, match=rf"shape \[2, {short.shape[1]}\]"):
         client.infer("credit", [_input(short)], headers=headers(),

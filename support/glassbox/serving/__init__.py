@@ -5,7 +5,7 @@ or a test can run it as a child process with :class:`LocalServer`. The package k
 :mod:`.protocol` (the V2 request and response schema and its checks), :mod:`.runtime` (the model, loaded and
 prepared once), :mod:`.app` (the HTTP layer), :mod:`.auth` (the API key that Vault Agent renders), :mod:`.metrics`
 (Prometheus); :mod:`.repository` (the protocol's model-repository extension: a new version of the model
-loaded without a restart).
+loaded without a restart); :mod:`.connections` (slow clients' timeouts, below the app).
 
 Configuration (environment variables; keyword arguments of :func:`serve` override them)
 ----------------------------------------------------------------------------------------
@@ -29,6 +29,9 @@ Configuration (environment variables; keyword arguments of :func:`serve` overrid
                                            host is a loopback address
 ``GLASSBOX_MAX_BODY_BYTES``                request body limit (default 4194304, 4 MiB)
 ``GLASSBOX_MAX_BATCH_ROWS``                rows per inference request (default 10000)
+``GLASSBOX_HEADER_TIMEOUT_SECONDS``        a request's headers must arrive within this (default 10): slow
+                                           clients get a 408 and are closed (:mod:`.connections`)
+``GLASSBOX_BODY_TIMEOUT_SECONDS``          a request's body must arrive within this (default 30), else 408
 ``GLASSBOX_LOG_LEVEL``                     ``info`` (default), ``warning``, ``debug``...
 ``GLASSBOX_ACCESS_LOG``                    ``1``: log every request (off by default: it costs latency)
 ``GLASSBOX_EXIT_WITH_PARENT``              ``1``: stop when the parent process exits (set by LocalServer)
@@ -78,6 +81,8 @@ class ServerConfig:
     insecure_disable_auth: bool = False
     max_body_bytes: int = 4 * 1024 * 1024
     max_batch_rows: int = 10_000
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
     log_level: str = "info"
     access_log: bool = False
     exit_with_parent: bool = False
@@ -121,6 +126,8 @@ class ServerConfig:
             insecure_disable_auth=flag("GLASSBOX_INSECURE_DISABLE_AUTH"),
             max_body_bytes=number("GLASSBOX_MAX_BODY_BYTES", int, 4 * 1024 * 1024),
             max_batch_rows=number("GLASSBOX_MAX_BATCH_ROWS", int, 10_000),
+            header_timeout_seconds=number("GLASSBOX_HEADER_TIMEOUT_SECONDS", float, 10.0),
+            body_timeout_seconds=number("GLASSBOX_BODY_TIMEOUT_SECONDS", float, 30.0),
             log_level=(text("GLASSBOX_LOG_LEVEL") or "info").lower(),
             access_log=flag("GLASSBOX_ACCESS_LOG"),
             exit_with_parent=flag("GLASSBOX_EXIT_WITH_PARENT"),
@@ -193,7 +200,8 @@ def build_app(config: ServerConfig | None = None):
 
     disable_created_metrics()  # no *_created series: they only clutter a scrape
     app = create_app(runtime, guard, model_name=config.model_name, max_body_bytes=config.max_body_bytes,
-                     exit_with_parent=config.exit_with_parent, extensions=("model_repository",))
+                     exit_with_parent=config.exit_with_parent, extensions=("model_repository",),
+                     body_timeout=config.body_timeout_seconds)
     return with_repository(app, config, model_dir)  # POST /v2/repository/models/{name}/load: hot reload
 
 
@@ -209,6 +217,7 @@ def serve(config: ServerConfig | None = None, **settings) -> None:
 
     import uvicorn
 
+    from glassbox.serving.connections import http_protocol
     from glassbox.serving.tls import ReloadingCertificate
 
     config = config or ServerConfig.from_env(**settings)
@@ -223,7 +232,7 @@ def serve(config: ServerConfig | None = None, **settings) -> None:
                               f"{type(error).__name__}") from None
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.host, port=config.port, log_level=config.log_level, access_log=config.access_log,
-        timeout_keep_alive=30, server_header=False,
+        timeout_keep_alive=30, server_header=False, http=http_protocol(config.header_timeout_seconds),
         ssl_context_factory=certificate.ssl_context_factory if certificate else None))
 
     async def run() -> None:

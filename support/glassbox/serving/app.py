@@ -17,8 +17,13 @@ nothing but liveness. ``/metrics`` is open for the scraper too: it holds counts 
 keys. Everything else needs ``Authorization: Bearer <key>`` and answers 401 without it.
 
 Every error is a JSON body ``{"error": "..."}`` with a 4xx status (400 bad request, 401 no or wrong key, 404
-unknown model or route, 405 wrong method, 413 body or batch too large, 415 not JSON); an unexpected fault in
-the server would be a 500 with the same shape and no traceback.
+unknown model or route, 405 wrong method, 408 body too slow, 413 body or batch too large (the body is read
+and dropped first, so that every client sees the answer; the connection then closes), 415 not JSON); an
+unexpected fault in the server would be a 500 with the same shape and no traceback. Answers never show a
+server path. Slow clients and unparseable requests: see :mod:`.connections`.
+
+Bodies are JSON, or Triton's binary tensor extension (``Inference-Header-Content-Length``, answered in kind
+when binary outputs are asked for: see :mod:`.protocol`).
 
 The hot path: auth check, body read (capped), :func:`.protocol.parse_infer_request`, the runtime's compiled
 trees on the serving thread for small batches (large batches and explanations of many rows go to a worker
@@ -52,6 +57,11 @@ __all__ = ["create_app"]
 
 _log = logging.getLogger("glassbox.serving")
 _JSON = "application/json"
+_BINARY = "application/octet-stream"
+_HEADER_LENGTH = "inference-header-content-length"
+# A body over the limit is still read (and dropped) up to this many bytes, so that a client that sends it all
+# before reading the answer (urllib) gets the 413, not a connection reset; beyond it the server just closes.
+_DRAIN_BYTES = 64 * 1024 * 1024
 _UNAUTHORIZED = {"www-authenticate": 'Bearer realm="glassbox"'}
 # Explanations cost about 0.4 ms a row: more rows than this go to a worker thread.
 _EXPLAIN_INLINE_ROWS = 8
@@ -67,13 +77,14 @@ def _error(message: str, status: int, headers: dict | None = None) -> Response:
 
 def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_bytes: int = 4 * 1024 * 1024,
                metrics: ServerMetrics | None = None, exit_with_parent: bool = False,
-               extensions: tuple[str, ...] = ()) -> Starlette:
+               extensions: tuple[str, ...] = (), body_timeout: float = 30.0) -> Starlette:
     """The Starlette application serving ``runtime`` (a :class:`.runtime.ModelRuntime`).
 
     ``guard`` (an :class:`.auth.ApiKeyGuard` whose key is already loaded) protects everything but health and
     metrics; ``None`` switches authentication off (development only: :func:`glassbox.serving.serve` allows it
-    on loopback addresses only). ``max_body_bytes`` caps request bodies. ``extensions`` are the protocol
-    extensions that ``GET /v2`` lists (the repository extension is mounted in front of this app).
+    on loopback addresses only). ``max_body_bytes`` caps request bodies; a body that takes longer than
+    ``body_timeout`` seconds to arrive gets a 408. ``extensions`` are the protocol extensions that ``GET /v2``
+    lists (the repository extension is mounted in front of this app).
     """
     name = model_name or runtime.name
     version = runtime.version
@@ -105,7 +116,9 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
                     else:
                         response = await handler(request)
                 except ProtocolError as error:
-                    response = _error(error.message, error.status)
+                    # a 413 or 408 leaves the body unread: the connection cannot carry another request
+                    response = _error(error.message, error.status,
+                                      {"connection": "close"} if error.status in (408, 413) else None)
                 except ClientDisconnect:
                     response = _error("the client went away", 400)
                 except Exception:  # a fault of ours: logged here, never a traceback to the caller
@@ -145,23 +158,33 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
     async def infer(request):
         check_model(request)
         headers = request.headers
+        header_length = headers.get(_HEADER_LENGTH)
         content_type = headers.get("content-type")
-        if content_type is not None and content_type.split(";", 1)[0].strip().lower() != _JSON:
-            raise ProtocolError(f"Content-Type must be {_JSON} (got {content_type[:60]!r})", status=415)
+        allowed = (_JSON, _BINARY) if header_length is not None else (_JSON,)
+        if content_type is not None and content_type.split(";", 1)[0].strip().lower() not in allowed:
+            raise ProtocolError(f"Content-Type must be {' or '.join(allowed)} (got {content_type[:60]!r})",
+                                status=415)
         encoding = headers.get("content-encoding")
         if encoding is not None and encoding.strip().lower() != "identity":
             raise ProtocolError(f"Content-Encoding {encoding[:30]!r} is not supported; send plain JSON", status=415)
-        if "inference-header-content-length" in headers:
-            raise ProtocolError(f"the body uses Triton's binary extension: {protocol._BINARY_HINT}")
-        body = await _read_body(request, max_body_bytes)
-        parsed = protocol.parse_infer_request(body, schema)
+        if header_length is not None and not header_length.isdigit():
+            raise ProtocolError("Inference-Header-Content-Length must be the JSON header's length in bytes")
+        body = await _read_body(request, max_body_bytes, body_timeout)
+        parsed = protocol.parse_infer_request(body, schema, None if header_length is None else int(header_length))
+        for field, served in (("model_name", name), ("model_version", version)):
+            sent = getattr(parsed, field)
+            if sent is not None and sent != served:
+                raise ProtocolError(f"the request's {field} is {sent[:40]!r} but this URL serves {served!r}")
         X = parsed.X
         wants_explanation = "explanation" in parsed.outputs
         if runtime.is_large(X) or (wants_explanation and X.shape[0] > _EXPLAIN_INLINE_ROWS):
             outputs = await run_in_threadpool(_compute, X, parsed.outputs)
         else:
             outputs = _compute(X, parsed.outputs)
-        return _json(protocol.infer_response(name, version, parsed.id, outputs))
+        body, json_length = protocol.infer_response(name, version, parsed.id, outputs, parsed.binary_outputs)
+        if json_length is None:
+            return _json(body)
+        return Response(body, media_type=_BINARY, headers={_HEADER_LENGTH: str(json_length)})
 
     def _compute(X: np.ndarray, wanted: tuple[str, ...]) -> list[dict]:
         proba = runtime.predict_proba(X)
@@ -201,12 +224,7 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
         Route("/metrics", endpoint("metrics", False)(metrics_endpoint), methods=["GET"]),
     ]
 
-    async def http_error(request, error: HTTPException):
-        status = error.status_code
-        message = {404: "no such route; see GET /v2/models/" + name, 405: "method not allowed on this route"}
-        response = _error(message.get(status, str(error.detail)), status, getattr(error, "headers", None))
-        metrics.request("unrouted", status, 0.0)
-        return response
+    http_error = json_http_error(metrics, f"no such route; see GET /v2/models/{name}")
 
     async def server_error(request, error: Exception):
         _log.exception("unexpected error")
@@ -234,19 +252,49 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
     return app
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def json_http_error(metrics: ServerMetrics | None, not_found: str):
+    """Starlette's exception handler for routing errors (404, 405), answered as the protocol's ``{"error"}``."""
+
+    async def http_error(request, error: HTTPException):
+        status = error.status_code
+        message = {404: not_found, 405: f"method {request.method} is not allowed on {request.url.path[:80]}"}
+        response = _error(message.get(status, str(error.detail)), status, getattr(error, "headers", None))
+        if metrics is not None:
+            metrics.request("unrouted", status, 0.0)
+        return response
+
+    return http_error
+
+
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, at most ``limit`` bytes, within ``timeout`` seconds (else a 408).
+
+    A body over the limit is read to its end and dropped (up to ``_DRAIN_BYTES``) before the 413, so that
+    every client, even one that reads nothing before it has sent everything, sees the answer.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ProtocolError("invalid Content-Length header")
-        if int(declared) > limit:
-            raise ProtocolError(f"the body has {int(declared)} bytes; this server takes at most {limit}", status=413)
+    if declared is not None and not declared.isdigit():
+        raise ProtocolError("invalid Content-Length header")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ProtocolError(f"the body is larger than this server's limit of {limit} bytes", status=413)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            if declared is not None and int(declared) > limit:
+                if int(declared) <= _DRAIN_BYTES:
+                    async for _ in request.stream():
+                        pass
+                raise ProtocolError(f"the body has {int(declared)} bytes; this server takes at most {limit}",
+                                    status=413)
+            async for chunk in request.stream():  # no Content-Length (chunked): count as it comes
+                size += len(chunk)
+                if size <= limit:
+                    chunks.append(chunk)
+                elif size > _DRAIN_BYTES:
+                    break
+    except TimeoutError:
+        raise ProtocolError(f"the body did not arrive within {timeout:g} s; send it in one go",
+                            status=408) from None
+    if size > limit:
+        raise ProtocolError(f"the body is larger than this server's limit of {limit} bytes", status=413)
     if not size:
         raise ProtocolError("the body is empty; send a JSON inference request")
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)

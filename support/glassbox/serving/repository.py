@@ -35,6 +35,7 @@ from typing import Callable
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -59,7 +60,8 @@ class ModelRepository:
     thread and raises :class:`LoadError` or :class:`glassbox.artifacts.ArtifactError` to refuse).
     """
 
-    def __init__(self, app, build: Callable[[dict], object], *, name: str, guard=None, metrics=None):
+    def __init__(self, app, build: Callable[[dict], object], *, name: str, guard=None, metrics=None,
+                 model_dir: Path | None = None):
         self.app = app                    # the current server app: the one reference a load reassigns
         self._first = app                 # owns the lifespan (the key refresh task)
         self._build = build
@@ -68,8 +70,11 @@ class ModelRepository:
         self.metrics = metrics
         self.loads = 0
         self.reason = ""
+        self._model_dir = model_dir       # never shown: messages say "the model directory" instead
         self._lock = asyncio.Lock()
-        self._router = Starlette(routes=[
+        from glassbox.serving.app import json_http_error
+        handler = json_http_error(metrics, "no such repository route; see POST /v2/repository/index")
+        self._router = Starlette(exception_handlers={HTTPException: handler}, routes=[
             Route("/v2/repository/index", self._index, methods=["POST"]),
             Route("/v2/repository/models/{name}/load", self._load, methods=["POST"]),
             Route("/v2/repository/models/{name}/unload", self._unload, methods=["POST"]),
@@ -140,9 +145,10 @@ class ModelRepository:
                     from glassbox.artifacts import ArtifactError
                     if not isinstance(error, (LoadError, ArtifactError)):
                         raise
-                    self.reason = f"the last load failed: {error}"
                     _log.warning("model load refused, still serving v%s: %s", old.version, error)
-                    raise protocol.ProtocolError(f"{error}; still serving version {old.version}") from None
+                    message = self._without_paths(str(error))
+                    self.reason = f"the last load failed: {message}"
+                    raise protocol.ProtocolError(f"{message}; still serving version {old.version}") from None
                 self.app = new_app            # the swap: one reference assignment
                 self.loads += 1
                 self.reason = ""
@@ -160,6 +166,14 @@ class ModelRepository:
                 f"this server serves one model, {self.name!r}, and keeps it loaded: unloading it would leave "
                 "nothing to serve. Load a new version with POST /v2/repository/models/{name}/load instead")
         return await self._guarded(request, "repository_unload", handle)
+
+    def _without_paths(self, message: str) -> str:
+        """``message`` with the server's model directory named, not shown (callers learn no server paths)."""
+        if self._model_dir is None:
+            return message
+        for form in sorted({str(self._model_dir.resolve()), str(self._model_dir)}, key=len, reverse=True):
+            message = message.replace(form, "the model directory")
+        return message
 
     def _check_name(self, request: Request) -> None:
         if request.path_params["name"] != self.name:
@@ -195,9 +209,9 @@ def with_repository(app, config, model_dir) -> ModelRepository:
         runtime = ModelRuntime(artifact, max_rows=config.max_batch_rows)
         runtime.limit_threads()
         return create_app(runtime, guard, model_name=config.model_name, max_body_bytes=config.max_body_bytes,
-                          metrics=metrics)
+                          metrics=metrics, body_timeout=config.body_timeout_seconds)
 
-    return ModelRepository(app, build, name=name, guard=guard, metrics=metrics)
+    return ModelRepository(app, build, name=name, guard=guard, metrics=metrics, model_dir=model_dir)
 
 
 # -- private helpers -----------------------------------------------------------------------------------------
