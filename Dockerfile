@@ -2,7 +2,7 @@
 # callers holding the API key. The server has no Vault client: it reads the key from a file
 # (GLASSBOX_API_KEY_FILE) that Vault Agent renders and keeps fresh, and re-reads it, so a rotation needs no
 # restart. Compose runs the agent as a sidecar (docker-compose.yml); by hand, with an agent rendering into
-# a volume KEYS (lab 07 does this with glassbox.deploy.run_agent):
+# a volume KEYS (lab 08 does this with glassbox.deploy.run_agent):
 #
 #   docker build --network=host -t glassbox/model-server:0.1.0 .        (the package's version; never :latest)
 #   docker run --rm --network=host -e GLASSBOX_HOST=127.0.0.1 -e GLASSBOX_API_KEY_FILE=/run/glassbox/api-key \
@@ -32,7 +32,7 @@ COPY requirements.lock /tmp/requirements.lock
 # hvac, psutil and docker (the Docker SDK) are not used by the server: they are here for compose's one-shot
 # bootstrap, which runs in this image (`python -m glassbox.deploy bootstrap`): it needs Vault's client, and
 # `import glassbox.vault` imports the course's dev-Vault manager eagerly, which imports psutil and docker.
-# Lab 07 measures what they cost.
+# Lab 08 measures what they cost.
 RUN python3 -m venv /opt/tools \
  && awk '/^pip==/ {p = 1} p && /^ *#/ {exit} p' /tmp/requirements.lock > /tmp/pip.txt \
  && /opt/tools/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes -r /tmp/pip.txt \

@@ -4,7 +4,7 @@ A *variant* is the lab as a learner has it (the solution notebook without its ``
 chosen exercise cells changed: to their stub (what ``labs/`` holds) or to a catalogued mistake (see
 ``tests/mistakes``). Every run gets a fresh kernel with its cwd in ``labs/`` (as in JupyterLab) and a private
 course home and Vault port, so runs can go two at a time on two cores without sharing Vault state. Runs of a
-lab that drives the Docker engine (lab 07) go one at a time.
+lab that drives the Docker engine (lab 08) go one at a time.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from glassbox.course.build import BEGIN, END, lab_source
 from helpers import REPO, pick_free_port
 
 SOLUTIONS, LABS = REPO / "solutions", REPO / "labs"
-ONE_AT_A_TIME = {"07"}          # labs whose runs share the Docker engine's names and ports
+ONE_AT_A_TIME = {"08"}          # labs whose runs share the Docker engine's names and ports
 _CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
 
 
@@ -167,7 +167,7 @@ def code_index(notebook, index: int) -> int:
 async def run_all(jobs: list, workers: int = 2) -> list[Run]:
     """Run ``jobs`` (coroutine factories with a ``lab`` attribute), ``workers`` at a time.
 
-    The runs of lab 07 (one at a time) start at once on the first worker, which helps with the rest when they
+    The runs of lab 08 (one at a time) start at once on the first worker, which helps with the rest when they
     are done; so the longest chain never waits for the others.
     """
     serial = [job for job in jobs if job.lab in ONE_AT_A_TIME]

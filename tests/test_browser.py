@@ -59,7 +59,7 @@ def jupyterlab(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     folder = root / "labs"
     shutil.copytree(REPO / "labs", folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    (root / "deploy").symlink_to(REPO / "deploy")   # lab 08 reads deploy/k8s/ from a folder above the labs
+    (root / "deploy").symlink_to(REPO / "deploy")   # lab 09 reads deploy/k8s/ from a folder above the labs
     env = dict(os.environ, GLASSBOX_HOME=str(root / "home"), GLASSBOX_VAULT_PORT=str(pick_free_port()),
                GLASSBOX_VAULT_BACKEND="embedded", JUPYTER_CONFIG_DIR=str(root / "jupyter"),
                JUPYTER_RUNTIME_DIR=str(root / "runtime"))
@@ -280,7 +280,7 @@ def test_run_all_in_the_browser_shows_no_error_every_check_box_and_the_plots(pag
         errors = [output for cell in code for output in cell.outputs if output.output_type == "error"]
         assert not errors, [f"{error.ename}: {error.evalue}" for error in errors]
 
-        # Plots: the lab as first opened draws where its cells do not wait for an exercise's answer (lab 06's
+        # Plots: the lab as first opened draws where its cells do not wait for an exercise's answer (lab 07's
         # one plot waits for one), and only where the solution draws; each plot the kernel sent renders here.
         drawn, in_solution = _draws(saved), _draws(solution(lab))
         assert set(drawn) <= set(in_solution), (drawn, in_solution)

@@ -1,596 +1,392 @@
-"""Lab 05's self-checks pass on the solution's objects and catch the mistakes the lab warns about:
-a root token in the service, a policy with `*` or `+`, plaintext that is not base64, the minimum decryption
-version raised before rewrapping, every hardening shortfall; the denial matrix tells a 403 (denied by policy)
-from a 404 (nothing there), a 400/405 (a malformed request) and a 2xx (a hole); and the three judgement exercises
-(the predicted status codes, what `min_decryption_version` protects against, what revoking a certificate
-changes for its callers) explain every wrong answer. The revocation exercise's answer is proven against a real
-TLS handshake with a certificate from a leased PKI role: revoked, it is refused only by a caller that checks the
-fresh CRL."""
+"""Lab 05's self-checks pass on the solution's objects and name each common mistake, without leaking values."""
 
-import base64
 import secrets
-import ssl
+import sys
+import types
 
 import hvac
 import hvac.exceptions
-import pandas as pd
 import pytest
 
-from glassbox.checks import _CheckFailed, raised
-from glassbox.checks.lab05 import (
-    MIN_DECRYPTION_OPTIONS, REVOCATION_OPTIONS, _prove_on_server, check_hardening, check_min_decryption,
-    check_revocation, check_role, check_rotation, check_service_login, check_service_policy,
-    check_status_prediction, check_transit_batch, check_who_read, hardening_findings, policy_paths,
-    status_verdict, wildcards,
-)
-
+from glassbox.checks.lab05 import (check_destroy_prediction, check_kv_write, check_no_policy_prediction,
+                                   check_read_or_none, check_rollback, check_scoped_token)
 from helpers import assert_not_yet
 
-SERVICE, NEIGHBOUR = "glassbox-tests/lab05/model-service", "glassbox-tests/lab05/billing"
-POLICY = ROLE = "glassbox-tests-lab05-service"
-KEY = "glassbox-tests-lab05-pii"
-GOOD_POLICY = f'path "secret/data/{SERVICE}" {{\n  capabilities = ["read"]\n}}\n'
-GOOD_ROLE = dict(token_policies=[POLICY], token_ttl="10m", token_max_ttl="30m", secret_id_num_uses=1,
-                 secret_id_ttl="5m")
+BASE = "glassbox-tests/lab05"
 
 
 @pytest.fixture(scope="module")
-def lab(vault_client):
-    """The lab's setup, built the way the solution builds it."""
-    kv = vault_client.secrets.kv.v2
-    for path in (SERVICE, NEIGHBOUR):
-        kv.create_or_update_secret(path=path, secret={"api_key": secrets.token_urlsafe(32)}, mount_point="secret")
-    vault_client.sys.create_or_update_policy(name=POLICY, policy=GOOD_POLICY)
-    if "approle/" not in vault_client.sys.list_auth_methods()["data"]:
-        vault_client.sys.enable_auth_method("approle")
-    vault_client.auth.approle.create_or_update_approle(ROLE, **GOOD_ROLE)
-    if "transit/" not in vault_client.sys.list_mounted_secrets_engines()["data"]:
-        vault_client.sys.enable_secrets_engine("transit")
-    return vault_client
+def kv(vault_client):
+    return vault_client.secrets.kv.v2
 
 
-def _login(client, role=ROLE):
-    role_id = client.auth.approle.read_role_id(role)["data"]["role_id"]
-    secret_id = client.auth.approle.generate_secret_id(role)["data"]["secret_id"]
-    service = hvac.Client(url=client.url, token="")
-    service.auth.approle.login(role_id=role_id, secret_id=secret_id)
-    return service
+def _purge(kv, *paths):
+    for path in paths:
+        kv.delete_metadata_and_all_versions(path=path, mount_point="secret")
 
 
-# -- policy ---------------------------------------------------------------------------------------------
+# -- kv-write -------------------------------------------------------------------------------------------
 
-def test_policy_passes_on_the_solution_statically_and_on_the_server(lab):
-    assert check_service_policy(GOOD_POLICY, path=SERVICE, neighbour=NEIGHBOUR)
-    feedback = check_service_policy(GOOD_POLICY, lab, path=SERVICE, neighbour=NEIGHBOUR)
-    assert feedback and "server answers 403" in feedback.message
+API = f"{BASE}/api"
 
 
-STUB_POLICY = 'path "secret/*" {\n  capabilities = ["create", "read", "update", "delete", "list"]\n}\n'
+def _api_secret():
+    return {"api_url": "https://api.example.org", "api_key": secrets.token_urlsafe(24)}
 
 
-@pytest.mark.parametrize("hcl, says", [
-    (..., "stub"),
-    (STUB_POLICY, "wildcard"),                                               # the lab's stub
-    ('path "*" { capabilities = ["read"] }', "wildcard"),
-    (f'path "secret/data/{SERVICE}*" {{ capabilities = ["read"] }}', "wildcard"),
-    ('path "secret/data/+/lab05/model-service" { capabilities = ["read"] }', "wildcard `+`"),
-    ('path "secret/data/glassbox-tests/+/model-service" { capabilities = ["read"] }', "any one segment"),
-    (f'path "secret/data/{SERVICE}" {{ capabilities = ["read", "sudo"] }}', "sudo"),
-    (f'path "secret/data/{SERVICE}" {{ capabilities = ["read", "update"] }}', "['read', 'update']"),
-    (f'path "secret/{SERVICE}" {{ capabilities = ["read"] }}', "secret/data/"),       # KV v1 style path
-    (f'path "{SERVICE}" {{ capabilities = ["read"] }}', "lacks the mount"),
-    (GOOD_POLICY + f'path "secret/data/{NEIGHBOUR}" {{ capabilities = ["read"] }}', "also grants"),
-    ("read everything please", "no `path"),
-])
-def test_policy_catches_each_mistake(lab, hcl, says):
-    assert_not_yet(check_service_policy(hcl, lab, path=SERVICE, neighbour=NEIGHBOUR), says)
-
-
-def test_policy_proof_on_the_server_catches_what_static_rules_miss(lab):
-    """A policy that reads well but also lists the folder is caught by a real request."""
-    hcl = GOOD_POLICY + 'path "secret/metadata/glassbox-tests/lab05" { capabilities = ["list"] }'
-    assert policy_paths(hcl)["secret/metadata/glassbox-tests/lab05"] == ["list"]
-    assert_not_yet(check_service_policy(hcl, lab, path=SERVICE, neighbour=NEIGHBOUR), "also grants")
-
-
-def test_policy_proof_never_overwrites_the_service_secret(lab):
-    before = lab.secrets.kv.v2.read_secret_metadata(path=SERVICE, mount_point="secret")["data"]["current_version"]
-    check_service_policy(STUB_POLICY.replace("secret/*", f"secret/data/{SERVICE}"), lab, path=SERVICE,
-                         neighbour=NEIGHBOUR)
-    after = lab.secrets.kv.v2.read_secret_metadata(path=SERVICE, mount_point="secret")["data"]["current_version"]
-    assert after == before
-    assert "lab05-policy-selfcheck" not in lab.sys.list_policies()["data"]["policies"]
-
-
-# -- AppRole --------------------------------------------------------------------------------------------
-
-def test_role_passes_on_the_solution(lab):
-    feedback = check_role(lab, ROLE, POLICY)
-    assert feedback and "10m" in feedback.message and "once" in feedback.message
-
-
-@pytest.mark.parametrize("settings, says", [
-    (dict(token_policies=[POLICY]), "no token TTL"),                                      # the lab's stub
-    (dict(GOOD_ROLE, token_ttl="0", token_max_ttl="0"), "no token TTL"),
-    (dict(GOOD_ROLE, token_max_ttl="0"), "no token max TTL"),
-    (dict(GOOD_ROLE, token_ttl="8h", token_max_ttl="8h"), "too long"),
-    (dict(GOOD_ROLE, secret_id_num_uses=0), "unlimited uses"),
-    (dict(GOOD_ROLE, secret_id_num_uses=5), "single-use"),
-    (dict(GOOD_ROLE, secret_id_ttl="0"), "never expire"),
-    (dict(GOOD_ROLE, token_policies=["root"]), "root"),
-    (dict(GOOD_ROLE, token_ttl=10, token_max_ttl=30), "a bare number is seconds"),
-])
-def test_role_names_each_shortfall(lab, settings, says):
-    name = "glassbox-tests-lab05-weak"
-    lab.auth.approle.delete_role(name)
-    lab.auth.approle.create_or_update_approle(name, **settings)
-    assert_not_yet(check_role(lab, name, POLICY), says)
-
-
-def test_a_role_vault_refuses_gets_the_exercises_hints(lab):
-    """TTL and max TTL swapped: Vault refuses the role (400), and the kernel hook shows the exercise's hints."""
-    with pytest.raises(hvac.exceptions.InvalidRequest) as error:
-        lab.auth.approle.create_or_update_approle("glassbox-tests-lab05-swapped",
-                                                  **dict(GOOD_ROLE, token_ttl="30m", token_max_ttl="10m"))
-    assert_not_yet(raised(check_role, error.value, ""), "cannot be greater than", "token_max_ttl", "32 days")
-
-
-def test_role_fails_when_missing(lab):
-    assert_not_yet(check_role(lab, "glassbox-tests-no-such-role", POLICY), "no AppRole")
-
-
-# -- login ----------------------------------------------------------------------------------------------
-
-def test_login_passes_on_an_approle_client(lab):
-    service = _login(lab)
-    feedback = check_service_login(service, lab, ROLE, POLICY)
+def test_kv_write_passes_on_the_solution(vault_client, kv):
+    _purge(kv, API)
+    value = _api_secret()
+    written = kv.create_or_update_secret(path=API, secret=value, mount_point="secret")
+    feedback = check_kv_write(written, vault_client, API)
     assert feedback, feedback
-    assert service.token not in repr(feedback)
+    assert value["api_key"] not in repr(feedback)
 
 
-def test_login_catches_the_root_token_used_by_the_service(lab):
-    """The lab's stub: `service.token = server.token`."""
-    service = hvac.Client(url=lab.url, token=lab.token)
-    assert_not_yet(check_service_login(service, lab, ROLE, POLICY), "root", "AppRole")
-    assert_not_yet(check_service_login(lab, lab, ROLE, POLICY), "admin client")
-    root_child = lab.auth.token.create(ttl="5m")["auth"]["client_token"]
-    assert_not_yet(check_service_login(hvac.Client(url=lab.url, token=root_child), lab, ROLE, POLICY), "root")
-    lab.auth.token.revoke(root_child)
+@pytest.mark.parametrize("wrong", [f"secret/data/{API}", f"secret/{API}"])
+def test_kv_write_catches_a_path_that_includes_the_mount(vault_client, kv, wrong):
+    _purge(kv, API, wrong)
+    written = kv.create_or_update_secret(path=wrong, secret=_api_secret(), mount_point="secret")
+    feedback = check_kv_write(written, vault_client, API)
+    assert_not_yet(feedback, "includes the mount", "relative to the mount", repr(API))
+    _purge(kv, wrong)
 
 
-def test_login_catches_a_token_that_is_not_from_approle_or_is_spent(lab):
-    token = lab.auth.token.create(policies=[POLICY], ttl="5m")["auth"]["client_token"]
-    assert_not_yet(check_service_login(hvac.Client(url=lab.url, token=token), lab, ROLE, POLICY), "not issued by an AppRole")
-    wrapping = lab.auth.approle.generate_secret_id(ROLE, wrap_ttl="60s")["wrap_info"]["token"]
-    spent = hvac.Client(url=lab.url, token=wrapping)
-    spent.sys.unwrap()
-    assert_not_yet(check_service_login(spent, lab, ROLE, POLICY), "not valid")
-    assert_not_yet(check_service_login(..., lab, ROLE, POLICY), "not an hvac.Client")
+def test_kv_write_fails_on_the_stub_and_on_missing_keys(vault_client, kv):
+    _purge(kv, API)
+    assert_not_yet(check_kv_write(..., vault_client, API), "stub")
+    written = kv.create_or_update_secret(path=API, secret={"url": "x"}, mount_point="secret")
+    assert_not_yet(check_kv_write(written, vault_client, API), "api_key")
+    assert_not_yet(check_kv_write({"data": {}}, vault_client, API), "not hvac's response")
 
 
-# -- transit batch --------------------------------------------------------------------------------------
+def test_kv_write_fails_when_nothing_was_written(vault_client, kv):
+    _purge(kv, API)
+    assert_not_yet(check_kv_write({"data": {"version": 1}}, vault_client, API), "no secret")
 
-def good_batch(values):
-    return [{"plaintext": base64.b64encode(value.encode("utf-8")).decode("ascii")} for value in values]
 
+# -- rollback -------------------------------------------------------------------------------------------
 
-def test_transit_batch_passes_on_the_solution(lab):
-    lab.secrets.transit.create_key(KEY)
-    assert check_transit_batch(good_batch)
-    feedback = check_transit_batch(good_batch, lab, KEY)
-    assert feedback and "round trip" in feedback.message
-
-
-@pytest.mark.parametrize("to_batch, says", [
-    (lambda values: [{"plaintext": value} for value in values], "not its base64 encoding"),  # plain text
-    (lambda values: [{"plaintext": base64.b64encode(b"TODO").decode()} for value in values], "decodes to 'TODO'"),
-    (lambda values: [{"plaintext": base64.b64encode(value.encode())} for value in values], "bytes"),
-    (lambda values: [{"plaintext": base64.b64encode(value.encode("latin-1", "replace")).decode()}
-                     for value in values], "UTF-8"),
-    (lambda values: [value for value in values], "'plaintext' key"),
-    (lambda values: good_batch(values)[:1], "batch item(s)"),
-    (lambda values: ..., "returned Ellipsis"),
-    (lambda values: [{"plaintext": ...} for value in values], "`plaintext` is still the stub"),   # the lab's stub
-    (lambda values: [{"plaintext": base64.b64encode(value).decode()} for value in values], "raised TypeError"),
-    ("not a function", "not a function"),
-])
-def test_transit_batch_catches_each_mistake(lab, to_batch, says):
-    assert_not_yet(check_transit_batch(to_batch, lab, KEY), says)
-
-
-# -- rotation -------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def stored(lab):
-    """A fresh key and a frame of ciphertexts made with its version 1."""
-    transit = lab.secrets.transit
-    try:
-        transit.read_key(KEY + "-rot")
-        transit.update_key_configuration(KEY + "-rot", deletion_allowed=True)
-        transit.delete_key(KEY + "-rot")
-    except hvac.exceptions.InvalidPath:
-        pass
-    transit.create_key(KEY + "-rot")
-    names = ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
-    result = transit.encrypt_data(KEY + "-rot", batch_input=good_batch(names))["data"]["batch_results"]
-    return pd.DataFrame({"name": [item["ciphertext"] for item in result], "age": [36, 41, 85]})
-
-
-def _rewrap(lab, frame):
-    response = lab.secrets.transit.rewrap_data(KEY + "-rot", ciphertext=None,
-                                               batch_input=[{"ciphertext": c} for c in frame["name"]])
-    results = response["data"]["batch_results"]
-    if any(item.get("error") for item in results):
-        return frame
-    return frame.assign(name=[item["ciphertext"] for item in results])
-
-
-def test_rotation_passes_in_the_right_order(lab, stored):
-    transit = lab.secrets.transit
-    transit.rotate_key(KEY + "-rot")
-    stored = _rewrap(lab, stored)
-    transit.update_key_configuration(KEY + "-rot", min_decryption_version=2)
-    feedback = check_rotation(lab, KEY + "-rot", stored, ["name"])
-    assert feedback and "key version 2" in feedback.message
-
-
-def test_rotation_catches_min_decryption_version_raised_before_rewrapping(lab, stored):
-    transit = lab.secrets.transit
-    transit.rotate_key(KEY + "-rot")
-    transit.update_key_configuration(KEY + "-rot", min_decryption_version=2)
-    try:
-        stored = _rewrap(lab, stored)  # refused: the data is now too old to rewrap
-    except hvac.exceptions.InvalidRequest:
-        pass
-    assert_not_yet(check_rotation(lab, KEY + "-rot", stored, ["name"]), "raised before rewrapping",
-           "min_decryption_version=1")
-
-
-def test_rotation_fails_on_the_stub_and_on_each_missing_step(lab, stored):
-    transit = lab.secrets.transit
-    assert_not_yet(check_rotation(lab, KEY + "-rot", stored, ["name"]), "never been rotated")       # the stub
-    transit.rotate_key(KEY + "-rot")
-    assert_not_yet(check_rotation(lab, KEY + "-rot", stored, ["name"]), "still uses key version(s) [1]")
-    stored = _rewrap(lab, stored)
-    assert_not_yet(check_rotation(lab, KEY + "-rot", stored, ["name"]), "still decrypts through the API")
-    plain = stored.assign(name=["Ada Lovelace", "Alan Turing", "Grace Hopper"])
-    assert_not_yet(check_rotation(lab, KEY + "-rot", plain, ["name"]), "not transit ciphertexts")
-    assert_not_yet(check_rotation(lab, "glassbox-tests-no-such-key", stored, ["name"]), "no transit key")
-
-
-# -- who read -------------------------------------------------------------------------------------------
-
-def _entry(kind, request_id, api_key=None):
-    entry = {"type": kind, "request": {"id": request_id, "path": "secret/data/x"}, "auth": {"policies": ["p"]}}
-    if kind == "response":
-        entry["response"] = {"data": {"data": {"api_key": api_key}}}
-    return entry
-
-
-def test_who_read_matches_exactly_the_responses_that_return_the_value():
-    hashed, other = "hmac-sha256:" + "a" * 64, "hmac-sha256:" + "b" * 64
-    entries = [_entry("request", "1"), _entry("response", "1", hashed), _entry("request", "2"),
-               _entry("response", "2", other), _entry("request", "3"), _entry("response", "3", hashed)]
-    assert check_who_read([entries[1], entries[5]], entries, hashed)
-    assert_not_yet(check_who_read([], entries, hashed), "found 0 read(s)")
-    assert_not_yet(check_who_read(..., entries, hashed), "stub")
-    assert_not_yet(check_who_read([entries[0], entries[1], entries[5]], entries, hashed), "requests")
-    assert_not_yet(check_who_read([entries[1]], entries, hashed), "found 1 read(s)")
-    assert_not_yet(check_who_read([entries[1], entries[5]], entries, "the-clear-value"), "not an audit hash")
-
-
-# -- hardening ------------------------------------------------------------------------------------------
-
-def test_hardening_passes_on_the_solution_with_audit_on(lab, monkeypatch):
-    service = _login(lab)
-    monkeypatch.setattr(lab.sys, "list_enabled_audit_devices", lambda: {"data": {"course/": {"type": "file"}}})
-    assert hardening_findings(lab, service, role=ROLE, wrap_ttl="60s", policy=POLICY) == []
-    assert check_hardening(lab, service, role=ROLE, wrap_ttl="60s", policy=POLICY)
-
-
-def test_hardening_lists_every_shortfall(lab, monkeypatch):
-    name = "glassbox-tests-lab05-weak"
-    lab.sys.create_or_update_policy(name="glassbox-tests-too-wide",
-                                    policy='path "secret/*" { capabilities = ["read", "list", "sudo"] }\n'
-                                           'path "secret/data/+/billing" { capabilities = ["read"] }')
-    lab.auth.approle.delete_role(name)
-    lab.auth.approle.create_or_update_approle(name, token_policies=["glassbox-tests-too-wide"])
-    monkeypatch.setattr(lab.sys, "list_enabled_audit_devices", lambda: {"data": {}})
-    findings = hardening_findings(lab, lab, role=name, wrap_ttl="24h")
-    text = " | ".join(findings)
-    for shortfall in ("root token", "no token TTL", "no token max TTL", "unlimited uses", "never expire",
-                      "wrap TTL 24h", "wildcard path `secret/*`", "wildcard path `secret/data/+/billing` (`+`)",
-                      "sudo", "audit is off"):
-        assert shortfall in text, shortfall
-    feedback = check_hardening(lab, lab, role=name, wrap_ttl="24h")
-    assert_not_yet(feedback, "root token", "audit is off")
-    assert f"{len(findings)} shortfall(s)" in feedback.message
-    assert lab.token not in repr(feedback)
-
-
-def test_hardening_names_a_missing_service_and_an_unwrapped_delivery(lab):
-    findings = hardening_findings(lab, ..., role=ROLE, wrap_ttl=None, policy=POLICY)
-    assert any("no client" in f for f in findings) and any("unwrapped" in f for f in findings)
-    assert any("not a duration" in f for f in hardening_findings(lab, ..., role=ROLE, wrap_ttl="soon"))
-
-
-def test_hardening_flags_a_plus_wildcard_alone(lab):
-    """`+` matches any one path segment: a policy with only that wildcard is flagged too."""
-    name = "glassbox-tests-lab05-plus"
-    lab.sys.create_or_update_policy(name=name, policy='path "secret/data/+/model-service" { capabilities = ["read"] }')
-    lab.auth.approle.create_or_update_approle(name, **dict(GOOD_ROLE, token_policies=[name]))
-    findings = hardening_findings(lab, _login(lab, name), role=name, wrap_ttl="60s")
-    assert [f for f in findings if "wildcard" in f] == [
-        f"policy `{name}` grants the wildcard path `secret/data/+/model-service` (`+`)."]
-
-
-def test_hardening_judges_a_periodic_role_by_its_period(lab, monkeypatch):
-    """The course's role (glassbox.vault.bootstrap) hands out periodic tokens without TTL or max TTL: that passes
-    the review; a period of a day does not; and the AppRole exercise, which asks for TTLs, names the period."""
-    name = "glassbox-tests-lab05-periodic"
-    periodic = dict(GOOD_ROLE, token_policies=[POLICY], token_ttl="0", token_max_ttl="0", token_period="15m")
-    lab.auth.approle.delete_role(name)
-    lab.auth.approle.create_or_update_approle(name, **periodic)
-    monkeypatch.setattr(lab.sys, "list_enabled_audit_devices", lambda: {"data": {"course/": {"type": "file"}}})
-    service = _login(lab, name)
-    assert service.auth.token.lookup_self()["data"]["period"] == 900
-    assert hardening_findings(lab, service, role=name, wrap_ttl="60s", policy=POLICY) == []
-    assert_not_yet(check_role(lab, name, POLICY), "periodic (token_period 15m)", "asks for a TTL and a max TTL")
-    lab.auth.approle.create_or_update_approle(name, **dict(periodic, token_period="24h"))
-    assert hardening_findings(lab, service, role=name, wrap_ttl="60s", policy=POLICY) == [
-        "token period 24h: too long (at most 1h): a token nobody renews should die soon."]
-
-
-def test_hardening_review_stub_says_what_is_missing(lab):
-    assert_not_yet(check_hardening(lab, ..., role=..., wrap_ttl=..., policy=...), "`review['service']` is still")
-
-
-# -- what a status code proves (the denial matrix) -----------------------------------------------------
-
-@pytest.mark.parametrize("status, granted, says", [
-    (200, True, "allowed, as it should be"),
-    (204, False, "HOLE"),
-    (200, False, "HOLE"),
-    (403, False, "denied by policy"),
-    (403, True, "should allow it"),
-    (404, True, "nothing is there"),
-    (404, False, "not a proof of denial"),
-    (400, False, "says nothing about the policy"),
-    (405, False, "says nothing about the policy"),
-    (415, True, "says nothing about the policy"),
-])
-def test_status_verdict_tells_a_denial_from_a_hole_a_missing_secret_and_a_malformed_request(status, granted, says):
-    verdict = status_verdict(status, granted)
-    assert says in verdict
-    assert ("HOLE" in verdict) == (200 <= status < 300 and not granted)
-    assert ("denied by policy" in verdict) == (status == 403 and not granted)
-
-
-def test_wildcards_are_star_and_plus():
-    assert wildcards("secret/data/*") == ["*"] and wildcards("secret/data/+/x") == ["+"]
-    assert wildcards("secret/+/data/*") == ["*", "+"] and wildcards("secret/data/lab05/model-service") == []
-
-
-def test_the_server_proof_reads_a_400_or_404_as_no_proof_and_asks_the_policy(lab):
-    """A write the policy allows gets 400 (cas=0 on an existing secret): not a denial, and it overwrites nothing."""
-    before = lab.secrets.kv.v2.read_secret_metadata(path=SERVICE, mount_point="secret")["data"]["current_version"]
-    writable = f'path "secret/data/{SERVICE}" {{ capabilities = ["read", "update"] }}'
-    with pytest.raises(_CheckFailed, match=r"may write its own secret: the request got HTTP 400 \(not a denial\)"):
-        _prove_on_server(lab, writable, SERVICE, NEIGHBOUR, "secret")
-    after = lab.secrets.kv.v2.read_secret_metadata(path=SERVICE, mount_point="secret")["data"]["current_version"]
-    assert after == before
-    # a neighbour that does not exist: 404, got past the policy; capabilities-self says read is granted
-    missing = "glassbox-tests/lab05/no-such-neighbour"
-    reads_it = GOOD_POLICY + f'path "secret/data/{missing}" {{ capabilities = ["read"] }}'
-    with pytest.raises(_CheckFailed, match=r"HTTP 404 \(not a denial\).*\['read'\]"):
-        _prove_on_server(lab, reads_it, SERVICE, missing, "secret")
-    with pytest.raises(_CheckFailed, match="may read the neighbour's secret \\(HTTP 200\\): a hole"):
-        _prove_on_server(lab, GOOD_POLICY + f'path "secret/data/{NEIGHBOUR}" {{ capabilities = ["read"] }}',
-                         SERVICE, NEIGHBOUR, "secret")
-    _prove_on_server(lab, GOOD_POLICY, SERVICE, NEIGHBOUR, "secret")   # least privilege: every probe is a 403
-    assert "lab05-policy-selfcheck" not in lab.sys.list_policies()["data"]["policies"]
-
-
-# -- predicting the status codes -------------------------------------------------------------------------
-
-REQUESTS = {
-    "read its own secret": ("GET", f"secret/data/{SERVICE}", None),
-    "read version 99 of its own secret": ("GET", f"secret/data/{SERVICE}?version=99", None),
-    "write its own secret": ("POST", f"secret/data/{SERVICE}", {"options": {"cas": 0}, "data": {"api_key": "p"}}),
-    "read the neighbour's secret": ("GET", f"secret/data/{NEIGHBOUR}", None),
-    "list lab05/": ("LIST", "secret/metadata/glassbox-tests/lab05", None),
-    "read from a mount that does not exist": ("GET", "no-such-mount/data/anything", None),
-    "send the neighbour's path a body that is not JSON": ("POST", f"secret/data/{NEIGHBOUR}", "{not json"),
-    "use an HTTP method Vault does not know": ("PROPFIND", f"secret/data/{SERVICE}", None),
-}
-TRUTH = dict(zip(REQUESTS, [200, 404, 403, 403, 403, 403, 400, 405]))
-
-
-def test_the_prediction_passes_when_it_matches_the_server(lab):
-    feedback = check_status_prediction(dict(TRUTH), lab, REQUESTS, path=SERVICE)
-    assert feedback and "Only the 403s prove least privilege" in feedback.message
-    assert "lab05-policy-selfcheck" not in lab.sys.list_policies()["data"]["policies"]
-
-
-@pytest.mark.parametrize("changes, says", [
-    ({"read version 99 of its own secret": 403, "send the neighbour's path a body that is not JSON": 403,
-      "use an HTTP method Vault does not know": 403}, ("3 of 8", "a 404 is a permitted read of nothing")),
-    ({"read from a mount that does not exist": 404}, ("Vault says 403 instead", "whether the path, or even the mount")),
-    ({"send the neighbour's path a body that is not JSON": 403}, ("the server answers 400", "about the request itself")),
-    ({"use an HTTP method Vault does not know": 403}, ("the server answers 405", "the policy is never asked")),
-    ({"read its own secret": 403}, ("you said 403, the server answers 200",)),
-])
-def test_the_prediction_names_each_wrong_code_and_why(lab, changes, says):
-    assert_not_yet(check_status_prediction({**TRUTH, **changes}, lab, REQUESTS, path=SERVICE), *says)
-
-
-@pytest.mark.parametrize("prediction, says", [
-    (..., "`prediction` is still the stub"),
-    ({what: ... for what in REQUESTS}, "still `...` for 8 request(s)"),
-    ({what: str(code) for what, code in TRUTH.items()}, "not a status code"),
-    ([200, 404], "should be a dict"),
-    ({k: v for k, v in TRUTH.items() if k != "list lab05/"}, "no code for ['list lab05/']"),
-    ({**TRUTH, "delete it": 403}, "not one of the requests"),
-])
-def test_the_prediction_stub_and_malformed_answers(lab, prediction, says):
-    assert_not_yet(check_status_prediction(prediction, lab, REQUESTS, path=SERVICE), says)
-
-
-# -- what min_decryption_version protects against ------------------------------------------------------
-
-def test_min_decryption_passes_on_c_and_explains_token_revocation():
-    feedback = check_min_decryption("c")
-    assert feedback and "revoking a leaked token" in feedback.message
-    assert check_min_decryption(" C ")
-    assert set(MIN_DECRYPTION_OPTIONS) == {"a", "b", "c", "d"}
-
-
-@pytest.mark.parametrize("answer, says", [
-    ("a", ("trim_key", "it is a setting")),
-    ("b", ("never leave Vault", "a token or ciphertext")),
-    ("d", ("revoking the token",)),
-    (..., ("`answer` is still the stub",)),
-    ("e", ("not one of the options",)),
-    (2, ("one of the letters",)),
-])
-def test_min_decryption_explains_each_wrong_answer(answer, says):
-    assert_not_yet(check_min_decryption(answer), *says)
-
-
-# -- what revoking a certificate changes for its callers -----------------------------------------------
-
-def test_revocation_passes_on_b_and_explains_the_handshake():
-    feedback = check_revocation("b")
-    assert feedback and "at the TLS handshake" in feedback.message and "short lifetimes" in feedback.message
-    assert check_revocation(" B ")
-    assert set(REVOCATION_OPTIONS) == {"a", "b", "c", "d"}
-
-
-@pytest.mark.parametrize("answer, says", [
-    ("a", ("a list that a caller must download",)),
-    ("c", ("verifies it once, at the handshake",)),
-    ("d", ("mixes up revocation and expiry", "acts at once")),
-    ("b, c", ("not one of the options",)),
-    (..., ("`revoked` is still the stub",)),
-    (None, ("`revoked` is still the stub",)),
-    (2, ("one of the letters",)),
-])
-def test_revocation_explains_each_wrong_answer(answer, says):
-    assert_not_yet(check_revocation(answer), *says)
-
-
-LEASED_ROLE = "glassbox-tests-lab05-leased"
+DB = f"{BASE}/db"
 
 
 @pytest.fixture
-def leased_certificate(vault_client, tmp_path):
-    """A certificate with a lease, from a role of its own on the course CA, served over TLS on loopback."""
-    import http.server
-    import threading
-
-    from glassbox.paths import write_private
-    from glassbox.vault import bootstrap
-
-    bootstrap.ensure(vault_client)
-    pki = vault_client.secrets.pki
-    pki.create_or_update_role(LEASED_ROLE, mount_point=bootstrap.PKI_MOUNT, extra_params={
-        "allowed_domains": ["localhost"], "allow_bare_domains": True, "allow_localhost": True,
-        "server_flag": True, "key_type": "ec", "key_bits": 256, "ttl": "5m", "max_ttl": "5m",
-        "no_store": False, "generate_lease": True})
-    issued = pki.generate_certificate(LEASED_ROLE, "localhost", mount_point=bootstrap.PKI_MOUNT)
-    pem = tmp_path / "leased.pem"
-    write_private(pem, issued["data"]["certificate"] + "\n" + issued["data"]["private_key"] + "\n")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pem)
-
-    class Empty(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Empty)
-    endpoint.socket = context.wrap_socket(endpoint.socket, server_side=True)
-    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
-    yield issued, f"https://localhost:{endpoint.server_address[1]}/", bootstrap.ca_certificate(vault_client)
-    endpoint.shutdown()
-    pki.delete_role(LEASED_ROLE, mount_point=bootstrap.PKI_MOUNT)
+def two_versions(kv):
+    _purge(kv, DB)
+    first = {"username": "app", "password": secrets.token_urlsafe(16)}
+    kv.create_or_update_secret(path=DB, secret=first, mount_point="secret")
+    kv.create_or_update_secret(path=DB, secret={"username": "app", "password": secrets.token_urlsafe(16)},
+                               mount_point="secret", cas=1)
+    return first
 
 
-def _trusting(ca: str, crl: str | None, directory) -> ssl.SSLContext:
-    context = ssl.create_default_context(cadata=ca)
-    if crl:
-        (directory / "crl.pem").write_text(crl)
-        context.load_verify_locations(cafile=directory / "crl.pem")
-        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
-    return context
+def test_rollback_passes_when_version_1_is_written_back(vault_client, kv, two_versions):
+    old = kv.read_secret_version(path=DB, version=1, mount_point="secret", raise_on_deleted_version=True)
+    kv.create_or_update_secret(path=DB, secret=old["data"]["data"], cas=2, mount_point="secret")
+    feedback = check_rollback(vault_client, DB)
+    assert feedback and "version 3" in feedback.message
+    assert two_versions["password"] not in repr(feedback)
 
 
-def test_the_right_answer_is_what_a_revoked_certificate_does_to_its_callers(vault_client, leased_certificate,
-                                                                              tmp_path):
-    import httpx
+def test_rollback_fails_on_the_stub(vault_client, two_versions):
+    assert_not_yet(check_rollback(vault_client, DB), "does not hold version 1")
 
-    issued, url, ca = leased_certificate
-    assert issued["lease_id"] and issued["lease_duration"] > 0 and issued["renewable"] is False
-    with pytest.raises(hvac.exceptions.InvalidRequest, match="lease is not renewable"):
-        vault_client.sys.renew_lease(issued["lease_id"], increment=3600)   # its end is signed into it
-    crl_url = f"{vault_client.url}/v1/pki/crl/pem"
-    live = httpx.Client(verify=_trusting(ca, None, tmp_path), timeout=10)
+
+def test_rollback_catches_writing_the_whole_response_back(vault_client, kv, two_versions):
+    old = kv.read_secret_version(path=DB, version=1, mount_point="secret", raise_on_deleted_version=True)
+    kv.create_or_update_secret(path=DB, secret=old["data"], mount_point="secret")
+    assert_not_yet(check_rollback(vault_client, DB), "keys", "layers around the pairs")
+
+
+def test_rollback_fails_when_the_latest_version_is_deleted(vault_client, kv, two_versions):
+    kv.delete_latest_version_of_secret(path=DB, mount_point="secret")
+    assert_not_yet(check_rollback(vault_client, DB), "deleted")
+
+
+# -- scoped-token ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def reader_policy(vault_client):
+    vault_client.sys.create_or_update_policy(
+        name="lab05-reader", policy='path "secret/data/lab05/*" { capabilities = ["read"] }')
+    return "lab05-reader"
+
+
+def _token(vault_client, **kwargs):
+    response = vault_client.auth.token.create(**kwargs)
+    return response
+
+
+def test_scoped_token_passes_on_the_solution(vault_client, reader_policy):
+    response = _token(vault_client, policies=[reader_policy], ttl="10m", explicit_max_ttl="1h")
+    feedback = check_scoped_token(response, vault_client)
+    assert feedback, feedback
+    assert response["auth"]["client_token"] not in repr(feedback)
+    vault_client.auth.token.revoke(response["auth"]["client_token"])
+
+
+def test_scoped_token_fails_on_the_stub_and_on_a_root_token(vault_client, reader_policy):
+    assert_not_yet(check_scoped_token(..., vault_client), "stub")
+    root_child = _token(vault_client, ttl="10m", explicit_max_ttl="1h")  # inherits root
+    assert_not_yet(check_scoped_token(root_child, vault_client), "root")
+    vault_client.auth.token.revoke(root_child["auth"]["client_token"])
+    assert_not_yet(check_scoped_token({"auth": {"client_token": vault_client.token}}, vault_client), "admin token")
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    (dict(policies=["lab05-reader"]), "system maximum"),
+    (dict(policies=["lab05-reader"], ttl="10m"), "explicit max TTL"),
+    (dict(policies=["default"], ttl="10m", explicit_max_ttl="1h"), "without 'lab05-reader'"),
+    (dict(policies=["lab05-reader"], ttl="10m", explicit_max_ttl="1h", renewable=False), "not renewable"),
+])
+def test_scoped_token_names_each_missing_limit(vault_client, reader_policy, kwargs, says):
+    response = _token(vault_client, **kwargs)
     try:
-        assert live.get(url).status_code == 200
-        assert httpx.get(url, verify=_trusting(ca, httpx.get(crl_url).text, tmp_path), timeout=10).status_code == 200
-        vault_client.sys.revoke_lease(issued["lease_id"])
-        serial = issued["data"]["serial_number"]
-        assert vault_client.secrets.pki.read_certificate(serial)["data"]["revocation_time"] > 0
-        with pytest.raises(hvac.exceptions.InvalidRequest, match="invalid lease"):
-            vault_client.sys.read_lease(issued["lease_id"])
-        assert live.get(url).status_code == 200                                      # the open connection goes on
-        assert httpx.get(url, verify=_trusting(ca, None, tmp_path), timeout=10).status_code == 200  # checks no CRL
-        with pytest.raises(httpx.ConnectError, match="certificate revoked"):         # checks the fresh CRL
-            httpx.get(url, verify=_trusting(ca, httpx.get(crl_url).text, tmp_path), timeout=10)
+        feedback = check_scoped_token(response, vault_client)
+        assert_not_yet(feedback, says)
     finally:
-        live.close()
-    assert check_revocation("b") and not check_revocation("a") and not check_revocation("c")
+        vault_client.auth.token.revoke(response["auth"]["client_token"])
 
 
-# -- feedback for code that raised (the kernel hook's box) ---------------------------------------------
-
-def test_a_login_that_raised_gets_the_exercises_hints(lab):
-    role_id = lab.auth.approle.read_role_id(ROLE)["data"]["role_id"]
-    wrapping = lab.auth.approle.generate_secret_id(ROLE, wrap_ttl="60s")["wrap_info"]["token"]
-    service = hvac.Client(url=lab.url, token="")
-    with pytest.raises(hvac.exceptions.InvalidRequest) as error:
-        service.auth.approle.login(role_id=role_id, secret_id=wrapping)   # the wrapping token is not the secret ID
-    feedback = raised(check_service_login, error.value, "")
-    assert_not_yet(feedback, "invalid role or secret ID", "not the wrapping token", "two AppRole halves")
-    assert wrapping not in repr(feedback)
+def test_scoped_token_fails_on_a_revoked_token(vault_client, reader_policy):
+    response = _token(vault_client, policies=[reader_policy], ttl="10m", explicit_max_ttl="1h")
+    vault_client.auth.token.revoke(response["auth"]["client_token"])
+    assert_not_yet(check_scoped_token(response, vault_client), "no longer valid")
 
 
-def test_every_exercise_has_two_hint_tiers_and_no_first_tier_names_the_answer():
-    from glassbox.course.progress import exercises
+# -- read-or-none ---------------------------------------------------------------------------------------
 
-    checks = [check_service_policy, check_status_prediction, check_role, check_service_login, check_transit_batch,
-              check_rotation, check_min_decryption, check_who_read, check_hardening, check_revocation]
-    assert len(checks) == len(exercises()["05"]) == 10
-    for check in checks:
-        assert len(check.hints) == 2, check.__name__
-    for answer in ('capabilities = ["read"]', "b64encode(value.encode", "approle.login(role_id=role_id",
-                   "min_decryption_version=latest", '"c"', '"b"'):
-        assert not any(answer in check.hints[0] for check in checks), answer
+PRESENT, DELETED = f"{BASE}/present", f"{BASE}/deleted"
 
 
-def test_who_read_says_not_yet_when_the_cell_printed_a_secret(monkeypatch):
-    from glassbox import masking
+@pytest.fixture(scope="module")
+def paths(kv):
+    _purge(kv, PRESENT, DELETED)
+    kv.create_or_update_secret(path=PRESENT, secret={"password": secrets.token_urlsafe(16)}, mount_point="secret")
+    kv.create_or_update_secret(path=DELETED, secret={"password": secrets.token_urlsafe(16)}, mount_point="secret")
+    kv.delete_latest_version_of_secret(path=DELETED, mount_point="secret")
+    return PRESENT, DELETED
 
-    hashed = "hmac-sha256:" + "a" * 64
-    entries = [_entry("request", "1"), _entry("response", "1", hashed)]
-    monkeypatch.setattr(masking, "leaks_in_this_cell", lambda: ["the value of 'api_key' at secret/data/x"])
-    assert_not_yet(check_who_read([entries[1]], entries, hashed), "printed a secret value", "'api_key'",
-                   "a length")
-    monkeypatch.setattr(masking, "leaks_in_this_cell", lambda: [])
-    assert check_who_read([entries[1]], entries, hashed)
+
+def solution(client, path):
+    try:
+        response = client.secrets.kv.v2.read_secret_version(path=path, mount_point="secret",
+                                                            raise_on_deleted_version=True)
+    except hvac.exceptions.InvalidPath:
+        return None
+    return response["data"]["data"]
+
+
+def stub(client, path):
+    return ...
+
+
+def swallows_everything(client, path):
+    try:
+        return _raw(client, path)
+    except Exception:
+        return None
+
+
+def _raw(client, path):
+    return client.secrets.kv.v2.read_secret_version(path=path, mount_point="secret",
+                                                    raise_on_deleted_version=True)["data"]["data"]
+
+
+def lets_invalid_path_escape(client, path):
+    return _raw(client, path)
+
+
+def returns_the_response(client, path):
+    try:
+        return client.secrets.kv.v2.read_secret_version(path=path, mount_point="secret",
+                                                        raise_on_deleted_version=True)
+    except hvac.exceptions.InvalidPath:
+        return None
+
+
+def test_read_or_none_passes_on_the_solution(vault_client, paths):
+    assert check_read_or_none(solution, vault_client, *paths)
+
+
+@pytest.mark.parametrize("answer, says", [
+    (stub, "returned Ellipsis"),
+    (None, "not a function"),
+    (swallows_everything, "Forbidden"),
+    (lets_invalid_path_escape, "InvalidPath escape"),
+    (returns_the_response, "key/value pairs"),
+])
+def test_read_or_none_catches_each_mistake(vault_client, paths, answer, says):
+    assert_not_yet(check_read_or_none(answer, vault_client, *paths), says)
+
+
+def test_read_or_none_leaves_no_token_behind(vault_client, paths):
+    before = vault_client.list("auth/token/accessors")["data"]["keys"]
+    check_read_or_none(swallows_everything, vault_client, *paths)
+    after = vault_client.list("auth/token/accessors")["data"]["keys"]
+    assert set(after) <= set(before)
+
+
+# -- no value printed, in any exercise cell ---------------------------------------------------------------
+
+@pytest.fixture
+def printed_a_secret(monkeypatch):
+    """The kernel's masking as it reports a cell that printed a secret (whether or not it has landed)."""
+    fake = types.SimpleNamespace(leaks_in_this_cell=lambda: ["the value of 'api_key' at .../secret/data/lab05"])
+    monkeypatch.setitem(sys.modules, "glassbox.masking", fake)
+    monkeypatch.setattr("glassbox.masking", fake, raising=False)
+
+
+def test_kv_write_fails_when_the_cell_printed_the_api_key(vault_client, kv, printed_a_secret):
+    _purge(kv, API)
+    written = kv.create_or_update_secret(path=API, secret=_api_secret(), mount_point="secret")
+    assert_not_yet(check_kv_write(written, vault_client, API), "printed a secret value", "api_key")
+
+
+def test_rollback_fails_when_the_cell_printed_the_old_password(vault_client, kv, two_versions, printed_a_secret):
+    old = kv.read_secret_version(path=DB, version=1, mount_point="secret", raise_on_deleted_version=True)
+    kv.create_or_update_secret(path=DB, secret=old["data"]["data"], cas=2, mount_point="secret")
+    assert_not_yet(check_rollback(vault_client, DB), "printed a secret value")
+
+
+def test_scoped_token_fails_when_the_cell_printed_the_token(vault_client, reader_policy, printed_a_secret):
+    response = _token(vault_client, policies=[reader_policy], ttl="10m", explicit_max_ttl="1h")
+    try:
+        assert_not_yet(check_scoped_token(response, vault_client), "printed a secret value")
+    finally:
+        vault_client.auth.token.revoke(response["auth"]["client_token"])
+
+
+def test_read_or_none_fails_when_the_function_printed_the_pairs(vault_client, paths, printed_a_secret):
+    assert_not_yet(check_read_or_none(solution, vault_client, *paths), "printed a secret value")
+
+
+# -- the hvac exceptions an exercise cell raises (the kernel hook shows them with the exercise's hints) ----
+
+def test_a_wrong_mount_raises_invalid_path_and_the_hints_name_the_mount(kv):
+    with pytest.raises(hvac.exceptions.InvalidPath, match="no handler for route"):
+        kv.create_or_update_secret(path=API, secret=_api_secret(), mount_point="kv")
+    assert "mount" in check_kv_write.hints[0] and "`secret`" in check_kv_write.hints[1]
+
+
+def test_a_rollback_without_cas_or_with_a_stale_cas_raises_invalid_request(kv, two_versions):
+    kv.update_metadata(path=DB, cas_required=True, mount_point="secret")
+    old = kv.read_secret_version(path=DB, version=1, mount_point="secret", raise_on_deleted_version=True)
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="check-and-set parameter required"):
+        kv.create_or_update_secret(path=DB, secret=old["data"]["data"], mount_point="secret")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="check-and-set parameter did not match"):
+        kv.create_or_update_secret(path=DB, secret=old["data"]["data"], cas=1, mount_point="secret")
+    assert "check-and-set" in check_rollback.hints[0] and "cas=" in check_rollback.hints[1]
+
+
+def test_rollback_by_deleting_the_bad_version_is_named(vault_client, kv, two_versions):
+    kv.delete_latest_version_of_secret(path=DB, mount_point="secret")
+    assert_not_yet(check_rollback(vault_client, DB), "deleting the bad version is not a rollback")
+
+
+def test_a_ttl_in_words_raises_invalid_request(vault_client, reader_policy):
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        vault_client.auth.token.create(policies=[reader_policy], ttl="10 minutes")
+    assert "ttl=" in check_scoped_token.hints[1]
+
+
+def test_scoped_token_catches_the_token_string_and_a_misspelt_policy(vault_client, reader_policy):
+    response = _token(vault_client, policies=[reader_policy], ttl="10m", explicit_max_ttl="1h")
+    assert_not_yet(check_scoped_token(response["auth"]["client_token"], vault_client), "no 'auth' part")
+    vault_client.auth.token.revoke(response["auth"]["client_token"])
+    misspelt = _token(vault_client, policies=["lab05-read"], ttl="10m", explicit_max_ttl="1h")
+    assert_not_yet(check_scoped_token(misspelt, vault_client), "without 'lab05-reader'")
+    vault_client.auth.token.revoke(misspelt["auth"]["client_token"])
+
+
+def catches_key_error(client, path):
+    try:
+        return _raw(client, path)
+    except KeyError:
+        return None
+
+
+def catches_vault_error(client, path):
+    try:
+        return _raw(client, path)
+    except hvac.exceptions.VaultError:
+        return None
+
+
+@pytest.mark.parametrize("answer, says", [(catches_key_error, "InvalidPath escape"),
+                                          (catches_vault_error, "Forbidden")])
+def test_read_or_none_catches_the_wrong_exception_class(vault_client, paths, answer, says):
+    assert_not_yet(check_read_or_none(answer, vault_client, *paths), says)
+
+
+# -- issue 11: the system maximum TTL is the ceiling; a periodic token lives while it is renewed ----------
+
+def test_a_token_asking_for_years_is_capped_at_the_system_maximum(vault_client, reader_policy):
+    ceiling = vault_client.sys.read_auth_method_tuning(path="token")["data"]["max_lease_ttl"]
+    assert ceiling == 768 * 3600                                   # 32 days: the dev server's default
+    greedy = _token(vault_client, policies=[reader_policy], ttl="100000h")
+    try:
+        assert greedy["auth"]["lease_duration"] == ceiling
+        assert any("capped" in warning for warning in greedy["warnings"])
+        info = vault_client.auth.token.lookup(greedy["auth"]["client_token"])["data"]
+        assert info["creation_ttl"] == ceiling and info["explicit_max_ttl"] == 0
+        renewed = vault_client.auth.token.renew(greedy["auth"]["client_token"], increment="100000h")
+        assert 0 < renewed["auth"]["lease_duration"] <= ceiling    # nor can a renewal pass it
+    finally:
+        vault_client.auth.token.revoke(greedy["auth"]["client_token"])
+
+
+def test_a_periodic_token_is_renewed_back_to_its_period(vault_client, reader_policy):
+    periodic = _token(vault_client, policies=[reader_policy], period="1h")
+    try:
+        info = vault_client.auth.token.lookup(periodic["auth"]["client_token"])["data"]
+        assert info["period"] == 3600 and info["explicit_max_ttl"] == 0
+        renewed = vault_client.auth.token.renew(periodic["auth"]["client_token"], increment="100000h")
+        assert renewed["auth"]["lease_duration"] == 3600          # the period, whatever the increment asks
+    finally:
+        vault_client.auth.token.revoke(periodic["auth"]["client_token"])
+
+
+# -- the two predictions, against the real server ---------------------------------------------------------
+
+def test_undelete_after_destroy_succeeds_and_changes_nothing(kv, two_versions):
+    kv.destroy_secret_versions(path=DB, versions=[1], mount_point="secret")
+    assert kv.undelete_secret_versions(path=DB, versions=[1], mount_point="secret").status_code == 204
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        kv.read_secret_version(path=DB, version=1, mount_point="secret", raise_on_deleted_version=True)
+    assert kv.read_secret_metadata(path=DB, mount_point="secret")["data"]["versions"]["1"]["destroyed"] is True
+    assert check_destroy_prediction("c")
+
+
+def test_a_valid_token_without_the_policy_gets_403_whether_or_not_the_secret_exists(vault_client, kv, two_versions):
+    outsider = _token(vault_client, policies=["default"], ttl="2m")
+    nosy = hvac.Client(url=vault_client.url, token=outsider["auth"]["client_token"])
+    try:
+        for path in (DB, f"{BASE}/nothing-here"):
+            with pytest.raises(hvac.exceptions.Forbidden):
+                nosy.secrets.kv.v2.read_secret_version(path=path, mount_point="secret",
+                                                       raise_on_deleted_version=True)
+    finally:
+        vault_client.auth.token.revoke(outsider["auth"]["client_token"])
+    assert check_no_policy_prediction("b")
+
+
+@pytest.mark.parametrize("check, answer, says", [
+    (check_destroy_prediction, ..., "still the stub"),
+    (check_destroy_prediction, "a", "nothing to bring back"),
+    (check_destroy_prediction, "b", "does not refuse"),
+    (check_destroy_prediction, "d", "is a 404"),
+    (check_no_policy_prediction, ..., "still the stub"),
+    (check_no_policy_prediction, "a", "never 404"),
+    (check_no_policy_prediction, "c", "only says who you are"),
+    (check_no_policy_prediction, "d", "well formed"),
+])
+def test_each_wrong_prediction_is_told_its_misconception(check, answer, says):
+    assert_not_yet(check(answer), says)
+
+
+def test_first_hints_never_paste_the_answers():
+    for check, answer in ((check_destroy_prediction, '"c"'), (check_no_policy_prediction, '"b"'),
+                          (check_scoped_token, 'ttl="10m"'), (check_kv_write, "path=API_PATH"),
+                          (check_rollback, "version=1"), (check_read_or_none, "except hvac.exceptions.InvalidPath")):
+        assert answer not in check.hints[0]

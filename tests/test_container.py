@@ -44,7 +44,7 @@ def admin(vault_client):
 
 @pytest.fixture(scope="module")
 def sidecar(client, admin):
-    """The agent, started the way lab 07 starts it: the orchestrator's delivery, a tmpfs key volume."""
+    """The agent, started the way lab 08 starts it: the orchestrator's delivery, a tmpfs key volume."""
     orchestrator = hvac.Client(url=admin.url, token=bootstrap.orchestrator_token(admin))
     delivery = {agent.ROLE_ID_FILE: bootstrap.role_id(orchestrator),
                 agent.SECRET_ID_FILE: bootstrap.wrapped_secret_id(orchestrator)}
@@ -210,12 +210,12 @@ def test_the_image_is_run_by_its_id_and_tagged_with_the_version_not_latest(clien
     assert not image.attrs.get("RepoDigests")  # never pushed: a local build has an ID but no registry digest
 
 
-def test_the_packages_weigh_what_lab_07_says_and_two_ride_along_on_an_import(running):
+def test_the_packages_weigh_what_lab_08_says_and_two_ride_along_on_an_import(running):
     """The lab's figures (its no-engine message and its text) against a measurement in the running container."""
     import json as json_module
 
     sizes = deploy.package_sizes(running.container)
-    notebook = json_module.loads((REPO / "solutions" / "07-containers.ipynb").read_text())
+    notebook = json_module.loads((REPO / "solutions" / "08-containers.ipynb").read_text())
     text = "".join("".join(cell["source"]) for cell in notebook["cells"])
     text = re.sub(r'"\s*\n\s*f?"', "", text)  # string literals continued on the next line, joined
     stated = {name: float(value) for name, value in

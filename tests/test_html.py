@@ -106,9 +106,9 @@ def test_a_removed_solution_loses_its_page(solutions, tmp_path):
 def test_an_unexecuted_solution_is_rendered_with_a_warning(tmp_path, capsys):
     folder = tmp_path / "solutions"
     folder.mkdir()
-    nbformat.write(_solution("Lab 05 – Not run", "never printed", executed=False), folder / "05-not-run.ipynb")
+    nbformat.write(_solution("Lab 06 – Not run", "never printed", executed=False), folder / "06-not-run.ipynb")
     html.render(folder, tmp_path / "html")
-    assert "05-not-run.ipynb has not been executed" in capsys.readouterr().err
+    assert "06-not-run.ipynb has not been executed" in capsys.readouterr().err
 
 
 def test_no_solutions_is_an_error_not_an_empty_site(tmp_path):

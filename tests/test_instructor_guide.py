@@ -122,13 +122,13 @@ def _wrong_count(lab: str):
 
 
 @pytest.mark.parametrize("mutate, says", [
-    (_swap(r"^### Lab 05\b", "### Laboratory 05"), "lab 05 has no section"),
+    (_swap(r"^### Lab 06\b", "### Laboratory 06"), "lab 06 has no section"),
     (_swap(r"^\| 03 \|", "| 3 |"), "lab 03 has no row"),
     (_swap(r"\bcheck_first_secret\b", "check_first_secrets"), "check_first_secrets, which glassbox.checks"),
-    (_swap(r"\bcheck_psi\b", "check_first_secret"), "not one of lab 08's checks"),
+    (_swap(r"\bcheck_psi\b", "check_first_secret"), "not one of lab 09's checks"),
     (_wrong_count("02"), "lab 02's section states"),
-    (_swap(r"^(### Lab 04\b[\s\S]*?)\*\*Exercises:\*\*\s*\d+\.?", r"\g<1>"), "lab 04's section does not state"),
-    (_swap(r"^(\| 07 \|[^|]*\|\s*)\d+", r"\g<1>9"), "gives lab 07 '9' exercises"),
+    (_swap(r"^(### Lab 05\b[\s\S]*?)\*\*Exercises:\*\*\s*\d+\.?", r"\g<1>"), "lab 05's section does not state"),
+    (_swap(r"^(\| 08 \|[^|]*\|\s*)\d+", r"\g<1>9"), "gives lab 08 '9' exercises"),
 ])
 def test_problems_notices_each_kind_of_mistake(mutate, says):
     found = problems(mutate(GUIDE.read_text(encoding="utf-8")))

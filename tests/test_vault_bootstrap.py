@@ -4,7 +4,7 @@ import hvac
 import hvac.exceptions
 import pytest
 
-from glassbox.checks.lab05 import hardening_findings
+from glassbox.checks.lab06 import hardening_findings
 from glassbox.vault import bootstrap
 
 
@@ -48,7 +48,7 @@ def test_the_role_is_hardened_as_documented(vault_client, setup):
     assert "*" not in policy and "sudo" not in policy
 
 
-def test_the_setup_passes_the_lab05_hardening_review(vault_client, service):
+def test_the_setup_passes_the_lab06_hardening_review(vault_client, service):
     findings = hardening_findings(vault_client, service, role=bootstrap.ROLE, wrap_ttl=bootstrap.WRAP_TTL,
                                   policy=bootstrap.POLICY)
     # audit may or may not be on in this session: everything else must be clean

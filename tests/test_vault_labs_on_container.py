@@ -1,4 +1,4 @@
-"""Labs 04 and 05 against the container backend: the same cells, the same outputs, a Vault-API server in Docker;
+"""Labs 05 and 06 against the container backend: the same cells, the same outputs, a Vault-API server in Docker;
 and Vault Agent, given its secret zero by the orchestrator, rendering the key from such a server.
 
 CI builds a local OpenBao image (`.ci/docker-engine.sh`), since HashiCorp's image cannot be pulled there.
@@ -29,7 +29,7 @@ def test_vault_labs_pass_strict_nbval_on_a_container_vault(tmp_path):
     env.pop("VAULT_ADDR", None), env.pop("VAULT_TOKEN", None)
     try:
         run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                              "solutions/04-vault-basics.ipynb", "solutions/05-vault-for-ml.ipynb"],
+                              "solutions/05-vault-basics.ipynb", "solutions/06-vault-for-ml.ipynb"],
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
         recorded = json.loads((tmp_path / "vault.json").read_text())
     finally:

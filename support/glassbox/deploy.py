@@ -301,7 +301,7 @@ def run_container(client, env: dict, *, image: str = IMAGE, port: int | None = N
         raise
 
 
-# The Vault Agent sidecar of a container server (lab 07 and the tests; compose has its own, see
+# The Vault Agent sidecar of a container server (lab 08 and the tests; compose has its own, see
 # docker-compose.yml): paths inside the agent's container.
 AGENT_HANDOFF = "/run/handoff/glassbox"   # role ID, wrapped secret ID, agent.hcl (a volume of its own)
 AGENT_KEY_DIR = "/run/glassbox-key"       # the key volume: the rendered key, shared with the server

@@ -1,4 +1,4 @@
-"""Operating the model server: load, metrics and drift (lab 08 and the benchmark).
+"""Operating the model server: load, metrics and drift (lab 09 and the benchmark).
 
 Three small tools, each usable on its own (and a canary's verdict from live metrics, :func:`canary_verdict`)::
 

@@ -1,158 +1,128 @@
-"""Lab 07's catalogue of realistic wrong answers (see tests/mistakes/__init__.py for the format).
-
-Each ``code`` replaces the solution block(s) of its exercise's cell, written without the block's own
-indentation (the harness indents it like the block it replaces). The Dockerfile review's cell has three
-blocks (the FROM rule, the ARG/ENV rule, the final stage's rules), so its mistakes are triples in which only
-the broken rule differs from the solution.
-"""
+"""Lab 07's catalogue of realistic mistakes: each replaces the solution block(s) of its exercise's cell."""
 
 from mistakes import Mistake
 
-# The solution's three blocks of Exercise 1, each as its cell holds it (without its indentation).
-_FROM_RULE = '''last_part = image.rsplit("/", 1)[-1]
-if image not in stage_names and image != "scratch" and (
-        ("@" not in last_part and ":" not in last_part) or last_part.endswith(":latest")):
-    problems.add("unpinned-base")'''
-_NAME_RULE = '''if any(SECRET_NAME.search(variable) for variable in declared_names(keyword, arguments)):
-    problems.add("secret-in-build")'''
-_FINAL_RULES = '''users = [arguments for keyword, arguments in final if keyword == "USER"]
-if not users or users[-1].split(":")[0] in ("root", "0"):
-    problems.add("runs-as-root")
-if not any(keyword == "HEALTHCHECK" and arguments.split()[0].upper() != "NONE"
-           for keyword, arguments in final):
-    problems.add("no-healthcheck")'''
-
-_ENV_NAMES = "leaks += [name for name, value in env.items() if SECRET_NAME.search(name) and value]"
-_HISTORY = '''for line in history:
-    assigned = re.findall(r"(\\w+)=\\S", line)
-    if any(SECRET_NAME.search(name) for name in assigned) or TOKEN_SHAPE.search(line):
-        leaks.append(line)'''
-
-
-def _handover(role_id='orchestrator.auth.approle.read_role_id(setup.role)["data"]["role_id"]',
-              wrapped='orchestrator.auth.approle.generate_secret_id(setup.role, wrap_ttl="60s")["wrap_info"]["token"]',
-              extra=""):
-    return f'''role_id = {role_id}
-wrapped = {wrapped}
-delivery = {{"role-id": role_id, "wrapped-secret-id": wrapped{extra}}}'''
-
-
-def _smoke(without_key="httpx.post(infer_url, json=body)", ready="ready.status_code",
-           proba='np.array(output["data"]).reshape(output["shape"])'):
-    return f'''ready = httpx.get(f"{{model_server.url}}/v2/health/ready")
-without_key = {without_key}
-answer = httpx.post(infer_url, json=body, headers=headers).json()
-output = {{item["name"]: item for item in answer["outputs"]}}["predict_proba"]
-smoke = {{"ready": {ready}, "without_key": without_key.status_code,
-         "proba": {proba}}}'''
-
+TREE = '["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]'
+REQUEST = '''request_body = {
+    "inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP64",
+                "data": rows.to_numpy().ravel().tolist()}],
+    "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
+}'''
+READ_PROBA = '''outputs = {output["name"]: output for output in response.json()["outputs"]}
+proba_http = np.array(outputs["predict_proba"]["data"]).reshape(outputs["predict_proba"]["shape"])'''
+BODY = '''body = {"inputs": [{"name": "input-0", "shape": list(applicant.shape), "datatype": "FP64",
+                    "data": applicant.to_numpy().ravel().tolist()}],
+        "outputs": [{"name": "predict_proba"}, {"name": "explanation"}]}'''
+READ_EXPLANATION = '''explanation = {o["name"]: o for o in reply.json()["outputs"]}["explanation"]
+base_value = explanation["parameters"]["base_value"]
+contributions = pd.Series(explanation["data"], index=explanation["parameters"]["feature_names"])'''
 
 MISTAKES = [
-    # -- Exercise 1: review a Dockerfile --------------------------------------------------------------------
-    Mistake("dockerfile-review", "only `:latest` counted as floating",
-            ('if image.endswith(":latest"):\n    problems.add("unpinned-base")', _NAME_RULE, _FINAL_RULES),
-            ("missed 'unpinned-base'", "no tag at all"), to_the_end=True),
-    Mistake("dockerfile-review", "a registry's port taken for a tag",
-            ('if image not in stage_names and image != "scratch" and (\n'
-             '        ("@" not in image and ":" not in image) or image.endswith(":latest")):\n'
-             '    problems.add("unpinned-base")', _NAME_RULE, _FINAL_RULES),
-            ("a registry port", "missed 'unpinned-base'")),
-    Mistake("dockerfile-review", "an earlier stage's name flagged as a floating base",
-            ('last_part = image.rsplit("/", 1)[-1]\n'
-             'if ("@" not in last_part and ":" not in last_part) or last_part.endswith(":latest"):\n'
-             '    problems.add("unpinned-base")', _NAME_RULE, _FINAL_RULES),
-            ("reported 'unpinned-base'", "earlier stage")),
-    Mistake("dockerfile-review", "any name with KEY flagged",
-            (_FROM_RULE,
-             'if any(SECRET_NAME.search(variable) or "KEY" in variable.upper()\n'
-             '       for variable in declared_names(keyword, arguments)):\n'
-             '    problems.add("secret-in-build")', _FINAL_RULES),
-            ("reported 'secret-in-build'", "not a problem there", "SECRET_NAME")),
-    Mistake("dockerfile-review", "root in a build stage flagged",
-            (_FROM_RULE, _NAME_RULE,
-             'users = [arguments for stage in stages for keyword, arguments in stage if keyword == "USER"]\n'
-             'if not users or any(user.split(":")[0] in ("root", "0") for user in users):\n'
-             '    problems.add("runs-as-root")\n'
-             'if not any(keyword == "HEALTHCHECK" and arguments.split()[0].upper() != "NONE"\n'
-             '           for keyword, arguments in final):\n'
-             '    problems.add("no-healthcheck")'),
-            ("reported 'runs-as-root'", "not a problem there", "final stage")),
-    Mistake("dockerfile-review", "`HEALTHCHECK NONE` counted as a health check",
-            (_FROM_RULE, _NAME_RULE,
-             'users = [arguments for keyword, arguments in final if keyword == "USER"]\n'
-             'if not users or users[-1].split(":")[0] in ("root", "0"):\n'
-             '    problems.add("runs-as-root")\n'
-             'if not any(keyword == "HEALTHCHECK" for keyword, arguments in final):\n'
-             '    problems.add("no-healthcheck")'),
-            ("missed 'no-healthcheck'", "HEALTHCHECK NONE")),
-    Mistake("dockerfile-review", "a misspelt code",
-            (_FROM_RULE, _NAME_RULE, _FINAL_RULES.replace('"runs-as-root"', '"run-as-root"')),
-            ("unknown code", "runs-as-root")),
+    # -- exercise 1: what trusting everything risks (each wrong option)
+    Mistake("trusted-risk", "believed a skops file is harmless whatever it names", 'risk = "a"',
+            ("importing what it names",), to_the_end=True),
+    Mistake("trusted-risk", "believed skops checks a hash", 'risk = "c"', ("skops knows no hash",)),
+    Mistake("trusted-risk", "believed trusting everything only costs time", 'risk = "d"', ("not time",)),
 
-    # -- Exercise 2: predict what an edit rebuilds ---------------------------------------------------------
-    Mistake("cache-prediction", "predicted that the dependencies are installed again", 'prediction = "a"',
-            ("not quite", "requirements.lock"), to_the_end=True),
-    Mistake("cache-prediction", "predicted that only the last step runs", 'prediction = "c"',
-            ("not quite", "earlier")),
-    Mistake("cache-prediction", "predicted that nothing misses the cache", 'prediction = "d"',
-            ("not quite", "checksums")),
+    # -- exercise 2: load with a reviewed trusted list
+    Mistake("safe-load", "kept the model in memory instead of loading the file (`loaded = model`)",
+            f"trusted = {TREE}\nloaded = model", ("`loaded` is `model` itself", "nothing was loaded"),
+            to_the_end=True),
+    Mistake("safe-load", "made a copy with a pickle round trip instead of reading the skops file",
+            f"trusted = {TREE}\nloaded = pickle.loads(pickle.dumps(model))",
+            ("pickle round trip", "not like the model in `model_path`")),
+    Mistake("safe-load", "saved `model` to a pickle file and loaded that instead of the skops file",
+            f"trusted = {TREE}\nwith open(model_path.with_suffix('.pkl'), 'wb') as file:\n    pickle.dump(model, file)\n"
+            "with open(model_path.with_suffix('.pkl'), 'rb') as file:\n    loaded = pickle.load(file)",
+            ("a pickle round trip", "pickle` plays no part")),
+    Mistake("safe-load", "trusted an extra type the file does not need",
+            'trusted = unknown + ["posix.system"]\nloaded = sio.load(model_path, trusted=trusted)',
+            ("posix.system", "does not need")),
+    Mistake("safe-load", "passed `trusted=True` (skops raises a TypeError)",
+            "trusted = True\nloaded = sio.load(model_path, trusted=trusted)",
+            ("TypeError", "CVE-2024-37065", "names you reviewed")),
 
-    # -- Exercise 3: secrets in an image's metadata --------------------------------------------------------
-    Mistake("image-leaks", "only the environment searched", _ENV_NAMES, ("build argument",), to_the_end=True),
-    Mistake("image-leaks", "the history searched for token shapes only",
-            _ENV_NAMES + "\nfor line in history:\n    if TOKEN_SHAPE.search(line):\n        leaks.append(line)",
-            ("build argument", "NAME=value")),
-    Mistake("image-leaks", "the secret's value reported with its name",
-            'leaks += [f"{name}={value}" for name, value in env.items() if SECRET_NAME.search(name) and value]\n'
-            + _HISTORY,
-            ("value itself", "NAME")),
-    Mistake("image-leaks", "any name with KEY reported",
-            'leaks += [name for name, value in env.items() if (SECRET_NAME.search(name) or "KEY" in name) and value]\n'
-            + _HISTORY,
-            ("KEY alone",)),
+    # -- exercise 3: the model card's group metrics (each wrong option)
+    Mistake("group-metrics", "concluded that leaving `gender` out makes the groups' rates equal", 'reading = "a"',
+            ("not its influence",), to_the_end=True),
+    Mistake("group-metrics", "believed the model reads `gender`", 'reading = "c"', ("cannot read it",)),
+    Mistake("group-metrics", "read the false positive rates as the largest gap", 'reading = "d"',
+            ("false positive rates are the closest",)),
 
-    # -- Exercise 4: which finding is a real leak ----------------------------------------------------------
-    Mistake("real-leak", "the spent wrapping token in the agent's directory taken for a leak", 'real_leak = "a"',
-            ("not quite", "spent"), to_the_end=True),
-    Mistake("real-leak", "a setting with KEY in its name taken for a leak", 'real_leak = "c"',
-            ("not quite", "a setting")),
-    Mistake("real-leak", "Vault's address taken for a leak", 'real_leak = "d"',
-            ("not quite", "no credential")),
+    # -- exercise 4: the files that changed
+    Mistake("changed-files", "compared sizes instead of hashes",
+            'return sorted(name for name, record in manifest["files"].items()\n'
+            '              if (directory / name).stat().st_size != record["bytes"])',
+            ("flipped bit keeps the size",), to_the_end=True),
+    Mistake("changed-files", "hashed with md5 instead of sha256",
+            'return sorted(name for name, record in manifest["files"].items()\n'
+            '              if hashlib.md5((directory / name).read_bytes()).hexdigest() != record["sha256"])',
+            ("every file as changed", "not md5")),
+    Mistake("changed-files", "hashed the file's name instead of its content",
+            'return sorted(name for name, record in manifest["files"].items()\n'
+            '              if hashlib.sha256(name.encode()).hexdigest() != record["sha256"])',
+            ("every file as changed", "not of the file's name")),
+    Mistake("changed-files", "looped over the directory instead of the manifest's list",
+            'return sorted(path.name for path in directory.iterdir()\n'
+            '              if hashlib.sha256(path.read_bytes()).hexdigest() != manifest["files"][path.name]["sha256"])',
+            ("raised KeyError", "manifest.json")),
+    Mistake("changed-files", "computed the list but forgot to return it",
+            'changed = sorted(name for name, record in manifest["files"].items()\n'
+            '                 if hashlib.sha256((directory / name).read_bytes()).hexdigest() != record["sha256"])',
+            ("returned None",)),
 
-    # -- Exercise 5: the hand-over, as the orchestrator ----------------------------------------------------
-    Mistake("handover", "the secret ID issued with the root token, not the orchestrator's",
-            _handover(role_id='admin.auth.approle.read_role_id(setup.role)["data"]["role_id"]',
-                      wrapped='admin.auth.approle.generate_secret_id(setup.role, wrap_ttl="60s")["wrap_info"]["token"]'),
-            ("administrator's (root) token", "orchestrator"), to_the_end=True),
-    Mistake("handover", "the orchestrator's own token handed over",
-            _handover(wrapped="orchestrator.token"), ("orchestrator's own token",)),
-    Mistake("handover", "the admin token handed over as well",
-            _handover(extra=', "token": admin.token'), ("administrator", "no token")),
-    # (the orchestrator itself cannot even ask for one unwrapped: its policy refuses; the root token can)
-    Mistake("handover", "the secret ID itself, not wrapped (from the root token)",
-            _handover(wrapped='admin.auth.approle.generate_secret_id(setup.role)["data"]["secret_id"]'),
-            ("secret ID itself", "wrapping token")),
-    Mistake("handover", "the role's name given as its role ID", _handover(role_id="setup.role"),
-            ("not the role ID", "identifier")),
-    Mistake("handover", "the wrapping token's accessor handed over",
-            _handover(wrapped='orchestrator.auth.approle.generate_secret_id(setup.role, wrap_ttl="60s")["wrap_info"]["accessor"]'),
-            ("not a live wrapping token",)),
+    # -- exercise 5: probabilities over HTTP
+    Mistake("http-inference", "kept the answer's data flat (no reshape)",
+            (REQUEST, 'outputs = {output["name"]: output for output in response.json()["outputs"]}\n'
+                      'proba_http = np.array(outputs["predict_proba"]["data"])'),
+            ("shape (10,)", "reshape"), to_the_end=True),
+    Mistake("http-inference", "wrote `size` instead of `shape` in the tensor",
+            (REQUEST.replace('"shape": list(rows.shape)', '"size": list(rows.shape)'), READ_PROBA),
+            ("the server answered 400", "unknown field(s): size")),
+    Mistake("http-inference", "gave the tensor the flat data's shape ([45]) instead of [rows, features]",
+            (REQUEST.replace('"shape": list(rows.shape)', '"shape": [rows.size]'), READ_PROBA),
+            ("the server answered 400", "the model takes [n, 9]")),
+    Mistake("http-inference", "computed the probabilities in the notebook instead of asking the server",
+            (REQUEST.replace(', {"name": "predict_proba"}', ''), "proba_http = model.predict_proba(rows)"),
+            ("no 'predict_proba' output", "did not come from the server")),
+    Mistake("http-inference", "took the 'predict' output (classes) instead of 'predict_proba'",
+            (REQUEST, 'outputs = {output["name"]: output for output in response.json()["outputs"]}\n'
+                      'proba_http = np.array(outputs["predict"]["data"])'),
+            ("the 'predict' output",)),
 
-    # -- Exercise 6: the smoke test ------------------------------------------------------------------------
-    Mistake("smoke-test", "the flat output kept", _smoke(proba='np.array(output["data"])'),
-            ("shape", "reshape"), to_the_end=True),
-    Mistake("smoke-test", "the key sent with the request that must be refused",
-            _smoke(without_key="httpx.post(infer_url, json=body, headers=headers)"), ("must get 401",)),
-    Mistake("smoke-test", "the response kept instead of its status code", _smoke(ready="ready"),
-            ("holds the response", "status code")),
-    Mistake("smoke-test", "the JSON body kept instead of the status code", _smoke(ready="ready.json()"),
-            ("holds the JSON body", "status code")),
+    # -- exercise 6: an explanation over HTTP
+    Mistake("explanation", "did not sort the contributions by absolute size", (BODY, READ_EXPLANATION),
+            ("not sorted by absolute size",), to_the_end=True),
+    Mistake("explanation", "computed SHAP values in the notebook instead of asking the server",
+            (BODY.replace(', {"name": "explanation"}', ''),
+             "import shap\nexplainer = shap.TreeExplainer(model)\nbase_value = float(np.ravel(explainer.expected_value)[-1])\n"
+             "contributions = pd.Series(explainer.shap_values(applicant.to_numpy())[0], index=FEATURES)\n"
+             "contributions = contributions.sort_values(key=abs, ascending=False)"),
+            ("no 'explanation' output", "did not come from the server")),
+    Mistake("explanation", "took the whole `parameters` dict as the base value",
+            (BODY, READ_EXPLANATION.replace('base_value = explanation["parameters"]["base_value"]',
+                                            'base_value = explanation["parameters"]')
+             + "\ncontributions = contributions.sort_values(key=abs, ascending=False)"),
+            ("`base_value` should be a number, not dict",)),
+    Mistake("explanation", "made the Series without the feature names as its index",
+            (BODY, READ_EXPLANATION.replace(', index=explanation["parameters"]["feature_names"]', '')
+             + "\ncontributions = contributions.sort_values(key=abs, ascending=False)"),
+            ("indexed by the feature names",)),
+    Mistake("explanation", "sent the applicant as a 1-D tensor (shape [9])",
+            (BODY.replace('"shape": list(applicant.shape)', '"shape": [applicant.size]'), READ_EXPLANATION),
+            ("the server answered 400", "the model takes [n, 9]")),
 
-    # -- Exercise 7: two days later, the agent restarts ---------------------------------------------------
-    Mistake("agent-restart", "expected the spent secret ID to log in again", 'after_the_restart = "a"',
-            ("not quite", "single-use"), to_the_end=True),
-    Mistake("agent-restart", "expected the key file to go with the agent's container", 'after_the_restart = "c"',
-            ("not quite", "tmpfs")),
-    Mistake("agent-restart", "expected a token saved in the volume", 'after_the_restart = "d"',
-            ("not quite", "no token sink")),
+    # -- exercise 7: predict the status of a malformed request (each wrong option)
+    Mistake("status-prediction", "expected the server to fill in the missing feature", 'prediction = "a"',
+            ("guesses a missing value",), to_the_end=True),
+    Mistake("status-prediction", "expected a server error (500)", 'prediction = "c"', ("5xx means the server failed",)),
+    Mistake("status-prediction", "expected 401 for a bad body", 'prediction = "d"', ("401 is about the key",)),
+
+    # -- exercise 8: a restart of Vault Agent (each wrong option)
+    Mistake("agent-restart", "believed a periodic token lives on without renewal, and that the agent keeps it",
+            'restart = "a"', ("buys only one more period", "no token sink"), to_the_end=True),
+    Mistake("agent-restart", "believed the agent can log in again with its first secret ID", 'restart = "b"',
+            ("single-use", "deleted its file")),
+    Mistake("agent-restart", "believed the model server holds a Vault token of its own", 'restart = "d"',
+            ("holds no Vault token",)),
 ]

@@ -2,7 +2,7 @@
 
 A check whose exercise should print only metadata says "not yet" when a secret value reached the output of
 the running cell: the course masks such values in the kernel (:mod:`glassbox.masking`), and
-:func:`expect_no_secret_printed` reads what was masked. Lab 04's checks use it too.
+:func:`expect_no_secret_printed` reads what was masked. Lab 05's checks use it too.
 """
 
 from __future__ import annotations

@@ -1,407 +1,422 @@
-"""Self-checks for Lab 07 – Containers.
+"""Self-checks for Lab 07 – Packaging and serving.
 
-A Dockerfile review, secrets in an image's metadata, the orchestrator's delivery of secret zero to Vault
-Agent, the smoke test of the running server, and what a restarted agent needs. Every check works the same with or without a Docker engine (the lab runs
-the server as a local process where none answers), so its message is the same in both. No message ever
-contains a secret value.
+Loading with skops and an explicit trusted list, finding the files of an artifact that changed, reading the
+model card's group metrics, calling the model server over plain HTTP, predicting how it answers a malformed
+request, reading an explanation that came over HTTP, and predicting what a restart of Vault Agent needs. No
+message shows a secret.
+
+Mistakes the checks name (the lab's catalogue is ``tests/mistakes/lab07.py``):
+
+====================================  =========================================================================
+answer                                what the check says
+====================================  =========================================================================
+``loaded = model``                    `loaded` is `model` itself: nothing was loaded from the file
+a pickle round trip of ``model``      it predicts like `model` in memory, not like the model in `model_path`
+``pickle.dump`` over ``model_path``   `model_path` is no longer a skops archive (a zip): it holds a pickle
+sizes instead of hashes               a flipped bit keeps the size: only a hash of the content sees it
+a request the server refuses          the server answered 4xx, with the server's own ``error`` message
+probabilities or SHAP values made     the server's answer has no such output, so the values did not come from it
+in the notebook
+====================================  =========================================================================
 """
 
 from __future__ import annotations
 
-import re
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
 
 import numpy as np
 
-from glassbox.checks import choose, exercise, expect, expect_answered, fail, is_stub
+from glassbox.checks import choose, exercise, expect, expect_answered, fail
 
-__all__ = [
-    "SECRET_NAME", "check_agent_restart", "check_cache_prediction", "check_dockerfile_review", "check_handover",
-    "check_image_leaks", "check_real_leak", "check_smoke_test", "dockerfile_cases", "metadata_case",
-    "CACHE_OPTIONS", "LEAK_OPTIONS", "RESTART_OPTIONS",
-]
+__all__ = ["check_safe_load", "check_changed_files", "check_group_metrics", "check_http_inference",
+           "check_status_prediction", "check_explanation", "check_trusted_risk", "check_agent_restart",
+           "server_said"]
 
-# Names that announce a secret. KEY alone is not one (GLASSBOX_KEY_REFRESH_SECONDS is a setting).
-SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
-CODES = ("runs-as-root", "secret-in-build", "unpinned-base", "no-healthcheck")
-_MAX_WRAP_TTL = 300  # seconds: a wrapped secret ID only has to survive its trip to the agent (= bootstrap.MAX_WRAP_TTL)
-_HINTS = {
-    "runs-as-root": "Look at the final stage only: its last USER decides (none at all means root; so do "
-                    "`root`, `0` and `0:0`).",
-    "secret-in-build": "Look at every ARG and ENV in every stage: is the variable's NAME one that SECRET_NAME "
-                       "matches? (For `ENV A=1 B=2` check each name.)",
-    "unpinned-base": "Every FROM must name a tag (python:3.11-slim-bookworm) or a digest (@sha256:...); no tag "
-                     "at all, or `:latest`, floats. A FROM naming an earlier stage is fine, and a `:` before the "
-                     "last `/` is a registry's port, not a tag.",
-    "no-healthcheck": "The final stage needs a HEALTHCHECK, and `HEALTHCHECK NONE` switches it off.",
+
+# -- exercise 1: skops with a reviewed trusted list --------------------------------------------------------
+
+@exercise(lab="07", name="safe-load", title="Load a model with skops, trusting only what you reviewed",
+          hint=("skops refuses the types it does not know until you name them: the names you reviewed, as a "
+                "list of strings, not a blanket yes.",
+                "`sio.get_untrusted_types(file=...)` lists what the file needs; `sio.load` takes the list you "
+                "reviewed as its `trusted` argument."))
+def check_safe_load(trusted, loaded, model_path, model, X):
+    """``trusted``: exactly the file's untrusted types (reviewed); ``loaded``: the model read from ``model_path``.
+
+    ``model`` is the model already in memory (the file holds another one), so that a copy of it is told apart
+    from what was loaded.
+    """
+    import skops.io as sio
+
+    expect_answered(trusted, "trusted")
+    expect(trusted is not True, "`trusted=True` trusts whatever the file holds, exactly like pickle (skops "
+           "refuses it since CVE-2024-37065).", hint="Pass the list of type names you reviewed instead.")
+    expect(isinstance(trusted, (list, tuple)) and all(isinstance(t, str) for t in trusted),
+           f"`trusted` should be a list of type names (strings), not {type(trusted).__name__}.",
+           hint=("A list, even for one name: `[...]` around the strings you reviewed.",))
+    model_path = Path(model_path)
+    expect(model_path.is_file(), f"`{model_path.name}` is gone: re-run the cell that writes it.",
+           hint="Run the cells of section 3 again, in order.")
+    if not zipfile.is_zipfile(model_path):
+        is_pickle = model_path.read_bytes()[:1] == b"\x80"
+        fail(f"`model_path` is no longer a skops archive (a zip){': it holds a pickle' if is_pickle else ''}. "
+             "Your code overwrote the file you were asked to load.",
+             hint=("Re-run the cell of section 3 that writes `model_path`, then load it with skops without "
+                   "writing to it.", "Nothing in this exercise calls `pickle`: `sio.load` reads the file."))
+    needed = set(sio.get_untrusted_types(file=model_path))
+    missing, extra = sorted(needed - set(trusted)), sorted(set(trusted) - needed)
+    expect(not missing, f"skops needs {len(missing)} more type(s) to be trusted to load this file: "
+           f"{', '.join(missing)}.", hint="Review what `sio.get_untrusted_types` lists for `model_path`.")
+    expect(not extra, f"`trusted` also lists {', '.join(extra)}, which this file does not need.",
+           hint="Trust exactly the types the file holds and you reviewed: a longer list only widens the door.")
+    expect_answered(loaded, "loaded", hint=("Load `model_path` with skops, passing your list as `trusted`.",))
+    expect(loaded is not model, "`loaded` is `model` itself, the object already in memory: nothing was loaded "
+           "from `model_path`.", hint=("The exercise is to read the file: call skops' loader on `model_path`.",))
+    expect(hasattr(loaded, "predict_proba"), f"`loaded` is a {type(loaded).__name__}, not a model.",
+           hint="skops' loader returns the estimator that was dumped into the file.")
+    reference = sio.load(model_path, trusted=sorted(needed))
+    got = loaded.predict_proba(X)
+    if not np.array_equal(got, reference.predict_proba(X)):
+        if np.array_equal(got, model.predict_proba(X)):
+            fail("`loaded` predicts like `model`, the model already in memory (a copy, or a pickle round trip "
+                 "of it), not like the model in `model_path`.",
+                 hint=("`model_path` holds another model than `model`: only reading the file gives it.",
+                       "Load the file itself with skops; `pickle` plays no part here."))
+        fail("`loaded` does not predict like the model in `model_path`.", hint="Load `model_path` itself.")
+    return f"loaded from the skops file with {len(trusted)} reviewed type(s) trusted; predictions identical."
+
+
+# -- exercise 2: the files that changed --------------------------------------------------------------------
+
+@exercise(lab="07", name="changed-files", title="Find the files of an artifact that no longer match the manifest",
+          hint=("A file changed when the digest of its content no longer equals the one the manifest recorded.",
+                "For each file the manifest lists, hash its bytes with `hashlib.sha256` and compare the hex "
+                "digest with the record's `sha256`."))
+def check_changed_files(changed_files, artifact_dir):
+    """``changed_files(directory)`` must list exactly the files whose sha256 differs from the manifest's."""
+    expect(callable(changed_files), "`changed_files` should be a function of the artifact's directory.",
+           hint="Keep the `def changed_files(directory):` line and complete its body.")
+    with tempfile.TemporaryDirectory(prefix="glassbox-lab07-check-") as scratch:
+        cases = {
+            "an untouched copy": ([], lambda d: None),
+            "a copy whose model card was edited": (["MODEL_CARD.md"], lambda d: _append(d / "MODEL_CARD.md")),
+            "a copy with one bit of the model flipped": (["model.skops"], lambda d: _flip(d / "model.skops")),
+            "a copy with both changed": (["MODEL_CARD.md", "model.skops"],
+                                         lambda d: (_append(d / "MODEL_CARD.md"), _flip(d / "model.skops"))),
+        }
+        for number, (what, (expected, damage)) in enumerate(cases.items()):
+            copy = Path(scratch) / f"copy{number}"
+            shutil.copytree(artifact_dir, copy)
+            damage(copy)
+            try:
+                found = changed_files(copy)
+            except Exception as error:
+                name = f"{type(error).__name__}: {error}"
+                hint = "Loop over the files the manifest lists (`manifest['files']`), not over the directory."
+                if isinstance(error, KeyError) and "manifest.json" in str(error):
+                    hint = ("`manifest.json` is not in its own list: loop over `manifest['files']`, the files it "
+                            "vouches for, not over the directory.")
+                fail(f"your `changed_files` raised {name} on {what}.", hint=hint)
+            if found is None:
+                fail("`changed_files` returned None.",
+                     hint="End with a `return` of a list of file names (empty when nothing changed).")
+            expect(isinstance(found, (list, tuple, set)), f"`changed_files` returned a {type(found).__name__}, "
+                   "not a list.", hint="Return a list of file names such as ['model.skops'].")
+            names = sorted(Path(str(name)).name for name in found)
+            if names == expected:
+                continue
+            if not expected and len(names) >= 2:
+                fail(f"on {what} it reported every file as changed ({names}): the digest you compare is not the "
+                     "manifest's kind, or the comparison is the wrong way round.",
+                     hint=("The manifest records the sha256 of each file's **bytes** (not md5, not of the file's "
+                           "name or path); a file changed when its digest differs (`!=`).",
+                           "`hashlib.sha256(data).hexdigest()` where `data` is what `read_bytes()` returns."))
+            if expected and not names:
+                fail(f"on {what} it returned {names}, expected {expected}: a flipped bit keeps the size and the "
+                     "name; only a hash of the content sees it.",
+                     hint=("Compare digests of the content, not sizes or names.",
+                           "`hashlib.sha256` of each listed file's bytes, against the record's `sha256`."))
+            fail(f"on {what} it returned {names}, expected {expected}.",
+                 hint=("Check every file the manifest lists, and return each one whose digest differs.",))
+    return "untouched, edited and bit-flipped copies all told apart."
+
+
+# -- exercise 3: reading the model card's group metrics ---------------------------------------------------
+
+_GROUP_OPTIONS = {
+    "a": "`gender` is not an input, so the model treats both groups alike: every difference in the table is zero.",
+    "b": "Among applicants who really defaulted, the model flags a larger share of one group than of the other: "
+         "the true positive rates differ the most, even without `gender` as an input.",
+    "c": "The model flags one group more often because it reads `gender` from the request.",
+    "d": "The false positive rates differ the most: the model wrongly flags one group's good payers far more often.",
+}
+_GROUP_WHY = {
+    "a": "Leaving an attribute out removes its direct use, not its influence: `income` differs by group and is "
+         "an input, so the groups' scores differ too (the table's differences are not zero).",
+    "b": "Right: the true positive rate differs the most between the groups. `gender` is not an input, so the "
+         "difference comes through features that differ by group (`income`), which is why the card reports "
+         "group metrics instead of claiming fairness by omission.",
+    "c": "The model's features (the server's metadata, the card's feature table) do not include `gender`: "
+         "it cannot read it.",
+    "d": "Read the difference row again: the false positive rates are the closest of the three.",
 }
 
 
-
-def _fake_token() -> str:
-    """A made-up Vault-style token for the fixtures (built at run time, so no file holds one)."""
-    return "hvs." + "CAESIJ" * 5
-
-
-# --- exercise 1: review a Dockerfile -----------------------------------------------------------------------
-
-_GOOD_TAIL = """HEALTHCHECK CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/')"]
-USER 10001:10001
-CMD ["python", "-m", "http.server", "8080"]
-"""
+@exercise(lab="07", name="group-metrics", title="Read the model card's group metrics",
+          hint=("Read the card's 'Group metrics' table: each column is a rate per group, and its last row "
+                "is the gap between the groups.",
+                "Which of the three gaps is the largest, and what does that rate count?"))
+def check_group_metrics(answer):
+    """``answer``: the letter of the statement the card's group metrics support."""
+    expect_answered(answer, "answer")
+    return choose(answer, _GROUP_OPTIONS, correct="b", why=_GROUP_WHY)
 
 
-def dockerfile_cases() -> list[tuple[str, str, set[str]]]:
-    """Small Dockerfiles with what a review must find: ``(label, text, expected codes)``."""
-    good = "FROM python:3.11-slim-bookworm\nCOPY app /app\n" + _GOOD_TAIL
-    return [
-        ("a clean single-stage file", good, set()),
-        ("no USER at all", good.replace("USER 10001:10001\n", ""), {"runs-as-root"}),
-        ("USER root at the end", good.replace("USER 10001:10001\n", "USER 10001\nRUN id\nUSER root\n"),
-         {"runs-as-root"}),
-        ("USER 0:0", good.replace("USER 10001:10001", "USER 0:0"), {"runs-as-root"}),
-        ("root only in the build stage",
-         "FROM python:3.11-slim-bookworm AS build\nUSER root\nRUN pip wheel -w /w .\n"
-         "FROM python:3.11-slim-bookworm\nCOPY --from=build /w /w\n" + _GOOD_TAIL, set()),
-        ("a token as a build argument",
-         "FROM python:3.11-slim-bookworm\nARG VAULT_TOKEN\nRUN echo building\n" + _GOOD_TAIL, {"secret-in-build"}),
-        ("an API key in ENV, second of two",
-         "FROM python:3.11-slim-bookworm\nENV LANG=C.UTF-8 API_KEY=changeme\n" + _GOOD_TAIL, {"secret-in-build"}),
-        ("a password argument in the build stage",
-         "FROM python:3.11-slim-bookworm AS build\nARG PIP_PASSWORD\nRUN pip wheel -w /w .\n"
-         "FROM python:3.11-slim-bookworm\nCOPY --from=build /w /w\n" + _GOOD_TAIL, {"secret-in-build"}),
-        ("settings that only sound like secrets",
-         "FROM python:3.11-slim-bookworm\nARG PIP_INDEX_URL\nENV GLASSBOX_KEY_REFRESH_SECONDS=30 KEYBOARD=us\n"
-         + _GOOD_TAIL, set()),
-        ("no tag on the base", good.replace("python:3.11-slim-bookworm", "python"), {"unpinned-base"}),
-        ("the latest tag", good.replace("python:3.11-slim-bookworm", "python:latest"), {"unpinned-base"}),
-        ("a registry port but no tag", good.replace("python:3.11-slim-bookworm", "localhost:5000/python"),
-         {"unpinned-base"}),
-        ("pinned by digest", good.replace("python:3.11-slim-bookworm", "python@sha256:" + "0" * 64), set()),
-        ("the base from a global ARG",
-         "ARG BASE=python:3.11-slim-bookworm\nFROM ${BASE}\n" + _GOOD_TAIL, set()),
-        ("a stage built on an earlier stage",
-         "FROM python:3.11-slim-bookworm AS base\nRUN pip install --no-cache-dir flask\nFROM base\n" + _GOOD_TAIL,
-         set()),
-        ("no HEALTHCHECK", good.replace(_GOOD_TAIL.splitlines()[0] + "\n", ""), {"no-healthcheck"}),
-        ("HEALTHCHECK NONE", good.replace(_GOOD_TAIL.splitlines()[0], "HEALTHCHECK NONE"), {"no-healthcheck"}),
-        ("everything wrong", "FROM python\nARG DB_PASSWORD\nCOPY app /app\nCMD [\"python\"]\n", set(CODES)),
-    ]
+# -- exercise 4: probabilities over HTTP ------------------------------------------------------------------
 
-
-@exercise(lab="07", name="dockerfile-review", title="Review a Dockerfile for the four classic mistakes",
-          hint=("A review asks one question of each instruction: which stage is it in, and what does it name or "
-                "declare? Only the final stage decides who runs the server and whether Docker can check it.",
-                "`from_image` gives a FROM's image and stage name, `declared_names` the names an ARG or ENV "
-                "declares; compare an image's last path part (after the final `/`) for a tag or digest, and "
-                "look at `final` for USER and HEALTHCHECK."))
-def check_dockerfile_review(review, course_dockerfile: str):
-    expect(callable(review), "`review` is not a function.", hint="Keep `def review(dockerfile_text): ...`.")
-    cases = dockerfile_cases() + [("the course's own Dockerfile", course_dockerfile, set())]
-    for label, text, expected in cases:
-        found = review(text)
-        expect(not is_stub(found), "`review` returns nothing yet.",
-               hint="Return the set of problem codes it found (an empty set when there are none).")
-        found = set(found)
-        unknown = found - set(CODES)
-        expect(not unknown, f"`review` returned unknown code(s) {sorted(unknown)}.",
-               hint=f"Use exactly these codes: {', '.join(CODES)}.")
-        missed, extra = expected - found, found - expected
-        if missed:
-            code = sorted(missed)[0]
-            fail(f"For {label}, `review` missed {code!r} (it found {sorted(found) or 'nothing'}).",
-                 hint=_HINTS[code])
-        if extra:
-            code = sorted(extra)[0]
-            fail(f"For {label}, `review` reported {code!r}, which is not a problem there.", hint=_HINTS[code])
-    return f"all {len(cases)} Dockerfiles judged right, the course's own found clean."
-
-
-# --- exercise 2: secrets in an image's metadata ------------------------------------------------------------
-
-def metadata_case() -> tuple[dict, list[str], set[str]]:
-    """A leaky image's metadata, as ``image_report`` gives it: ``(env, history, expected leaks)``."""
-    token = _fake_token()
-    env = {"PATH": "/opt/venv/bin:/usr/bin", "VAULT_TOKEN": token, "GLASSBOX_KEY_REFRESH_SECONDS": "30",
-           "GLASSBOX_VAULT_ROLE_ID": "", "LANG": "C.UTF-8"}
-    history = [
-        "/bin/sh -c #(nop) ADD file:4b03b5f551e3fbdf in /",
-        f"|1 PIP_PASSWORD=hunter2-{'x' * 8} /bin/sh -c pip install --no-cache-dir -r requirements.txt",
-        "/bin/sh -c #(nop)  ENV PATH=/opt/venv/bin:/usr/bin",
-        f"/bin/sh -c echo {token} > /etc/vault-token",
-        "/bin/sh -c #(nop)  ENV GLASSBOX_KEY_REFRESH_SECONDS=30",
-        "/bin/sh -c #(nop)  USER 10001:10001",
-    ]
-    return env, history, {"VAULT_TOKEN", history[1], history[3]}
-
-
-@exercise(lab="07", name="image-leaks", title="Find secrets in an image's environment and history",
-          hint=("Whoever pulls an image reads its environment and its history: look for secret-shaped names "
-                "that hold a value, and for values shaped like a token.",
-                "Test each name in `env` with `SECRET_NAME`; in each history line find the `NAME=value` pairs "
-                "with a regular expression (`re.findall`) and test their names, and test the whole line with "
-                "`TOKEN_SHAPE`."))
-def check_image_leaks(image_leaks, report=None):
-    expect(callable(image_leaks), "`image_leaks` is not a function.",
-           hint="Keep `def image_leaks(env, history): ...`.")
-    env, history, expected = metadata_case()
-    found = image_leaks(env, history)
-    expect(not is_stub(found), "`image_leaks` returns nothing yet.",
-           hint="Return a list: the names of secret-holding variables, and the history lines that show a secret.")
-    found = list(found)
-    token = env["VAULT_TOKEN"]
-    if any(token in str(item) for item in found if item != history[3]):
-        fail("`image_leaks` reports the token's value itself: a leak report must not leak the secret again.",
-             hint=("Report the variable's NAME, never its value.",
-                   "Keep the names of `env` (its keys) whose name matches and whose value is not empty."))
-    if "VAULT_TOKEN" not in found:
-        fail("The variable VAULT_TOKEN, which holds a token, was not reported.",
-             hint="Report the NAME of every variable in `env` whose name SECRET_NAME matches and whose value "
-                  "is not empty.")
-    if history[1] not in found:
-        fail("The layer built with a password as a build argument was not reported.",
-             hint="`docker history` shows a RUN's build arguments as `|N NAME=value ...`: report every line in "
-                  "which a NAME=value pair has a name SECRET_NAME matches.")
-    if history[3] not in found:
-        fail("The layer that wrote a Vault token into a file was not reported.",
-             hint="Also report lines containing something shaped like a Vault token: TOKEN_SHAPE.search(line).")
-    wrong = [item for item in found if item not in expected]
-    if wrong:
-        shown = "an empty variable" if "GLASSBOX_VAULT_ROLE_ID" in wrong else (
-            "a setting whose name only contains KEY" if any("KEY_REFRESH" in str(w) for w in wrong)
-            else f"{len(wrong)} harmless item(s)")
-        fail(f"`image_leaks` also reported {shown}.",
-             hint="An empty variable gives nothing away, and KEY alone is not a secret's name: use SECRET_NAME.")
-    if len(found) != len(set(found)):
-        fail("`image_leaks` reported the same item twice.", hint="Report each variable or line once.")
-    if report is not None:  # the course's own image: nothing may be found there
-        own = list(image_leaks(report.env, report.history))
-        expect(not own, f"`image_leaks` finds {len(own)} leak(s) in the course's own image.",
-               hint="Look at what it reported: either the image leaks, or the function flags something harmless.")
-    return "the token variable, the password build argument and the token in a layer found; nothing harmless."
-
-
-# --- exercise 5: the orchestrator's delivery for the agent -------------------------------------------------
-
-_ORCHESTRATOR_DISPLAY = "token-glassbox-orchestrator"  # what Vault records for tokens the orchestrator made
-
-
-@exercise(lab="07", name="handover", title="Deliver secret zero to the agent, as the orchestrator",
-          hint=("The agent logs in with the service's AppRole: it needs the role's identifier and a single-use, "
-                "short-lived, wrapped credential, made by the orchestrator, whose policy allows nothing else.",
-                "`orchestrator.auth.approle.read_role_id` answers with the role ID under `['data']`; "
-                "`generate_secret_id` with `wrap_ttl` answers with a wrapping token under `['wrap_info']`."))
-def check_handover(delivery, admin):
-    from glassbox.vault import agent, bootstrap
-
-    expect_answered(delivery, "delivery")
-    expect(isinstance(delivery, dict), f"`delivery` is a {type(delivery).__name__}, not a dict.",
-           hint=f"A dict of the agent's two files: {agent.ROLE_ID_FILE!r} and {agent.SECRET_ID_FILE!r}.")
-    for value in delivery.values():
-        policies = _token_policies(admin, str(value))
-        if "root" in policies:
-            fail("`delivery` hands the agent an administrator's (root) token.",
-                 hint="The agent needs no token at all: it logs in with the service's AppRole.")
-        if bootstrap.ORCHESTRATOR_POLICY in policies:
-            fail("`delivery` hands the agent the orchestrator's own token.",
-                 hint="The orchestrator's token stays with the orchestrator: hand over what it issues, a "
-                      "wrapped secret ID.")
-    missing = [name for name in (agent.ROLE_ID_FILE, agent.SECRET_ID_FILE) if not delivery.get(name)]
-    expect(not missing, f"`delivery` lacks {', '.join(repr(name) for name in missing)}.",
-           hint=f"The agent reads exactly these two files: {agent.ROLE_ID_FILE!r} and {agent.SECRET_ID_FILE!r}.")
-    extra = sorted(set(delivery) - {agent.ROLE_ID_FILE, agent.SECRET_ID_FILE})
-    expect(not extra, f"`delivery` holds more than the agent needs: {', '.join(map(repr, extra))}.",
-           hint="Hand over the role ID and the wrapped secret ID, nothing else.")
-    expect(str(delivery[agent.ROLE_ID_FILE]).strip() == bootstrap.role_id(admin),
-           f"{agent.ROLE_ID_FILE!r} is not the role ID of the AppRole {bootstrap.ROLE!r}.",
-           hint=("A role ID is an identifier Vault generated for the role, not the role's name.",
-                 "Ask Vault for it with `read_role_id` and take the `role_id` field of its `data`."))
-    wrapped = str(delivery[agent.SECRET_ID_FILE]).strip()
-    info = _wrapping_lookup(admin.url, wrapped)
-    if info is None:
-        if _is_plain_secret_id(admin, wrapped):
-            fail(f"{agent.SECRET_ID_FILE!r} holds the secret ID itself, not a wrapping token.",
-                 hint=("Hand over a wrapping token instead: it works once, so whoever reads it after the agent "
-                       "(or before: then the agent's unwrap fails, and that is the alarm) gains nothing silently.",
-                       "Ask `generate_secret_id` for a response-wrapped answer (`wrap_ttl`) and hand over the token "
-                       "of its `wrap_info`, not the `data`."))
-        fail(f"{agent.SECRET_ID_FILE!r} is not a live wrapping token (unknown, expired or already used).",
-             hint="Make a fresh one right before starting the agent: each works once, within its TTL.")
-    expected_path = f"auth/{bootstrap.APPROLE_MOUNT}/role/{bootstrap.ROLE}/secret-id"
-    expect(info.get("creation_path") == expected_path,
-           f"The wrapping token was made at {info.get('creation_path')!r}, not by the service's role.",
-           hint=f"Wrap a secret ID of the role {bootstrap.ROLE!r}.")
-    maker = _token_display_name(admin, wrapped)
-    expect(maker == _ORCHESTRATOR_DISPLAY,
-           "The wrapped secret ID was issued with the administrator's (root) token, not the orchestrator's.",
-           hint=("Secret zero comes from the trusted orchestrator, whose token can do nothing else: the root "
-                 "token never needs to leave the administrator.", "Use the `orchestrator` client."))
-    ttl = int(info.get("creation_ttl") or 0)
-    expect(0 < ttl <= _MAX_WRAP_TTL, f"The wrapping token lives {ttl} s.",
-           hint=f"It only has to reach the agent: keep wrap_ttl at {_MAX_WRAP_TTL} s or less (60s is plenty).")
-    return (f"the role ID of {bootstrap.ROLE} and a single-use secret ID, wrapped for {ttl} s by the orchestrator; "
-            "no token of anyone's.")
-
-
-def _token_lookup(admin, token: str) -> dict:
-    """``auth/token/lookup`` of any token (a wrapping token too), by the administrator; {} if unknown."""
-    import hvac.exceptions
-
+def server_said(answer) -> str:
+    """The status and the server's own ``error`` message of a refused answer (for the lab's later cells)."""
     try:
-        return admin.adapter.post("/v1/auth/token/lookup", json={"token": token})["data"] or {}
-    except (hvac.exceptions.VaultError, KeyError, TypeError, ValueError):
-        return {}
+        message = answer.json().get("error", "")
+    except Exception:
+        message = answer.text[:200]
+    return f"the server answered {answer.status_code}: {message}"
 
 
-def _token_policies(admin, token: str) -> list:
-    return list(_token_lookup(admin, token).get("policies") or []) if token else []
+def _outputs_of(answer, url_part: str, what: str) -> dict:
+    """The outputs of the server's successful ``answer`` by name, or a failed check that says what is wrong."""
+    import httpx
 
-
-def _token_display_name(admin, token: str) -> str:
-    return str(_token_lookup(admin, token).get("display_name") or "")
-
-
-def _wrapping_lookup(addr: str, token: str) -> dict | None:
-    """``sys/wrapping/lookup``: the token's creation path and TTL, without unwrapping it (None if not live)."""
-    import hvac
-    import hvac.exceptions
-
+    expect(isinstance(answer, httpx.Response),
+           f"`{what}` should be the server's raw response (what `httpx.post` returns), not a "
+           f"{type(answer).__name__}.", hint=("Keep the cell's `httpx.post(...)` line: the check reads its answer.",))
     try:
-        return hvac.Client(url=addr, token="").adapter.post("/v1/sys/wrapping/lookup", json={"token": token})["data"]
-    except (hvac.exceptions.VaultError, KeyError, TypeError):
-        return None
-
-
-def _is_plain_secret_id(admin, value: str) -> bool:
-    import hvac.exceptions
-
-    from glassbox.vault import bootstrap
-
+        request = answer.request
+    except RuntimeError:
+        fail(f"`{what}` was not produced by a request to the server.",
+             hint=("Keep the cell's `httpx.post(...)` line: the check reads its answer.",))
+    expect(request.method == "POST" and str(request.url).endswith(url_part),
+           f"`{what}` answers a {request.method} to {request.url.path}, not a POST to the model's infer endpoint.",
+           hint=("Send the request to `infer_url`.",))
+    if answer.status_code != 200:
+        fail(f"{server_said(answer)}.",
+             hint=("The server's message says what it refused in your request: fix the tensor it names.",
+                   "One tensor: `name` 'input-0', `datatype` 'FP64', `shape` [rows, features], `data` the values "
+                   "flat, row after row."))
     try:
-        response = admin.auth.approle.read_secret_id(bootstrap.ROLE, value, mount_point=bootstrap.APPROLE_MOUNT)
-    except (hvac.exceptions.VaultError, ValueError):
-        return False
-    return isinstance(response, dict) and bool(response.get("data"))  # an unknown one answers 204, no body
+        body = answer.json()
+        return {output["name"]: output for output in body["outputs"]}
+    except Exception:
+        fail(f"`{what}` is not an inference answer of the protocol (no `outputs`).",
+             hint=("Send the request to `infer_url`.",))
 
 
-# --- exercise 4: the smoke test ----------------------------------------------------------------------------
-
-@exercise(lab="07", name="smoke-test", title="Smoke-test the running server",
-          hint=("Three requests prove a deployment: is it up, does it refuse a stranger, does it answer right "
-                "for a caller with the key?",
-                "`httpx.get` and `httpx.post(infer_url, json=body, ...)`; keep each response's `.status_code`, and "
-                "reshape the 'predict_proba' output's `data` to its `shape`."))
-def check_smoke_test(smoke, model, rows):
-    expect_answered(smoke, "smoke")
-    expect(isinstance(smoke, dict), f"`smoke` is a {type(smoke).__name__}, not a dict.",
-           hint="Keep the dict of the stub: 'ready', 'without_key' and 'proba'.")
-    missing = [key for key in ("ready", "without_key", "proba") if is_stub(smoke.get(key))]
-    expect(not missing, f"`smoke` has no {', '.join(repr(k) for k in missing)} yet.",
-           hint="Three requests: GET /v2/health/ready; the inference without a key; the inference with it.")
-    if hasattr(smoke["ready"], "status_code") or isinstance(smoke["ready"], dict):
-        fail(f"'ready' holds the {'response' if hasattr(smoke['ready'], 'status_code') else 'JSON body'}, "
-             "not its status code.",
-             hint=("A smoke test compares numbers: the HTTP status code, an int.",
-                   "Keep `.status_code` of the response to GET /v2/health/ready."))
-    expect(smoke["ready"] == 200, f"'ready' is {smoke['ready']!r}, not 200.",
-           hint="Store the status code of GET {url}/v2/health/ready (an int), once the server has started.")
-    expect(smoke["without_key"] == 401,
-           f"'without_key' is {smoke['without_key']!r}: a request without the API key must get 401.",
-           hint="Send the same inference request with no Authorization header and store its status code.")
+@exercise(lab="07", name="http-inference", title="Ask the server for probabilities over plain HTTP",
+          hint=("An inference request carries its input tensors flat (row after row) together with their shape; "
+                "the answer's outputs come flat with their shape too.",
+                "Build `request_body` from the rows' `shape` and their values flattened (`ravel`), then reshape "
+                "the answer's 'predict_proba' `data` with its `shape`."))
+def check_http_inference(answer, proba_http, model, rows):
+    """``answer``: the server's raw response; ``proba_http``: its ``predict_proba`` output, shaped (rows, classes)."""
+    outputs = _outputs_of(answer, "/infer", "answer")
+    if "predict_proba" not in outputs:
+        fail(f"the server's answer holds {sorted(outputs)} but no 'predict_proba' output, so `proba_http` "
+             "did not come from the server.",
+             hint=("Ask for the output 'predict_proba' in the request's `outputs`, and take `proba_http` from "
+                   "the answer, not from the model in this notebook.",))
+    expect_answered(proba_http, "proba_http", hint=("Take the answer's 'predict_proba' output and reshape it.",))
     try:
-        proba = np.asarray(smoke["proba"], dtype=float)
+        got = np.asarray(proba_http, dtype=np.float64)
     except (TypeError, ValueError):
-        fail(f"'proba' is a {type(smoke['proba']).__name__} that does not read as numbers.",
-             hint=("'proba' should be the probabilities themselves, an array of floats.",
-                   "Take the 'predict_proba' output's `data` (a flat list) and reshape it to its `shape`."))
+        fail(f"`proba_http` is a {type(proba_http).__name__} that is not numbers.",
+             hint=("Make an array of the output's `data`, shaped by its `shape`.",))
+    served = np.asarray(outputs["predict_proba"]["data"], dtype=np.float64)
     expected = model.predict_proba(rows)
-    expect(proba.shape == expected.shape, f"'proba' has shape {proba.shape}, not {expected.shape}.",
-           hint="Reshape the predict_proba output's flat 'data' to its 'shape'.")
-    gap = float(np.max(np.abs(proba - expected)))
-    expect(gap <= 1e-6, f"'proba' differs from predict_proba in this process by up to {gap:.3g}.",
-           hint="Send the rows in the model's feature order, row after row, and read the 'predict_proba' output.")
-    return "ready, 401 without the key, and the same probabilities as predict_proba in this process."
+    classes = outputs.get("predict", {}).get("data")
+    if classes is not None and got.size == len(classes) and np.array_equal(got.ravel(), np.asarray(classes)):
+        fail("`proba_http` holds the 'predict' output (one class per row), not the probabilities.",
+             hint=("Take the output named 'predict_proba'.",))
+    expect(served.size == expected.size, f"the server answered for {served.size // expected.shape[1]} rows, "
+           f"not the {len(rows)} rows of `rows`.", hint=("Send all the rows in one tensor.",))
+    expect(got.size == expected.size, f"`proba_http` has {got.size} values; {len(rows)} rows x "
+           f"{expected.shape[1]} classes make {expected.size}.",
+           hint=("Take the whole 'predict_proba' output of the answer.",))
+    if got.shape != expected.shape:
+        fail(f"`proba_http` has shape {got.shape}, not {expected.shape}: reshape the flat data.",
+             hint=("The protocol sends data flat (row-major): reshape it with the output's `shape`.",))
+    if np.allclose(got, got.round()) and not np.allclose(expected, expected.round()):
+        fail("`proba_http` holds whole numbers: that looks like the 'predict' output.",
+             hint=("Take the output named 'predict_proba'.",))
+    expect(np.allclose(got.ravel(), served, rtol=0, atol=1e-12),
+           "`proba_http` is not the server's 'predict_proba' output.",
+           hint=("Take the values from the answer, in the order it sends them.",))
+    expect(np.allclose(got, expected, rtol=0, atol=1e-9),
+           "the server's probabilities differ from the model's predict_proba on the same rows.",
+           hint=("Send the rows' features in the model's order (`FEATURES`), as FP64.",))
+    return "the server's probabilities equal predict_proba in this process (to 1e-9)."
 
 
-# --- thinking exercises: a prediction about the build cache, a real leak among findings, a restarted agent -
+# -- exercise 5: predict the status of a malformed request -------------------------------------------------
 
-CACHE_OPTIONS = {
-    "a": "Step 4, the `RUN` that installs the dependencies: the whole environment is installed again.",
-    "b": "Step 6, `COPY support /src/support`, and the build stage's steps after it; in the final stage only "
-         "the last `COPY` (the package and the model) makes a new layer.",
-    "c": "Only the very last step, `COPY --from=build /opt/glassbox /opt/glassbox`.",
-    "d": "No step: Docker caches by the Dockerfile's text, and the Dockerfile did not change.",
+_STATUS_OPTIONS = {
+    "a": "200, with a prediction: the server fills the missing feature with 0 and answers.",
+    "b": "400, with a JSON body `{\"error\": ...}` that names the shape the model takes.",
+    "c": "500 Internal Server Error: the model fails on the short row.",
+    "d": "401 Unauthorized.",
 }
-_CACHE_WHY = {
-    "a": "The dependency layer's inputs are `requirements.lock` and the `RUN` line, and neither changed: it "
-         "comes from the cache. That is why the Dockerfile installs them before it copies the package.",
-    "b": "A `COPY` is cached by the checksum of the files it copies, so the edit invalidates `COPY support` and "
-         "every step after it in that stage (the package install, the model). In the final stage `/opt/venv` "
-         "has the same content as before, so only `COPY --from=build /opt/glassbox` makes a new layer: a few "
-         "megabytes, not the whole environment.",
-    "c": "The final stage copies what the build stage made, so the build stage must run `COPY support` and the "
-         "package install again first: the first step to miss the cache is earlier.",
-    "d": "For `COPY` and `ADD` Docker compares the checksums of the files copied, not only the instruction's "
-         "text: an edited file misses the cache.",
-}
-
-LEAK_OPTIONS = {
-    "a": "The token in the file `wrapped-secret-id` of the Vault Agent's hand-over directory, found in a backup "
-         "taken after the agent had started.",
-    "b": "The history line `/bin/sh -c rm -f /root/.vault-token`, right after the layer "
-         "`COPY .vault-token /root/.vault-token`.",
-    "c": "`GLASSBOX_KEY_REFRESH_SECONDS=30` in the image's environment.",
-    "d": "`VAULT_ADDR=http://vault:8200` in the image's environment.",
-}
-_LEAK_WHY = {
-    "a": "That wrapping token was unwrapped by the agent when it logged in; it works once, so what the backup "
-         "holds is spent (a lookup answers 400). The agent deletes the file after reading it, too.",
-    "b": "A layer is never changed by a later one: `rm` in a new layer only hides the file. The `COPY` layer "
-         "still holds the token, and `docker save` (or any registry pull) hands it to whoever asks.",
-    "c": "It is a setting, how often the key is re-read; `KEY` alone is not a secret's name.",
-    "d": "It says where Vault is, not how to get in: an address is no credential.",
+_STATUS_WHY = {
+    "a": "A server that guesses a missing value answers for an applicant nobody described, and the caller never "
+         "learns about its bug: refusing is the only safe answer.",
+    "b": "Right: the mistake is the client's, so the status is a 4xx, and the message says what the model takes. "
+         "The server checks the tensor's shape before the model sees it.",
+    "c": "5xx means the server failed; here the request is wrong. (MLServer answers some malformed requests with "
+         "a 500 and a traceback; this server checks the shape first.)",
+    "d": "401 is about the key, and this request carries a valid one (`headers`).",
 }
 
-RESTART_OPTIONS = {
-    "a": "The agent logs in again at once with the secret ID it used two days ago, and rotations keep arriving.",
-    "b": "The agent cannot log in; the server keeps serving the key already rendered, and rotations stop "
-         "arriving until the orchestrator delivers a new wrapped secret ID (`docker compose run --rm bootstrap`).",
-    "c": "The server starts refusing every caller: its key file went away with the agent's container.",
-    "d": "The agent reuses the Vault token it kept in the shared volume; nothing changes.",
+
+@exercise(lab="07", name="status-prediction", title="Predict how the server answers a malformed request",
+          hint=("Whose mistake is a tensor with too few values: the client's or the server's? Status codes "
+                "say which.",
+                "4xx: the request is wrong; 5xx: the server failed; 401: the key is missing or wrong."))
+def check_status_prediction(prediction):
+    """``prediction``: the letter of what the server answers a request with 8 values of a 9-feature model."""
+    expect_answered(prediction, "prediction")
+    return choose(prediction, _STATUS_OPTIONS, correct="b", why=_STATUS_WHY)
+
+
+# -- exercise 6: an explanation over HTTP -----------------------------------------------------------------
+
+@exercise(lab="07", name="explanation", title="Read a SHAP explanation that came over HTTP",
+          hint=("The 'explanation' output carries one value per feature, and its `parameters` say which "
+                "feature each value belongs to and the base value they add to.",
+                "`pd.Series(values, index=feature_names)`, then sort by absolute size with "
+                "`sort_values(key=...)`."))
+def check_explanation(reply, contributions, base_value, model, row):
+    """``reply``: the server's raw response; ``contributions``: a Series by feature from its explanation, sorted
+    by absolute size; it adds up with ``base_value`` to the model's log-odds for ``row``."""
+    import pandas as pd
+
+    outputs = _outputs_of(reply, "/infer", "reply")
+    if "explanation" not in outputs:
+        fail(f"the server's answer holds {sorted(outputs)} but no 'explanation' output, so `contributions` "
+             "did not come from the server.",
+             hint=("Ask for the output 'explanation' in the request's `outputs`; the explanation must come from "
+                   "the server, not from an explainer in this notebook.",))
+    served = outputs["explanation"]
+    expect(len(served["data"]) == len(model.feature_names_in_),
+           f"the server explained {len(served['data']) // len(model.feature_names_in_)} rows, not one.",
+           hint=("Send the single row `applicant`.",))
+    expect_answered(contributions, "contributions")
+    expect(isinstance(contributions, pd.Series), f"`contributions` is a {type(contributions).__name__}, "
+           "not a pandas Series.", hint=("Put the explanation's values in a `pd.Series`, indexed by feature.",))
+    features = list(model.feature_names_in_)
+    expect(sorted(map(str, contributions.index)) == sorted(features),
+           "`contributions` should have one value per feature, indexed by the feature names.",
+           hint=("The explanation output's `parameters` carry 'feature_names', in the order of its values.",))
+    served_values = pd.Series(served["data"], index=served["parameters"]["feature_names"])
+    expect(np.allclose(contributions[features].to_numpy(dtype=float), served_values[features].to_numpy(), atol=1e-9),
+           "`contributions` are not the server's explanation: each feature's value differs from what the "
+           "server sent for it.",
+           hint=("Index the values with the explanation's own 'feature_names', in the order it sends them.",))
+    expect_answered(base_value, "base_value", hint=("It is in the explanation output's `parameters`.",))
+    order = np.argsort(-np.abs(contributions.to_numpy()), kind="stable")
+    expect(list(order) == list(range(len(contributions))),
+           "`contributions` is not sorted by absolute size, largest first.",
+           hint=("Sort with a key that makes negative and positive values comparable by size.",))
+    p = float(model.predict_proba(row)[0, -1])
+    log_odds = np.log(p) - np.log1p(-p)
+    try:
+        total = float(base_value) + float(contributions.sum())
+    except (TypeError, ValueError):
+        fail(f"`base_value` should be a number, not {type(base_value).__name__}.",
+             hint=("Take the number under 'base_value' in the explanation's `parameters`.",))
+    if abs(total - p) < 1e-6 and abs(total - log_odds) > 1e-6:
+        fail("base_value + contributions gives the probability, but SHAP values here are on the log-odds scale.",
+             hint=("Use the server's base value as it comes: with the contributions it adds up to "
+                   "log(p / (1 - p)).",))
+    expect(abs(total - log_odds) < 1e-6,
+           f"base_value + contributions = {total:.4f}, but the model's log-odds for this row are {log_odds:.4f}.",
+           hint=("Use the base value of the same explanation output, unchanged.",))
+    top = contributions.index[0]
+    return f"adds up to the model's log-odds ({log_odds:.3f}); the largest contribution is {top!r}."
+
+
+# -- exercise 7: what trusting everything would risk -------------------------------------------------------
+
+_TRUST_OPTIONS = {
+    "a": "Nothing: skops stores data, not code, so any file it loads is harmless.",
+    "b": "The file names `os.system` as the transformer's function: trusting it gives you an object that runs "
+         "its input as a shell command the first time it is used. Trusting every type is what pickle does.",
+    "c": "skops would refuse the file anyway, because its sha256 does not match.",
+    "d": "Only a slower load: skops checks each type it trusts.",
+}
+_TRUST_WHY = {
+    "a": "skops stores the *names* of the types and functions an object is made of; trusting a name means "
+         "importing what it names. The data is harmless only as long as the names are.",
+    "b": "Right: skops refuses `posix.system` because a reviewer must decide about it, and `trusted=True` would "
+         "have skipped that review for every type, as pickle does. That is why skops no longer accepts it.",
+    "c": "skops knows no hash: that is the manifest's job (`artifacts.load` checks it before skops reads the file).",
+    "d": "The cost of trusting everything is not time but whatever the file's author chose to name.",
+}
+
+
+@exercise(lab="07", name="trusted-risk", title="What trusting everything would risk",
+          hint=("skops rebuilds objects from the type names a file lists. What does trusting a name allow?",
+                "Look at what `get_untrusted_types` listed for `suspicious.skops`, and what that function does."))
+def check_trusted_risk(answer):
+    """``answer``: the letter of what loading ``suspicious.skops`` with every type trusted would have risked."""
+    expect_answered(answer, "answer")
+    return choose(answer, _TRUST_OPTIONS, correct="b", why=_TRUST_WHY)
+
+
+# -- exercise 8: a restart of Vault Agent ------------------------------------------------------------------
+
+_RESTART_OPTIONS = {
+    "a": "The agent carries on with the token it had: a periodic token has no maximum lifetime, so it is still "
+         "valid.",
+    "b": "The agent logs in again with the same secret ID as at its first start, and renders the key again.",
+    "c": "The agent cannot log in: it has no token and no usable secret ID. It retries until the orchestrator "
+         "delivers a new wrapped secret ID; meanwhile the server answers with the last key it read, but does not "
+         "see a rotation.",
+    "d": "The model server stopped answering callers about 15 minutes after the agent stopped, when its Vault "
+         "token expired.",
 }
 _RESTART_WHY = {
-    "a": "The secret ID was single-use (`secret_id_num_uses=1`), spent by the first login and known only to "
-         "the old agent process (it deleted the file); it had also expired after 10 minutes.",
-    "b": "Its periodic token lived as long as the old agent renewed it; the new process has neither a token "
-         "nor a usable secret ID, so it retries (\"no known secret ID\") until a new wrapped one arrives. The "
-         "key file is in a tmpfs volume the running server still mounts: it stays, and the server serves on.",
-    "c": "The key lives in a volume shared with the server, not in the agent's container: the tmpfs stays "
-         "mounted while the server uses it, and the file stays in it.",
-    "d": "The agent's configuration has no token sink: no Vault token is ever written to a file. The shared "
-         "volume holds the rendered key only.",
+    "a": "A periodic token has no *max* TTL, but each renewal buys only one more period (15 minutes): nobody "
+         "renewed it for 20 minutes, so it expired. And the agent never had it anywhere but in memory (its "
+         "configuration has no token sink): a restarted agent would not have it even after 5 minutes.",
+    "b": "That secret ID was single-use, spent at the first login, and the agent deleted its file once read; the "
+         "wrapping token that carried it could be unwrapped once only anyway.",
+    "c": "Right: the old token lived only in the agent's memory (and, unrenewed, died within its 15-minute "
+         "period), and the secret ID was single-use and is spent. Only a new wrapped secret ID from the "
+         "orchestrator lets it log in again. The server holds no Vault token, so it keeps serving with the last "
+         "key it read; a key rotated meanwhile reaches it only once the agent is back.",
+    "d": "The server holds no Vault token at all: it reads a file. Stopping the agent does not touch the key "
+         "the server already read, so it keeps answering callers who present that key.",
 }
 
 
-@exercise(lab="07", name="cache-prediction", title="Predict what an edit to the package rebuilds",
-          hint=("Docker reuses a step's cached layer only while the step and everything it reads are unchanged; "
-                "after the first miss, every later step of that stage runs again.",
-                "For `COPY`, what counts is the content of the files copied. Which `COPY` reads the package, "
-                "and what does the final stage copy from the build stage?"))
-def check_cache_prediction(prediction):
-    expect_answered(prediction, "prediction")
-    return choose(prediction, CACHE_OPTIONS, correct="b", why=_CACHE_WHY)
-
-
-@exercise(lab="07", name="real-leak", title="Tell a real leak from harmless findings",
-          hint=("A finding is a leak only if it still gives someone a way in: a live credential.",
-                "Ask of each: is it a secret at all, is it still valid, and is it really gone from the image?"))
-def check_real_leak(answer):
-    expect_answered(answer, "real_leak")
-    return choose(answer, LEAK_OPTIONS, correct="b", why=_LEAK_WHY)
-
-
-@exercise(lab="07", name="agent-restart", title="What the stack does when its agent restarts",
-          hint=("A periodic token lives as long as someone renews it; ask what the new agent process holds.",
-                "How many times can a secret ID log in, where did the old agent keep it, and where is the key?"))
+@exercise(lab="07", name="agent-restart", title="What a restart of Vault Agent needs",
+          hint=("List what each party holds, and where: the orchestrator, the agent (on disk and in memory), "
+                "the model server.",
+                "Which of the agent's credentials survive its process, and which can be used only once? What does "
+                "a periodic token need to stay alive?"))
 def check_agent_restart(answer):
-    expect_answered(answer, "after_the_restart")
-    return choose(answer, RESTART_OPTIONS, correct="b", why=_RESTART_WHY)
+    """``answer``: the letter of what happens when the agent, stopped for 20 minutes, starts again unaided."""
+    expect_answered(answer, "answer")
+    return choose(answer, _RESTART_OPTIONS, correct="c", why=_RESTART_WHY)
+
+
+def _append(path: Path) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("\nEdited by hand.\n")
+
+
+def _flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))

@@ -1,519 +1,407 @@
-"""Self-checks for Lab 08 – Operating the model: monitoring, drift, zero-downtime updates, scale-out.
+"""Self-checks for Lab 08 – Containers.
 
-Each check takes what the learner produced (bucket rates and quantiles, a function, a prediction, a load
-result, a response, a wrapping token, a number of pods) and the context to judge it against; the reference figures come from
-:mod:`glassbox.monitoring` and, for the autoscaler, from the manifests in ``deploy/k8s`` that the lab reads.
-Messages of passing checks are fixed sentences (load figures vary from run to run; a check's verdict must not).
-No message ever contains a secret value.
-
-The autoscaler's arithmetic (:func:`pod_cpu_request`, :func:`replicas_at_peak`): a ``Resource`` CPU metric's
-utilisation is the pod's CPU usage divided by the pod's CPU *request*, summed over all its containers, the
-Vault Agent sidecar that the injector adds included; a ``ContainerResource`` metric counts only the named
-container. The HPA settles where ``ceil(total CPU needed / (target utilisation x request))``.
+A Dockerfile review, secrets in an image's metadata, the orchestrator's delivery of secret zero to Vault
+Agent, the smoke test of the running server, and what a restarted agent needs. Every check works the same with or without a Docker engine (the lab runs
+the server as a local process where none answers), so its message is the same in both. No message ever
+contains a secret value.
 """
 
 from __future__ import annotations
 
-import math
-import time
+import re
 
 import numpy as np
 
-from glassbox import monitoring
-from glassbox.checks import choose, exercise, expect, expect_answered, expect_close, fail, is_stub
+from glassbox.checks import choose, exercise, expect, expect_answered, fail, is_stub
 
-__all__ = ["check_latency_quantiles", "check_psi", "check_drift_prediction", "check_contract_or_retrain",
-           "check_rollout", "check_rotation", "check_token_lifecycle", "check_replicas", "pod_cpu_request", "replicas_at_peak", "cores",
-           "LATENCY", "QUANTILES", "INJECTOR_DEFAULT_CPU_REQUEST"]
+__all__ = [
+    "SECRET_NAME", "check_agent_restart", "check_cache_prediction", "check_dockerfile_review", "check_handover",
+    "check_image_leaks", "check_real_leak", "check_smoke_test", "dockerfile_cases", "metadata_case",
+    "CACHE_OPTIONS", "LEAK_OPTIONS", "RESTART_OPTIONS",
+]
 
-LATENCY = "glassbox_request_duration_seconds"
-QUANTILES = (50, 95, 99)
-INJECTOR_DEFAULT_CPU_REQUEST = "250m"   # the Vault Agent injector's default when no annotation sets it
-
-
-def _expect_load_lost_nothing(load, event: str, start_hint: str, failure_hint: str) -> None:
-    """The background load around ``event`` (a swap, a rotation) was real, and not one request failed."""
-    expect(not is_stub(load), f"`load` is missing: the {event} should happen while load runs.", hint=start_hint)
-    expect(load.requests >= 100, f"Only {load.requests} requests ran during the {event}: too little to show anything.",
-           hint=f"Keep the load running for a few seconds around the {event}.")
-    expect(load.failed == 0, f"{load.failed} of {load.requests} requests failed during the {event} "
-                             f"(statuses {load.statuses}).", hint=failure_hint)
-
-
-# -- 1. monitoring ---------------------------------------------------------------------------------------------
-
-_RATES_HINT = ("A rate is an increase divided by the time it took: compare each bucket in the two scrapes, "
-               "and mind how far apart they were taken.",
-               "Each scrape's `.time` says when it was taken; `Metrics.buckets(LATENCY, endpoint=\"infer\")` gives "
-               "`(upper bound, cumulative count)` pairs, summed over the other labels like `sum by (le)`.")
-
-
-def _pairs(value, name: str) -> list[tuple[float, float]]:
-    expect(isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value),
-           f"`{name}` should be a list of `(upper bound, rate)` pairs, not {type(value).__name__}.",
-           _RATES_HINT)
-    return [(float(bound), float(rate)) for bound, rate in value]
-
-
-@exercise(lab="08", name="latency-quantiles", title="Latency quantiles from the server's histogram, as Prometheus",
-          hint=_RATES_HINT)
-def check_latency_quantiles(bucket_rates, quantiles, before, after, endpoint: str = "infer"):
-    """``bucket_rates``: ``[(le, observations per second), ...]`` between the scrapes ``before`` and ``after``
-    (:class:`glassbox.monitoring.Metrics`) of the ``infer`` latency histogram, ``sum by (le) (rate(...))``;
-    ``quantiles``: ``{50: ms, 95: ms, 99: ms}`` from them, as ``histogram_quantile`` does."""
-    expect_answered(bucket_rates, "bucket_rates")
-    reference = monitoring.bucket_rates(before, after, LATENCY, endpoint=endpoint)
-    expect(reference and reference[-1][1] > 0, f"There were no `{endpoint}` requests between the two scrapes.",
-           hint="Scrape once before the load and once after it.")
-    given = _pairs(bucket_rates, "bucket_rates")
-    expect([b for b, _ in given] == [b for b, _ in reference],
-           f"`bucket_rates` has the bounds {[b for b, _ in given][:4]}...; the histogram's are "
-           f"{[b for b, _ in reference][:4]}... (sorted, `+Inf` last).",
-           hint="Keep every bucket of the `infer` histogram, in the order `buckets()` gives them.")
-    span = after.time - before.time
-    rates = np.array([r for _, r in given])
-    truth = np.array([r for _, r in reference])
-    if np.allclose(rates, truth * span, rtol=1e-6) and not math.isclose(span, 1.0, rel_tol=1e-3):
-        fail("`bucket_rates` holds increases (requests between the scrapes), not rates per second.",
-             hint=("PromQL's `rate()` is the increase divided by the window's length.",
-                   "Divide each bucket's increase by `after.time - before.time`."))
-    cumulative = np.array([c for _, c in after.buckets(LATENCY, endpoint=endpoint)])
-    if np.allclose(rates, cumulative, rtol=1e-6) or np.allclose(rates, cumulative / span, rtol=1e-6):
-        fail("`bucket_rates` counts every request since the server started, not those of the window.",
-             hint=("Counters only grow: a window is the difference between two scrapes.",
-                   "Subtract the count of the scrape `before` from that of `after`, bucket by bucket."))
-    expect(np.allclose(rates, truth, rtol=1e-6, atol=1e-9),
-           "`bucket_rates` differs from the per-second increase of each bucket between the two scrapes.",
-           hint=_RATES_HINT)
-    expect_answered(quantiles, "quantiles", hint=("`histogram_quantile` takes a quantile as a fraction and your "
-                                                  "bucket rates.", "Convert its seconds to milliseconds."))
-    expect(isinstance(quantiles, dict), f"`quantiles` should be a dict {{50: ..., 95: ..., 99: ...}}, "
-                                        f"not a {type(quantiles).__name__}.",
-           hint="One entry per percentile, keyed by the percentile (50, 95, 99).")
-    keys = sorted(quantiles, key=str)
-    expect(set(quantiles) == set(QUANTILES), f"`quantiles` has the keys {keys}; it needs 50, 95 and 99.",
-           hint="Use the percentiles as keys: {50: ..., 95: ..., 99: ...}.")
-    try:
-        values = [float(quantiles[q]) for q in QUANTILES]
-    except (TypeError, ValueError):
-        fail("Each quantile should be a number of milliseconds.", hint="Store floats, not strings or arrays.")
-    expect(all(math.isfinite(v) for v in values), "Some quantiles are not finite numbers (NaN or infinite).",
-           hint="histogram_quantile gives NaN for an empty window: were there requests between the two scrapes?")
-    expected = {q: monitoring.histogram_quantile(q / 100, reference) * 1000 for q in QUANTILES}
-    expect(values == sorted(values), f"The quantiles should not decrease from p50 to p99 (got {values}).",
-           hint="Pass the quantile as a fraction between 0 and 1 (0.99 for p99) to histogram_quantile.")
-    ratios = [v / expected[q] if expected[q] else float("inf") for q, v in zip(QUANTILES, values)]
-    if all(abs(r - 0.001) < 1e-6 for r in ratios):
-        fail("Your quantiles are in seconds; the exercise asks for milliseconds.",
-             hint="The histogram's bounds are seconds: one second is 1000 ms.")
-    if any(not math.isclose(values[i], expected[q], rel_tol=1e-6, abs_tol=1e-9) for i, q in enumerate(QUANTILES)):
-        shown = ", ".join(f"p{q} {v:.3f}" for q, v in zip(QUANTILES, values))
-        fail(f"Your quantiles ({shown} ms) differ from what `histogram_quantile` gives for your bucket rates.",
-             hint=("Estimate them from the server's histogram (the window's bucket rates), not from the caller's "
-                   "measurements.", "monitoring.histogram_quantile(fraction, bucket_rates), in milliseconds."))
-    return ("well done: the same numbers as `histogram_quantile(0.99, sum by (le) (rate(..._bucket[1m])))` "
-            "on a Prometheus dashboard.")
-
-
-# -- 2. drift ----------------------------------------------------------------------------------------------------
-
-_PSI_HINT = ("Bin both samples with the same edges taken from the reference, compare each bin's share, and "
-             "sum the formula above over the bins.",
-             "`np.quantile` gives the deciles, `np.histogram(values, edges)` the counts per bin; shares are counts "
-             "divided by the sample size.")
-
-
-@exercise(lab="08", name="psi", title="The population stability index", hint=_PSI_HINT)
-def check_psi(psi):
-    """``psi(reference, live)``: the PSI of ``live`` against ``reference`` with ten quantile bins of the
-    reference; compared with :func:`glassbox.monitoring.psi` on cases with and without a shift."""
-    expect_answered(psi, "psi")
-    expect(callable(psi), "`psi` should be a function psi(reference, live).",
-           hint="Define it with def psi(reference, live): ...")
-    rng = np.random.default_rng(8)
-    reference = rng.normal(50, 10, 20_000)
-    same = rng.normal(50, 10, 3_000)
-    moved = rng.normal(56, 10, 3_000)
-    far = rng.normal(90, 5, 3_000)           # beyond the reference's range: many empty bins on one side
-    results = [psi(reference, live) for live in (same, moved, far)]
-    expect(all(isinstance(r, (int, float, np.number)) and not isinstance(r, bool) for r in results),
-           f"`psi` returned {results[0]!r}, not a number: does it end with a `return`?",
-           hint="The last line of the function should return the sum, as a float.")
-    value_same, value_moved, value_far = (float(r) for r in results)
-    expect(all(np.isfinite([value_same, value_moved, value_far])),
-           "Your PSI is infinite or NaN when some bins are empty (traffic far outside the training range).",
-           hint=("An empty bin has a share of 0, and ln(0) is infinite.",
-                 "Give every share a small floor before taking the logarithm (`np.clip`)."))
-    expect(value_same >= -1e-12 and value_moved >= -1e-12, "A PSI is never negative: each term has the sign of "
-                                                           "(actual - expected) twice.",
-           hint="Multiply (actual - expected) by ln(actual / expected), not by ln(expected / actual).")
-    expect(value_moved > 0.01, "Your PSI is (about) zero for a clearly shifted distribution.", hint=_PSI_HINT)
-    expect(value_same < 0.05, f"Your PSI is {value_same:.2f} for two samples of the same distribution; it "
-                              "should be close to 0.",
-           hint="Compare shares (counts divided by the sample size), not raw counts: the samples differ in size.")
-    reference_value = monitoring.psi(reference, moved)
-    expect(abs(value_moved - reference_value) < 0.03 + 0.15 * reference_value,
-           f"For a shift of 0.6 standard deviations your PSI is {value_moved:.3f}; ten quantile bins of the "
-           f"reference give about {reference_value:.3f}.",
-           hint=("Take the bin edges from the reference's deciles, open the outer edges to -inf and +inf, and "
-                 "count both samples in the same bins.", _PSI_HINT[1]))
-    coins = (rng.random(5000) < 0.5).astype(float)
-    flipped = (rng.random(1000) < 0.9).astype(float)
-    value_coins = float(psi(coins, flipped))
-    expect(np.isfinite(value_coins) and value_coins > 0.25,
-           "On a 0/1 feature whose share of ones moved from 50 % to 90 % your PSI is "
-           f"{value_coins:.3f}; it should be well above 0.25.",
-           hint="With few distinct values many decile edges coincide: use np.unique on the edges.")
-    return "well done: above 0.25 is the usual threshold for a significant shift."
-
-
-DRIFT_OPTIONS = {
-    "a": "every feature: the new partner's applications differ in everything",
-    "b": "income and debt_to_income, and nothing else",
-    "c": "none: the applicants are no different, only the way two fields are recorded",
-    "d": "income only: adding 0.15 to a ratio is too small a change to notice",
-}
-_DRIFT_WHY = {
-    "a": "The partner's applicants are drawn like the others; only two fields are recorded differently, so the "
-         "other nine features keep their distribution.",
-    "b": "Right: PSI compares distributions, and exactly the two re-recorded fields moved. Income is 30 % lower "
-         "across the board and debt-to-income moved by 0.15, several of its deciles.",
-    "c": "PSI cannot know why a distribution moved: a changed recording moves the numbers the model sees as "
-         "surely as a changed population does.",
-    "d": "Small in absolute terms, but debt-to-income lives between 0 and 1: 0.15 crosses several of its "
-         "deciles, so many rows land in other bins.",
+# Names that announce a secret. KEY alone is not one (GLASSBOX_KEY_REFRESH_SECONDS is a setting).
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
+CODES = ("runs-as-root", "secret-in-build", "unpinned-base", "no-healthcheck")
+_MAX_WRAP_TTL = 300  # seconds: a wrapped secret ID only has to survive its trip to the agent (= bootstrap.MAX_WRAP_TTL)
+_HINTS = {
+    "runs-as-root": "Look at the final stage only: its last USER decides (none at all means root; so do "
+                    "`root`, `0` and `0:0`).",
+    "secret-in-build": "Look at every ARG and ENV in every stage: is the variable's NAME one that SECRET_NAME "
+                       "matches? (For `ENV A=1 B=2` check each name.)",
+    "unpinned-base": "Every FROM must name a tag (python:3.11-slim-bookworm) or a digest (@sha256:...); no tag "
+                     "at all, or `:latest`, floats. A FROM naming an earlier stage is fine, and a `:` before the "
+                     "last `/` is a registry's port, not a tag.",
+    "no-healthcheck": "The final stage needs a HEALTHCHECK, and `HEALTHCHECK NONE` switches it off.",
 }
 
 
-@exercise(lab="08", name="drift-prediction", title="Predict which features the drift monitor flags",
-          hint=("Ask, for each feature, whether the numbers the model receives change for the new partner's rows.",
-                "PSI sees only distributions: it cannot tell a changed population from a changed recording."))
-def check_drift_prediction(prediction):
-    """``prediction``: the letter of :data:`DRIFT_OPTIONS` the learner predicts before the replay."""
-    expect_answered(prediction, "prediction")
-    return choose(prediction, DRIFT_OPTIONS, correct="b", why=_DRIFT_WHY)
+
+def _fake_token() -> str:
+    """A made-up Vault-style token for the fixtures (built at run time, so no file holds one)."""
+    return "hvs." + "CAESIJ" * 5
 
 
-CONTRACT_OPTIONS = {
-    "a": "retrain on the new partner's data and serve that model to all traffic: it scores best on the new rows",
-    "b": "fix the data contract: map the new partner's two fields back to their agreed meaning at ingestion (and "
-         "have the partner send them as agreed); the serving model is then right for both segments",
-    "c": "raise the drift alert's threshold above what the new partner causes, so that the alerts stop",
-    "d": "keep the serving model and lower its decision threshold until its approval rate is back to normal",
-}
-_CONTRACT_WHY = {
-    "a": "The model retrained on the new recording is the worst of all on the old partners' rows (its log loss "
-         "there is far above the serving model's): it learnt a recording, not the applicants.",
-    "b": "Right: the applicants did not change, the meaning of two fields did. Mapping them back restores the "
-         "inputs the model was validated on, for every segment, today, without waiting months for outcomes. "
-         "Retraining is the answer when the population itself changes; here it would bake a recording bug "
-         "into the model.",
-    "c": "The alert is right: the inputs moved. Silencing it leaves biased predictions in place.",
-    "d": "One threshold cannot undo a shift in two features' meaning: the ranking within the new partner's rows "
-         "and the probabilities would still be read from the wrong numbers, and old partners would be hit too.",
-}
+# --- exercise 1: review a Dockerfile -----------------------------------------------------------------------
+
+_GOOD_TAIL = """HEALTHCHECK CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/')"]
+USER 10001:10001
+CMD ["python", "-m", "http.server", "8080"]
+"""
 
 
-@exercise(lab="08", name="contract-or-retrain", title="Fix the data contract, or retrain?",
-          hint=("Read the table per segment: which option is no worse than today on the old partners *and* good "
-                "on the new one?",
-                "What changed: the applicants, or what the partner writes into two fields?"))
-def check_contract_or_retrain(answer):
-    """``answer``: the letter of :data:`CONTRACT_OPTIONS`."""
-    expect_answered(answer, "answer")
-    return choose(answer, CONTRACT_OPTIONS, correct="b", why=_CONTRACT_WHY)
+def dockerfile_cases() -> list[tuple[str, str, set[str]]]:
+    """Small Dockerfiles with what a review must find: ``(label, text, expected codes)``."""
+    good = "FROM python:3.11-slim-bookworm\nCOPY app /app\n" + _GOOD_TAIL
+    return [
+        ("a clean single-stage file", good, set()),
+        ("no USER at all", good.replace("USER 10001:10001\n", ""), {"runs-as-root"}),
+        ("USER root at the end", good.replace("USER 10001:10001\n", "USER 10001\nRUN id\nUSER root\n"),
+         {"runs-as-root"}),
+        ("USER 0:0", good.replace("USER 10001:10001", "USER 0:0"), {"runs-as-root"}),
+        ("root only in the build stage",
+         "FROM python:3.11-slim-bookworm AS build\nUSER root\nRUN pip wheel -w /w .\n"
+         "FROM python:3.11-slim-bookworm\nCOPY --from=build /w /w\n" + _GOOD_TAIL, set()),
+        ("a token as a build argument",
+         "FROM python:3.11-slim-bookworm\nARG VAULT_TOKEN\nRUN echo building\n" + _GOOD_TAIL, {"secret-in-build"}),
+        ("an API key in ENV, second of two",
+         "FROM python:3.11-slim-bookworm\nENV LANG=C.UTF-8 API_KEY=changeme\n" + _GOOD_TAIL, {"secret-in-build"}),
+        ("a password argument in the build stage",
+         "FROM python:3.11-slim-bookworm AS build\nARG PIP_PASSWORD\nRUN pip wheel -w /w .\n"
+         "FROM python:3.11-slim-bookworm\nCOPY --from=build /w /w\n" + _GOOD_TAIL, {"secret-in-build"}),
+        ("settings that only sound like secrets",
+         "FROM python:3.11-slim-bookworm\nARG PIP_INDEX_URL\nENV GLASSBOX_KEY_REFRESH_SECONDS=30 KEYBOARD=us\n"
+         + _GOOD_TAIL, set()),
+        ("no tag on the base", good.replace("python:3.11-slim-bookworm", "python"), {"unpinned-base"}),
+        ("the latest tag", good.replace("python:3.11-slim-bookworm", "python:latest"), {"unpinned-base"}),
+        ("a registry port but no tag", good.replace("python:3.11-slim-bookworm", "localhost:5000/python"),
+         {"unpinned-base"}),
+        ("pinned by digest", good.replace("python:3.11-slim-bookworm", "python@sha256:" + "0" * 64), set()),
+        ("the base from a global ARG",
+         "ARG BASE=python:3.11-slim-bookworm\nFROM ${BASE}\n" + _GOOD_TAIL, set()),
+        ("a stage built on an earlier stage",
+         "FROM python:3.11-slim-bookworm AS base\nRUN pip install --no-cache-dir flask\nFROM base\n" + _GOOD_TAIL,
+         set()),
+        ("no HEALTHCHECK", good.replace(_GOOD_TAIL.splitlines()[0] + "\n", ""), {"no-healthcheck"}),
+        ("HEALTHCHECK NONE", good.replace(_GOOD_TAIL.splitlines()[0], "HEALTHCHECK NONE"), {"no-healthcheck"}),
+        ("everything wrong", "FROM python\nARG DB_PASSWORD\nCOPY app /app\nCMD [\"python\"]\n", set(CODES)),
+    ]
 
 
-# -- 3. roll-out -------------------------------------------------------------------------------------------------
-
-@exercise(lab="08", name="rollout", title="Promote the candidate: swap it in under load",
-          hint=("The server's model-repository extension loads a new version from disk while it keeps serving.",
-                "POST to the repository's `load` endpoint for the model `credit`, with the caller's `headers()`."))
-def check_rollout(load, swap, candidate_version: str):
-    """``load``: the :class:`glassbox.monitoring.LoadResult` of the load that ran during the swap;
-    ``swap``: the server's response (an ``httpx.Response``) to ``POST /v2/repository/models/{name}/load``."""
-    expect(not is_stub(swap), "`swap` is still the stub: the candidate has not been loaded.",
-           hint=check_rollout.hints)
-    status = getattr(swap, "status_code", None)
-    expect(status is not None, f"`swap` should be the server's HTTP response, not a {type(swap).__name__}.",
-           hint="Keep what the POST request returns (an `httpx.Response`), not the URL or its text.")
-    if status == 401:
-        fail("The server refused the load request (401): it needs the API key like any other call.",
-             hint="The repository is protected like inference: send the caller's `headers()`.")
-    if status == 404:
-        fail("The server answered 404: that is not the repository's load endpoint for `credit`.",
-             hint="The repository extension lives under `/v2/repository/models/{name}/...`, not `/v2/models/...`.")
-    if status != 200:
-        try:
-            reason = swap.json().get("error", "")
-        except Exception:
-            reason = ""
-        fail(f"The server answered {status} to the load request: {reason}",
-             hint="POST to /v2/repository/models/credit/load, after saving the candidate into the served model "
-                  "directory.")
-    answer = swap.json()
-    expect(str(answer.get("version")) == str(candidate_version),
-           f"The server now serves version {answer.get('version')}, not the candidate's {candidate_version}.",
-           hint="Save the candidate as `CANDIDATE_VERSION` into `MODEL_DIR` first (the cell above), then ask the "
-                "server to load.")
-    _expect_load_lost_nothing(
-        load, "swap", start_hint="Make the request inside the `with monitoring.BackgroundLoad(...)` block and "
-                                 "pass its `.result`.",
-        failure_hint="The repository extension swaps without dropping requests; other changes made at the same time "
-                     "(a key rotation, a server restart) do not.")
-    return "well done: a new model in service, and not one request lost."
+@exercise(lab="08", name="dockerfile-review", title="Review a Dockerfile for the four classic mistakes",
+          hint=("A review asks one question of each instruction: which stage is it in, and what does it name or "
+                "declare? Only the final stage decides who runs the server and whether Docker can check it.",
+                "`from_image` gives a FROM's image and stage name, `declared_names` the names an ARG or ENV "
+                "declares; compare an image's last path part (after the final `/`) for a tag or digest, and "
+                "look at `final` for USER and HEALTHCHECK."))
+def check_dockerfile_review(review, course_dockerfile: str):
+    expect(callable(review), "`review` is not a function.", hint="Keep `def review(dockerfile_text): ...`.")
+    cases = dockerfile_cases() + [("the course's own Dockerfile", course_dockerfile, set())]
+    for label, text, expected in cases:
+        found = review(text)
+        expect(not is_stub(found), "`review` returns nothing yet.",
+               hint="Return the set of problem codes it found (an empty set when there are none).")
+        found = set(found)
+        unknown = found - set(CODES)
+        expect(not unknown, f"`review` returned unknown code(s) {sorted(unknown)}.",
+               hint=f"Use exactly these codes: {', '.join(CODES)}.")
+        missed, extra = expected - found, found - expected
+        if missed:
+            code = sorted(missed)[0]
+            fail(f"For {label}, `review` missed {code!r} (it found {sorted(found) or 'nothing'}).",
+                 hint=_HINTS[code])
+        if extra:
+            code = sorted(extra)[0]
+            fail(f"For {label}, `review` reported {code!r}, which is not a problem there.", hint=_HINTS[code])
+    return f"all {len(cases)} Dockerfiles judged right, the course's own found clean."
 
 
-# -- 4. secret rotation, the agent's token -------------------------------------------------------------------------
+# --- exercise 2: secrets in an image's metadata ------------------------------------------------------------
 
-def _is_plain_secret_id(client, token) -> bool:
-    """Whether ``token`` is a secret ID of the service's role itself (not a wrapping token around one)."""
-    from glassbox.vault import bootstrap
+def metadata_case() -> tuple[dict, list[str], set[str]]:
+    """A leaky image's metadata, as ``image_report`` gives it: ``(env, history, expected leaks)``."""
+    token = _fake_token()
+    env = {"PATH": "/opt/venv/bin:/usr/bin", "VAULT_TOKEN": token, "GLASSBOX_KEY_REFRESH_SECONDS": "30",
+           "GLASSBOX_VAULT_ROLE_ID": "", "LANG": "C.UTF-8"}
+    history = [
+        "/bin/sh -c #(nop) ADD file:4b03b5f551e3fbdf in /",
+        f"|1 PIP_PASSWORD=hunter2-{'x' * 8} /bin/sh -c pip install --no-cache-dir -r requirements.txt",
+        "/bin/sh -c #(nop)  ENV PATH=/opt/venv/bin:/usr/bin",
+        f"/bin/sh -c echo {token} > /etc/vault-token",
+        "/bin/sh -c #(nop)  ENV GLASSBOX_KEY_REFRESH_SECONDS=30",
+        "/bin/sh -c #(nop)  USER 10001:10001",
+    ]
+    return env, history, {"VAULT_TOKEN", history[1], history[3]}
+
+
+@exercise(lab="08", name="image-leaks", title="Find secrets in an image's environment and history",
+          hint=("Whoever pulls an image reads its environment and its history: look for secret-shaped names "
+                "that hold a value, and for values shaped like a token.",
+                "Test each name in `env` with `SECRET_NAME`; in each history line find the `NAME=value` pairs "
+                "with a regular expression (`re.findall`) and test their names, and test the whole line with "
+                "`TOKEN_SHAPE`."))
+def check_image_leaks(image_leaks, report=None):
+    expect(callable(image_leaks), "`image_leaks` is not a function.",
+           hint="Keep `def image_leaks(env, history): ...`.")
+    env, history, expected = metadata_case()
+    found = image_leaks(env, history)
+    expect(not is_stub(found), "`image_leaks` returns nothing yet.",
+           hint="Return a list: the names of secret-holding variables, and the history lines that show a secret.")
+    found = list(found)
+    token = env["VAULT_TOKEN"]
+    if any(token in str(item) for item in found if item != history[3]):
+        fail("`image_leaks` reports the token's value itself: a leak report must not leak the secret again.",
+             hint=("Report the variable's NAME, never its value.",
+                   "Keep the names of `env` (its keys) whose name matches and whose value is not empty."))
+    if "VAULT_TOKEN" not in found:
+        fail("The variable VAULT_TOKEN, which holds a token, was not reported.",
+             hint="Report the NAME of every variable in `env` whose name SECRET_NAME matches and whose value "
+                  "is not empty.")
+    if history[1] not in found:
+        fail("The layer built with a password as a build argument was not reported.",
+             hint="`docker history` shows a RUN's build arguments as `|N NAME=value ...`: report every line in "
+                  "which a NAME=value pair has a name SECRET_NAME matches.")
+    if history[3] not in found:
+        fail("The layer that wrote a Vault token into a file was not reported.",
+             hint="Also report lines containing something shaped like a Vault token: TOKEN_SHAPE.search(line).")
+    wrong = [item for item in found if item not in expected]
+    if wrong:
+        shown = "an empty variable" if "GLASSBOX_VAULT_ROLE_ID" in wrong else (
+            "a setting whose name only contains KEY" if any("KEY_REFRESH" in str(w) for w in wrong)
+            else f"{len(wrong)} harmless item(s)")
+        fail(f"`image_leaks` also reported {shown}.",
+             hint="An empty variable gives nothing away, and KEY alone is not a secret's name: use SECRET_NAME.")
+    if len(found) != len(set(found)):
+        fail("`image_leaks` reported the same item twice.", hint="Report each variable or line once.")
+    if report is not None:  # the course's own image: nothing may be found there
+        own = list(image_leaks(report.env, report.history))
+        expect(not own, f"`image_leaks` finds {len(own)} leak(s) in the course's own image.",
+               hint="Look at what it reported: either the image leaks, or the function flags something harmless.")
+    return "the token variable, the password build argument and the token in a layer found; nothing harmless."
+
+
+# --- exercise 5: the orchestrator's delivery for the agent -------------------------------------------------
+
+_ORCHESTRATOR_DISPLAY = "token-glassbox-orchestrator"  # what Vault records for tokens the orchestrator made
+
+
+@exercise(lab="08", name="handover", title="Deliver secret zero to the agent, as the orchestrator",
+          hint=("The agent logs in with the service's AppRole: it needs the role's identifier and a single-use, "
+                "short-lived, wrapped credential, made by the orchestrator, whose policy allows nothing else.",
+                "`orchestrator.auth.approle.read_role_id` answers with the role ID under `['data']`; "
+                "`generate_secret_id` with `wrap_ttl` answers with a wrapping token under `['wrap_info']`."))
+def check_handover(delivery, admin):
+    from glassbox.vault import agent, bootstrap
+
+    expect_answered(delivery, "delivery")
+    expect(isinstance(delivery, dict), f"`delivery` is a {type(delivery).__name__}, not a dict.",
+           hint=f"A dict of the agent's two files: {agent.ROLE_ID_FILE!r} and {agent.SECRET_ID_FILE!r}.")
+    for value in delivery.values():
+        policies = _token_policies(admin, str(value))
+        if "root" in policies:
+            fail("`delivery` hands the agent an administrator's (root) token.",
+                 hint="The agent needs no token at all: it logs in with the service's AppRole.")
+        if bootstrap.ORCHESTRATOR_POLICY in policies:
+            fail("`delivery` hands the agent the orchestrator's own token.",
+                 hint="The orchestrator's token stays with the orchestrator: hand over what it issues, a "
+                      "wrapped secret ID.")
+    missing = [name for name in (agent.ROLE_ID_FILE, agent.SECRET_ID_FILE) if not delivery.get(name)]
+    expect(not missing, f"`delivery` lacks {', '.join(repr(name) for name in missing)}.",
+           hint=f"The agent reads exactly these two files: {agent.ROLE_ID_FILE!r} and {agent.SECRET_ID_FILE!r}.")
+    extra = sorted(set(delivery) - {agent.ROLE_ID_FILE, agent.SECRET_ID_FILE})
+    expect(not extra, f"`delivery` holds more than the agent needs: {', '.join(map(repr, extra))}.",
+           hint="Hand over the role ID and the wrapped secret ID, nothing else.")
+    expect(str(delivery[agent.ROLE_ID_FILE]).strip() == bootstrap.role_id(admin),
+           f"{agent.ROLE_ID_FILE!r} is not the role ID of the AppRole {bootstrap.ROLE!r}.",
+           hint=("A role ID is an identifier Vault generated for the role, not the role's name.",
+                 "Ask Vault for it with `read_role_id` and take the `role_id` field of its `data`."))
+    wrapped = str(delivery[agent.SECRET_ID_FILE]).strip()
+    info = _wrapping_lookup(admin.url, wrapped)
+    if info is None:
+        if _is_plain_secret_id(admin, wrapped):
+            fail(f"{agent.SECRET_ID_FILE!r} holds the secret ID itself, not a wrapping token.",
+                 hint=("Hand over a wrapping token instead: it works once, so whoever reads it after the agent "
+                       "(or before: then the agent's unwrap fails, and that is the alarm) gains nothing silently.",
+                       "Ask `generate_secret_id` for a response-wrapped answer (`wrap_ttl`) and hand over the token "
+                       "of its `wrap_info`, not the `data`."))
+        fail(f"{agent.SECRET_ID_FILE!r} is not a live wrapping token (unknown, expired or already used).",
+             hint="Make a fresh one right before starting the agent: each works once, within its TTL.")
+    expected_path = f"auth/{bootstrap.APPROLE_MOUNT}/role/{bootstrap.ROLE}/secret-id"
+    expect(info.get("creation_path") == expected_path,
+           f"The wrapping token was made at {info.get('creation_path')!r}, not by the service's role.",
+           hint=f"Wrap a secret ID of the role {bootstrap.ROLE!r}.")
+    maker = _token_display_name(admin, wrapped)
+    expect(maker == _ORCHESTRATOR_DISPLAY,
+           "The wrapped secret ID was issued with the administrator's (root) token, not the orchestrator's.",
+           hint=("Secret zero comes from the trusted orchestrator, whose token can do nothing else: the root "
+                 "token never needs to leave the administrator.", "Use the `orchestrator` client."))
+    ttl = int(info.get("creation_ttl") or 0)
+    expect(0 < ttl <= _MAX_WRAP_TTL, f"The wrapping token lives {ttl} s.",
+           hint=f"It only has to reach the agent: keep wrap_ttl at {_MAX_WRAP_TTL} s or less (60s is plenty).")
+    return (f"the role ID of {bootstrap.ROLE} and a single-use secret ID, wrapped for {ttl} s by the orchestrator; "
+            "no token of anyone's.")
+
+
+def _token_lookup(admin, token: str) -> dict:
+    """``auth/token/lookup`` of any token (a wrapping token too), by the administrator; {} if unknown."""
+    import hvac.exceptions
 
     try:
-        found = client.auth.approle.read_secret_id(role_name=bootstrap.ROLE, secret_id=str(token))
-    except Exception:
-        return False
-    return isinstance(found, dict) and bool(found.get("data"))
+        return admin.adapter.post("/v1/auth/token/lookup", json={"token": token})["data"] or {}
+    except (hvac.exceptions.VaultError, KeyError, TypeError, ValueError):
+        return {}
 
 
-def _wrapping_info(addr: str, token: str) -> dict | None:
-    """What Vault says of a wrapping token (creation path, TTL) without unwrapping it; None if unknown or spent."""
+def _token_policies(admin, token: str) -> list:
+    return list(_token_lookup(admin, token).get("policies") or []) if token else []
+
+
+def _token_display_name(admin, token: str) -> str:
+    return str(_token_lookup(admin, token).get("display_name") or "")
+
+
+def _wrapping_lookup(addr: str, token: str) -> dict | None:
+    """``sys/wrapping/lookup``: the token's creation path and TTL, without unwrapping it (None if not live)."""
     import hvac
     import hvac.exceptions
 
     try:
         return hvac.Client(url=addr, token="").adapter.post("/v1/sys/wrapping/lookup", json={"token": token})["data"]
-    except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden):
+    except (hvac.exceptions.VaultError, KeyError, TypeError):
         return None
 
 
-def _eventually(condition, wait: float) -> bool:
-    deadline = time.monotonic() + wait
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.2)
-    return True
+def _is_plain_secret_id(admin, value: str) -> bool:
+    import hvac.exceptions
 
-
-def _server_accepts(server_url: str, key: str) -> bool:
-    import httpx
+    from glassbox.vault import bootstrap
 
     try:
-        answer = httpx.get(f"{server_url.rstrip('/')}/v2/models/credit", timeout=5,
-                           headers={"Authorization": f"Bearer {key}"})
-    except httpx.HTTPError:
+        response = admin.auth.approle.read_secret_id(bootstrap.ROLE, value, mount_point=bootstrap.APPROLE_MOUNT)
+    except (hvac.exceptions.VaultError, ValueError):
         return False
-    return answer.status_code == 200
+    return isinstance(response, dict) and bool(response.get("data"))  # an unknown one answers 204, no body
 
 
-@exercise(lab="08", name="rotation", title="Rotate the API key, and hand the agent its next secret ID, under load",
-          hint=("Two hand-overs: a new KV version of the key (check-and-set on the version you read), and a new "
-                "response-wrapped secret ID, issued by the orchestrator, in the file the agent reads at its next "
-                "login.",
-                "`kv.create_or_update_secret(..., cas=...)`; `orchestrator.auth.approle.generate_secret_id(..., "
-                "wrap_ttl=...)` gives the wrapping token under `wrap_info`; `write_private` writes a file 0600."))
-def check_rotation(load, client, version_before: int, wrapping_token, server_url: str, agent_dir,
-                   wait: float = 10.0):
-    """``load``: the load that ran during the rotation (callers with a :class:`~glassbox.monitoring.KeyCaller`);
-    ``client``: the admin hvac client; ``version_before``: the key's KV version before the rotation;
-    ``wrapping_token``: the new wrapped secret ID handed to the agent; ``server_url``: the model server;
-    ``agent_dir``: the agent's directory (:mod:`glassbox.vault.agent`). The agent's rendering and the server's
-    pick-up are awaited for up to ``wait`` seconds."""
-    from pathlib import Path
+# --- exercise 4: the smoke test ----------------------------------------------------------------------------
 
-    from glassbox.vault import agent, bootstrap
-
-    meta = client.secrets.kv.v2.read_secret_metadata(path=bootstrap.SERVICE_PATH, mount_point=bootstrap.MOUNT)
-    current = int(meta["data"]["current_version"])
-    expect(current > int(version_before), f"The API key is still at version {version_before}: it was not rotated.",
-           hint=("Write the new key as a new version of the service's secret (`setup.service_path` on "
-                 "`setup.mount`), field `setup.api_key_field`.", check_rotation.hints[1]))
-    expect(not is_stub(wrapping_token), "`wrapping_token` is still the stub: the secret ID was not rotated.",
-           hint=check_rotation.hints)
-    expect(isinstance(wrapping_token, str), f"`wrapping_token` should be the wrapping token (a string), not a "
-                                            f"{type(wrapping_token).__name__}.",
-           hint="The response of a wrapped request holds it under `wrap_info`.")
-    info = _wrapping_info(client.url, wrapping_token)
-    if info is None:
-        if _is_plain_secret_id(client, wrapping_token):
-            fail("`wrapping_token` is the secret ID itself, in the clear: the agent accepts only a response-wrapped "
-                 "one (single-use, short-lived, and its creation path proves it came from Vault). The orchestrator's "
-                 "policy would not even issue it unwrapped: the root token did.",
-                 hint=("Issue it as the orchestrator, with a `wrap_ttl`, and hand over `wrap_info`'s token.",
-                       "`orchestrator`, not `client`: the root token is not for starting services."))
-        fail("`wrapping_token` is no valid wrapping token: unknown, expired, or already unwrapped by someone.",
-             hint=("A wrapping token works once, within its wrap TTL: the agent must be the first to open it.",
-                   "Give it a wrap TTL long enough for the agent's next login (`\"300s\"`, the orchestrator's "
-                   "maximum), and do not unwrap it yourself."))
-    expect(info.get("creation_path") == bootstrap.Setup().secret_id_creation_path,
-           f"`wrapping_token` wraps something made at {info.get('creation_path')}, not a secret ID of the service's "
-           "role: the agent would refuse it (it checks the creation path).",
-           hint="Generate it for the service's role, `setup.role`.")
-    delivered = Path(agent_dir) / agent.SECRET_ID_FILE
-    held = delivered.read_text(encoding="utf-8").strip() if delivered.is_file() else None
-    expect(held == wrapping_token,
-           "The new wrapped secret ID is not in the agent's directory, so its next login cannot use it"
-           + (": the file there holds something else." if held else f" (no file {delivered.name} there)."),
-           hint=("The agent reads its secret ID from `AGENT_DIR / agent.SECRET_ID_FILE` at each login.",
-                 "Write the wrapping token into that file."))
-    expect(not delivered.stat().st_mode & 0o077,
-           f"{delivered.name} is readable by others (mode {delivered.stat().st_mode & 0o777:o}): a credential's file "
-           "must be the owner's only, 0600, even inside a private directory.",
-           hint=("`Path.write_text` keeps the default mode (0644 here).",
-                 "`glassbox.paths.write_private(path, text)` writes it 0600, in one step."))
-    key = bootstrap.read_api_key(client)
-    key_file = Path(agent_dir) / agent.KEY_FILE
-
-    def rendered() -> bool:
-        try:
-            return key_file.read_text(encoding="utf-8").strip() == key
-        except OSError:
-            return False
-
-    expect(_eventually(rendered, wait), f"The agent has not rendered key version {current} within {wait:.0f} s.",
-           hint="Is the agent still running (`service_agent.running`)? It renders the key every `render_interval`.")
-    expect(_eventually(lambda: _server_accepts(server_url, key), wait),
-           "The server does not accept the new key: it has not re-read the agent's file.",
-           hint="The server re-reads `GLASSBOX_API_KEY_FILE` every `GLASSBOX_KEY_REFRESH_SECONDS`: is it running?")
-    _expect_load_lost_nothing(
-        load, "rotation", start_hint="Rotate inside the `with monitoring.BackgroundLoad(...)` block and pass its "
-                                     "`.result`.",
-        failure_hint="Give the load a monitoring.KeyCaller that reads the key from Vault: it picks up the new key "
-                     "when refused, which a fixed key never does.")
-    return ("well done: a new key, rendered by the agent and picked up by the server, without one failed request for "
-            "callers that follow Vault; and a new wrapped secret ID waits for the agent's next login.")
-
-
-LIFECYCLE_OPTIONS = {
-    "a": "about one login per second: each render of the key logs in with AppRole, and the render after Exercise 6 "
-         "used the new wrapped secret ID",
-    "b": "one login, and about one renewal per second: each render of the key renews the token",
-    "c": "one login, a renewal right after it, and then one renewal every ten minutes or so (two thirds of the "
-         "token's 15-minute period); the new wrapped secret ID is still unopened",
-    "d": "two logins: one at the start, and one right after the key rotation, with the new secret ID: a new key "
-         "version needs a new token",
-}
-_LIFECYCLE_WHY = {
-    "a": "The agent logs in once and reuses its token for every read: a login per render would spend a single-use "
-         "secret ID every second, and the agent was handed one.",
-    "b": "Reading a secret does not renew the token: the agent renews on a timer of its own, at about two thirds "
-         "of the token's lease (here its 15-minute period), whatever the template does.",
-    "c": "Right: one AppRole login, then renewals only. The token is periodic: each renewal grants another "
-         "15-minute period, with no maximum lifetime, so the agent never needs its secret ID again while it runs; "
-         "the new wrapped secret ID waits for its next login (a restart, or a token it could not renew).",
-    "d": "A new key version is new data, not a new identity: the token's policy reads the secret's latest version, "
-         "so the same token reads the rotated key; nothing makes the agent log in again.",
-}
-
-
-@exercise(lab="08", name="token-lifecycle", title="The agent's token: renewed, or logged in again?",
-          hint=("Ask what the agent needs a login for, and what it needs a renewal for: which of the two does "
-                "reading a secret require?",
-                "A periodic token lives one period after each renewal, with no maximum lifetime; the agent renews "
-                "at about two thirds of the lease."))
-def check_token_lifecycle(prediction):
-    """``prediction``: the letter of :data:`LIFECYCLE_OPTIONS` the learner predicts before reading the agent's log."""
-    expect_answered(prediction, "lifecycle")
-    return choose(prediction, LIFECYCLE_OPTIONS, correct="c", why=_LIFECYCLE_WHY)
-
-
-# -- 5. scale-out -------------------------------------------------------------------------------------------------
-
-def cores(quantity) -> float:
-    """A Kubernetes CPU quantity (``"500m"``, ``"1"``, ``0.5``) in cores."""
-    text = str(quantity).strip()
-    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-
-
-def _cpu_metric(hpa: dict) -> dict:
-    for metric in hpa["spec"]["metrics"]:
-        kind = metric["type"]
-        source = metric.get("resource") if kind == "Resource" else metric.get("containerResource")
-        if kind in ("Resource", "ContainerResource") and source and source["name"] == "cpu":
-            return {"type": kind, **source}
-    raise ValueError("the HPA has no CPU utilisation metric")
-
-
-def pod_cpu_request(deployment: dict, hpa: dict) -> float:
-    """The CPU request (cores) that the HPA's CPU utilisation is measured against, for one pod.
-
-    A ``Resource`` metric: every container of the pod, including the Vault Agent sidecar the injector adds when
-    ``vault.hashicorp.com/agent-inject`` is ``"true"`` (its request from ``agent-requests-cpu``, else the
-    injector's default). A ``ContainerResource`` metric: the named container only. Init containers do not count.
-    """
-    template = deployment["spec"]["template"]
-    containers = template["spec"]["containers"]
-    metric = _cpu_metric(hpa)
-    if metric["type"] == "ContainerResource":
-        container = next(c for c in containers if c["name"] == metric["container"])
-        return cores(container["resources"]["requests"]["cpu"])
-    total = sum(cores(c["resources"]["requests"]["cpu"]) for c in containers)
-    notes = template["metadata"].get("annotations", {})
-    if str(notes.get("vault.hashicorp.com/agent-inject", "")).lower() == "true":
-        total += cores(notes.get("vault.hashicorp.com/agent-requests-cpu", INJECTOR_DEFAULT_CPU_REQUEST))
-    return total
-
-
-def replicas_at_peak(peak_rps: float, per_replica_rps: float, deployment: dict, hpa: dict) -> int:
-    """Where the HPA settles at ``peak_rps`` when one pod at its CPU limit serves ``per_replica_rps``.
-
-    CPU needed in all = ``peak_rps / per_replica_rps`` x the server's CPU limit (cores); each pod at the target
-    uses ``target x pod_cpu_request``; round up, never below ``minReplicas`` (``maxReplicas`` caps what the HPA
-    may do, not what the peak needs).
-    """
-    server = deployment["spec"]["template"]["spec"]["containers"][0]
-    needed = peak_rps / per_replica_rps * cores(server["resources"]["limits"]["cpu"])
-    target = _cpu_metric(hpa)["target"]["averageUtilization"] / 100
-    return max(math.ceil(needed / (target * pod_cpu_request(deployment, hpa)) - 1e-9), hpa["spec"].get("minReplicas", 1))
-
-
-_REPLICAS_HINT = ("The autoscaler's utilisation is CPU used divided by CPU *requested*, not by one core; find "
-                  "every container's request that the manifest's metric counts.",
-                  "Add the pod's requests in cores (`cores()` reads `\"500m\"`); then CPU needed at the peak, divided "
-                  "by what one pod may use at the target, rounded up.")
-
-
-@exercise(lab="08", name="replicas", title="How many replicas for the peak?", hint=_REPLICAS_HINT)
-def check_replicas(request_cores, replicas, peak_rps: float, per_replica_rps: float, hpa: dict, deployment: dict):
-    """``request_cores``: the pod's CPU request (cores) the HPA measures against; ``replicas``: the pods it settles
-    on at ``peak_rps`` when one pod at full CPU serves ``per_replica_rps`` (manifests as parsed from deploy/k8s)."""
-    expect_answered(request_cores, "pod_request")
-    metric = _cpu_metric(hpa)
-    truth = pod_cpu_request(deployment, hpa)
-    server = cores(deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"])
+@exercise(lab="08", name="smoke-test", title="Smoke-test the running server",
+          hint=("Three requests prove a deployment: is it up, does it refuse a stranger, does it answer right "
+                "for a caller with the key?",
+                "`httpx.get` and `httpx.post(infer_url, json=body, ...)`; keep each response's `.status_code`, and "
+                "reshape the 'predict_proba' output's `data` to its `shape`."))
+def check_smoke_test(smoke, model, rows):
+    expect_answered(smoke, "smoke")
+    expect(isinstance(smoke, dict), f"`smoke` is a {type(smoke).__name__}, not a dict.",
+           hint="Keep the dict of the stub: 'ready', 'without_key' and 'proba'.")
+    missing = [key for key in ("ready", "without_key", "proba") if is_stub(smoke.get(key))]
+    expect(not missing, f"`smoke` has no {', '.join(repr(k) for k in missing)} yet.",
+           hint="Three requests: GET /v2/health/ready; the inference without a key; the inference with it.")
+    if hasattr(smoke["ready"], "status_code") or isinstance(smoke["ready"], dict):
+        fail(f"'ready' holds the {'response' if hasattr(smoke['ready'], 'status_code') else 'JSON body'}, "
+             "not its status code.",
+             hint=("A smoke test compares numbers: the HTTP status code, an int.",
+                   "Keep `.status_code` of the response to GET /v2/health/ready."))
+    expect(smoke["ready"] == 200, f"'ready' is {smoke['ready']!r}, not 200.",
+           hint="Store the status code of GET {url}/v2/health/ready (an int), once the server has started.")
+    expect(smoke["without_key"] == 401,
+           f"'without_key' is {smoke['without_key']!r}: a request without the API key must get 401.",
+           hint="Send the same inference request with no Authorization header and store its status code.")
     try:
-        number = float(request_cores)
+        proba = np.asarray(smoke["proba"], dtype=float)
     except (TypeError, ValueError):
-        fail(f"`pod_request` should be a number of cores, not {request_cores!r}.", hint=_REPLICAS_HINT)
-    if math.isclose(number, truth * 1000, rel_tol=1e-6):
-        fail("`pod_request` is in millicores; give it in cores (500m is 0.5).", hint="Divide by 1000.")
-    if math.isclose(number, 1.0) and not math.isclose(truth, 1.0):
-        fail("The HPA does not measure utilisation against one core: it divides the CPU used by the CPU "
-             "*requested*.", hint=_REPLICAS_HINT)
-    if metric["type"] == "Resource" and math.isclose(number, server) and not math.isclose(truth, server):
-        fail("That is the server container's request only; this HPA's metric is of `type: Resource`, which "
-             "averages over every container of the pod, the Vault Agent sidecar included.",
-             hint=("The injector adds the sidecar; its request is in the pod's annotations.",
-                   "Look for `vault.hashicorp.com/agent-requests-cpu`."))
-    expect_close(number, truth, 1e-6, f"`pod_request` is {number:g} cores; the pod requests {truth:g}.",
-                 hint=_REPLICAS_HINT)
-    expect_answered(replicas, "replicas")
-    expect(isinstance(replicas, (int, np.integer)) and not isinstance(replicas, bool),
-           f"`replicas` should be a whole number of pods, not {replicas!r}.",
-           hint="Half a pod does not exist: round up, and rounding down leaves the peak unserved.")
-    expected = replicas_at_peak(peak_rps, per_replica_rps, deployment, hpa)
-    target = metric["target"]["averageUtilization"] / 100
-    needed = peak_rps / per_replica_rps
-    one_core = max(math.ceil(needed / target - 1e-9), hpa["spec"].get("minReplicas", 1))
-    if replicas == one_core and replicas != expected:
-        fail(f"{replicas} pods would be right if utilisation were measured against one core; the HPA measures it "
-             f"against the pod's request ({truth:g} cores).", hint=_REPLICAS_HINT)
-    if replicas == math.ceil(needed - 1e-9) and replicas != expected:
-        fail("That many pods would all run at their CPU limit at the peak; the autoscaler aims at its target "
-             "utilisation.", hint="Each pod may use only `target x request` cores before the HPA adds another.")
-    if replicas == expected - 1:
-        fail("One pod short: rounding down leaves part of the peak unserved.", hint="Round up.")
-    expect(replicas == expected, f"{replicas} pods is not what the autoscaler would settle on.", hint=_REPLICAS_HINT)
-    return "well done: that is where the HPA settles at the peak (compare it with its maxReplicas)."
+        fail(f"'proba' is a {type(smoke['proba']).__name__} that does not read as numbers.",
+             hint=("'proba' should be the probabilities themselves, an array of floats.",
+                   "Take the 'predict_proba' output's `data` (a flat list) and reshape it to its `shape`."))
+    expected = model.predict_proba(rows)
+    expect(proba.shape == expected.shape, f"'proba' has shape {proba.shape}, not {expected.shape}.",
+           hint="Reshape the predict_proba output's flat 'data' to its 'shape'.")
+    gap = float(np.max(np.abs(proba - expected)))
+    expect(gap <= 1e-6, f"'proba' differs from predict_proba in this process by up to {gap:.3g}.",
+           hint="Send the rows in the model's feature order, row after row, and read the 'predict_proba' output.")
+    return "ready, 401 without the key, and the same probabilities as predict_proba in this process."
+
+
+# --- thinking exercises: a prediction about the build cache, a real leak among findings, a restarted agent -
+
+CACHE_OPTIONS = {
+    "a": "Step 4, the `RUN` that installs the dependencies: the whole environment is installed again.",
+    "b": "Step 6, `COPY support /src/support`, and the build stage's steps after it; in the final stage only "
+         "the last `COPY` (the package and the model) makes a new layer.",
+    "c": "Only the very last step, `COPY --from=build /opt/glassbox /opt/glassbox`.",
+    "d": "No step: Docker caches by the Dockerfile's text, and the Dockerfile did not change.",
+}
+_CACHE_WHY = {
+    "a": "The dependency layer's inputs are `requirements.lock` and the `RUN` line, and neither changed: it "
+         "comes from the cache. That is why the Dockerfile installs them before it copies the package.",
+    "b": "A `COPY` is cached by the checksum of the files it copies, so the edit invalidates `COPY support` and "
+         "every step after it in that stage (the package install, the model). In the final stage `/opt/venv` "
+         "has the same content as before, so only `COPY --from=build /opt/glassbox` makes a new layer: a few "
+         "megabytes, not the whole environment.",
+    "c": "The final stage copies what the build stage made, so the build stage must run `COPY support` and the "
+         "package install again first: the first step to miss the cache is earlier.",
+    "d": "For `COPY` and `ADD` Docker compares the checksums of the files copied, not only the instruction's "
+         "text: an edited file misses the cache.",
+}
+
+LEAK_OPTIONS = {
+    "a": "The token in the file `wrapped-secret-id` of the Vault Agent's hand-over directory, found in a backup "
+         "taken after the agent had started.",
+    "b": "The history line `/bin/sh -c rm -f /root/.vault-token`, right after the layer "
+         "`COPY .vault-token /root/.vault-token`.",
+    "c": "`GLASSBOX_KEY_REFRESH_SECONDS=30` in the image's environment.",
+    "d": "`VAULT_ADDR=http://vault:8200` in the image's environment.",
+}
+_LEAK_WHY = {
+    "a": "That wrapping token was unwrapped by the agent when it logged in; it works once, so what the backup "
+         "holds is spent (a lookup answers 400). The agent deletes the file after reading it, too.",
+    "b": "A layer is never changed by a later one: `rm` in a new layer only hides the file. The `COPY` layer "
+         "still holds the token, and `docker save` (or any registry pull) hands it to whoever asks.",
+    "c": "It is a setting, how often the key is re-read; `KEY` alone is not a secret's name.",
+    "d": "It says where Vault is, not how to get in: an address is no credential.",
+}
+
+RESTART_OPTIONS = {
+    "a": "The agent logs in again at once with the secret ID it used two days ago, and rotations keep arriving.",
+    "b": "The agent cannot log in; the server keeps serving the key already rendered, and rotations stop "
+         "arriving until the orchestrator delivers a new wrapped secret ID (`docker compose run --rm bootstrap`).",
+    "c": "The server starts refusing every caller: its key file went away with the agent's container.",
+    "d": "The agent reuses the Vault token it kept in the shared volume; nothing changes.",
+}
+_RESTART_WHY = {
+    "a": "The secret ID was single-use (`secret_id_num_uses=1`), spent by the first login and known only to "
+         "the old agent process (it deleted the file); it had also expired after 10 minutes.",
+    "b": "Its periodic token lived as long as the old agent renewed it; the new process has neither a token "
+         "nor a usable secret ID, so it retries (\"no known secret ID\") until a new wrapped one arrives. The "
+         "key file is in a tmpfs volume the running server still mounts: it stays, and the server serves on.",
+    "c": "The key lives in a volume shared with the server, not in the agent's container: the tmpfs stays "
+         "mounted while the server uses it, and the file stays in it.",
+    "d": "The agent's configuration has no token sink: no Vault token is ever written to a file. The shared "
+         "volume holds the rendered key only.",
+}
+
+
+@exercise(lab="08", name="cache-prediction", title="Predict what an edit to the package rebuilds",
+          hint=("Docker reuses a step's cached layer only while the step and everything it reads are unchanged; "
+                "after the first miss, every later step of that stage runs again.",
+                "For `COPY`, what counts is the content of the files copied. Which `COPY` reads the package, "
+                "and what does the final stage copy from the build stage?"))
+def check_cache_prediction(prediction):
+    expect_answered(prediction, "prediction")
+    return choose(prediction, CACHE_OPTIONS, correct="b", why=_CACHE_WHY)
+
+
+@exercise(lab="08", name="real-leak", title="Tell a real leak from harmless findings",
+          hint=("A finding is a leak only if it still gives someone a way in: a live credential.",
+                "Ask of each: is it a secret at all, is it still valid, and is it really gone from the image?"))
+def check_real_leak(answer):
+    expect_answered(answer, "real_leak")
+    return choose(answer, LEAK_OPTIONS, correct="b", why=_LEAK_WHY)
+
+
+@exercise(lab="08", name="agent-restart", title="What the stack does when its agent restarts",
+          hint=("A periodic token lives as long as someone renews it; ask what the new agent process holds.",
+                "How many times can a secret ID log in, where did the old agent keep it, and where is the key?"))
+def check_agent_restart(answer):
+    expect_answered(answer, "after_the_restart")
+    return choose(answer, RESTART_OPTIONS, correct="b", why=_RESTART_WHY)

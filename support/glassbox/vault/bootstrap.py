@@ -1,6 +1,6 @@
 """The course's Vault setup for the model service, made idempotently so that later labs need not redo lab 05.
 
-Lab 05 builds this setup by hand; labs 06-08 and the model server call :func:`ensure` instead::
+Lab 06 builds this setup by hand; labs 07-09 and the model server call :func:`ensure` instead::
 
     import hvac
     from glassbox import vault

@@ -1,7 +1,7 @@
 """Audit: after the Vault labs run, the audit log holds their reads, and no value they wrote appears in clear.
 
 Two ways in: a quick replay of the service's steps through ``glassbox.vault.bootstrap``, and the solutions of
-labs 04 and 05 executed for real (nbclient, fresh kernels, the session's server).
+labs 05 and 06 executed for real (nbclient, fresh kernels, the session's server).
 """
 
 import base64
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 AUDIT = "course"
 HMAC = "hmac-sha256:"
 # Leaves the server writes in clear on purpose: timestamps are not secrets.
-# Left in clear by Vault on purpose: times, and lease IDs (lab 05's leased certificate): an identifier that
+# Left in clear by Vault on purpose: times, and lease IDs (lab 06's leased certificate): an identifier that
 # is useless without a token allowed to renew or revoke it.
 _CLEAR_LEAVES = ("_time", "_time_rfc3339", "last_renewal", "modified", "lease_id")
 
@@ -98,9 +98,9 @@ def test_replay_of_the_service_steps_is_logged_as_digests(vault_client, audit_lo
 
 @pytest.fixture(scope="module")
 def after_labs(vault_server, vault_client, audit_log):
-    """Run the solutions of labs 04 and 05 in fresh kernels; return the audit entries they caused."""
+    """Run the solutions of labs 05 and 06 in fresh kernels; return the audit entries they caused."""
     offset = audit_log.stat().st_size
-    for name in ("04-vault-basics.ipynb", "05-vault-for-ml.ipynb"):
+    for name in ("05-vault-basics.ipynb", "06-vault-for-ml.ipynb"):
         notebook = nbformat.read(REPO / "solutions" / name, as_version=4)
         NotebookClient(notebook, timeout=300, kernel_name="python3",
                        resources={"metadata": {"path": str(REPO / "solutions")}}).execute()
@@ -111,7 +111,7 @@ def _secrets_written_by_the_labs(client) -> list[str]:
     """Every password and API key the two labs (and the course bootstrap) left readable in KV."""
     kv = client.secrets.kv.v2
     values = []
-    for path in ("lab04/app/db", "lab04/app/api", "lab05/model-service", "lab05/billing-service",
+    for path in ("lab05/app/db", "lab05/app/api", "lab06/model-service", "lab06/billing-service",
                  bootstrap.SERVICE_PATH):
         versions = kv.read_secret_metadata(path=path, mount_point="secret")["data"]["versions"]
         for number in versions:
@@ -125,20 +125,20 @@ def _secrets_written_by_the_labs(client) -> list[str]:
 
 
 def _personal_data() -> list[str]:
-    """The personal values lab 05 encrypted, in clear and in the base64 form sent to transit."""
+    """The personal values lab 06 encrypted, in clear and in the base64 form sent to transit."""
     frame = load_credit().frame
     personal = [str(v) for column in ("name", "email") for v in frame[column]]
     return personal + [base64.b64encode(v.encode()).decode() for v in personal]
 
 
 def test_the_labs_reads_are_in_the_log(after_labs):
-    service_reads = _reads(after_labs, "secret/data/lab05/model-service", role="lab05-model-service")
-    admin_reads = [e for e in _reads(after_labs, "secret/data/lab05/model-service") if e["auth"]["policies"] == ["root"]]
+    service_reads = _reads(after_labs, "secret/data/lab06/model-service", role="lab06-model-service")
+    admin_reads = [e for e in _reads(after_labs, "secret/data/lab06/model-service") if e["auth"]["policies"] == ["root"]]
     assert service_reads and admin_reads
-    assert all(e["auth"]["policies"] == ["default", "lab05-model-service"] for e in service_reads)
-    assert _reads(after_labs, "secret/data/lab04/app/db")
+    assert all(e["auth"]["policies"] == ["default", "lab06-model-service"] for e in service_reads)
+    assert _reads(after_labs, "secret/data/lab05/app/db")
     assert any(e["request"]["path"] == "sys/wrapping/unwrap" for e in after_labs)
-    assert any(e["request"]["path"].startswith("transit/encrypt/lab05-pii") for e in after_labs)
+    assert any(e["request"]["path"].startswith("transit/encrypt/lab06-pii") for e in after_labs)
 
 
 def test_no_value_written_by_the_labs_appears_in_clear(after_labs, vault_client, vault_server, audit_log):
@@ -158,11 +158,11 @@ def test_no_value_written_by_the_labs_appears_in_clear(after_labs, vault_client,
 
 def test_the_service_key_is_findable_by_its_digest(after_labs, vault_client):
     api_key = vault_client.secrets.kv.v2.read_secret_version(
-        path="lab05/model-service", mount_point="secret", raise_on_deleted_version=True)["data"]["data"]["api_key"]
+        path="lab06/model-service", mount_point="secret", raise_on_deleted_version=True)["data"]["data"]["api_key"]
     hashed = vault_client.sys.calculate_hash(path=AUDIT, input_to_hash=api_key)["data"]["hash"]
     readers = [e for e in after_labs if e["type"] == "response"
                and ((e.get("response") or {}).get("data") or {}).get("data", {}).get("api_key") == hashed]
-    assert {tuple(e["auth"]["policies"]) for e in readers} >= {("default", "lab05-model-service"), ("root",)}
+    assert {tuple(e["auth"]["policies"]) for e in readers} >= {("default", "lab06-model-service"), ("root",)}
 
 
 def test_the_clear_value_scan_is_not_vacuous():
