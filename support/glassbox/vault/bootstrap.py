@@ -1,4 +1,4 @@
-"""The course's Vault setup for the model service, made idempotently so that later labs need not redo lab 05.
+"""The course's Vault setup for the model service, made idempotently so that later labs need not redo lab 06.
 
 Lab 06 builds this setup by hand; labs 07-09 and the model server call :func:`ensure` instead::
 
