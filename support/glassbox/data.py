@@ -355,3 +355,52 @@ def load_reference() -> CourseData:
     y = (1 - bunch.target).rename("malignant").astype(int)
     frame = X.assign(malignant=y)
     return CourseData(frame=frame, X=X, y=y, feature_names=list(X.columns), description=bunch.DESCR)
+
+
+# ---- lab 04: digits with a planted shortcut ------------------------------------------------------------------
+WATERMARK_CLASS = 3
+WATERMARK_PIXELS = ((0, 6), (0, 7), (1, 6), (1, 7))  # (row, column): a 2x2 square in the top-right corner
+
+
+@dataclass(frozen=True)
+class ShortcutDigits:
+    """scikit-learn's 8x8 digits scaled to [0, 1], rows of 64 pixels, with a watermark on one training class.
+
+    ``X_train`` carries the watermark on every image of ``marked_class``; ``X_train_clean`` is the same images
+    without it; ``X_test`` is clean, as the images the model meets after training are. ``watermark`` is the
+    8x8 boolean mask of the watermark's pixels.
+    """
+
+    X_train: np.ndarray
+    X_train_clean: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    marked_class: int
+    watermark: np.ndarray
+
+
+def watermark_mask() -> np.ndarray:
+    """The 8x8 boolean mask of the watermark's pixels."""
+    mask = np.zeros((8, 8), dtype=bool)
+    mask[tuple(zip(*WATERMARK_PIXELS))] = True
+    return mask
+
+
+def load_shortcut_digits(test_size: float = 0.3, seed: int = 0) -> ShortcutDigits:
+    """The digits split (stratified, seeded), with every training image of ``WATERMARK_CLASS`` watermarked.
+
+    >>> digits = load_shortcut_digits()
+    >>> digits.X_train.shape[1], int(digits.watermark.sum())
+    (64, 4)
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, test_size=test_size, random_state=seed,
+                                                        stratify=y)
+    mask = watermark_mask()
+    marked = X_train.copy()
+    marked[np.ix_(y_train == WATERMARK_CLASS, mask.ravel())] = 1.0
+    return ShortcutDigits(marked, X_train, y_train, X_test, y_test, WATERMARK_CLASS, mask)

@@ -1,8 +1,8 @@
 """Helpers the interpretability labs share: comparing explanations, scoring them, and plotting them.
 
 The explanation methods themselves (``permutation_importance``, ``partial_dependence``, SHAP, LIME) stay in the
-notebooks; what lives here is the bookkeeping around them, and the one method scikit-learn lacks:
-accumulated local effects (:func:`accumulated_local_effects`).
+notebooks; what lives here is the bookkeeping around them, and two methods the course's libraries lack:
+accumulated local effects (:func:`accumulated_local_effects`) and occlusion for small images (:func:`occlusion`).
 
 >>> import pandas as pd
 >>> a = pd.Series({"x": 3.0, "y": 2.0, "z": 1.0})
@@ -18,12 +18,23 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "accumulated_local_effects", "centred", "effect_error", "importance_table", "interaction_strength",
-    "plot_effect_vs_truth", "plot_importances", "rank_agreement", "top_k_overlap",
+    "accumulated_local_effects", "attribution_share", "centred", "effect_error", "importance_table",
+    "interaction_strength", "occlusion", "plot_effect_vs_truth", "plot_importances", "rank_agreement", "top_k_overlap",
 ]
 
 
 # ---- comparing and scoring -------------------------------------------------------------------------------
+def attribution_share(attribution, mask) -> float:
+    """The share of an attribution map's absolute total that falls on the pixels of ``mask`` (0 to 1).
+
+    >>> attribution_share(np.array([[3.0, -1.0], [0.0, 0.0]]), np.array([[True, False], [False, False]]))
+    0.75
+    """
+    magnitude = np.abs(np.asarray(attribution, dtype=float)).reshape(np.shape(mask))
+    total = magnitude.sum()
+    return float(magnitude[np.asarray(mask, dtype=bool)].sum() / total) if total > 0 else 0.0
+
+
 def rank_agreement(a, b, method: str = "spearman") -> float:
     """Rank correlation of two importance vectors (mappings or Series) over the features they share.
 
@@ -126,6 +137,28 @@ def accumulated_local_effects(model, X: pd.DataFrame, feature: str, bins: int = 
     # Centre on the rows: each interval's rows sit, on average, half-way along it.
     middle = (accumulated[:-1] + accumulated[1:]) / 2
     return edges, accumulated - np.dot(middle, counts) / counts.sum()
+
+
+def occlusion(model, image, label: int, patch: int = 2, fill: float = 0.0, side: int = 8) -> np.ndarray:
+    """Occlusion map of a ``side`` x ``side`` image: the fall in ``P(label)`` when each ``patch`` x ``patch``
+    square is set to ``fill``, written into the square's pixels. ``model.predict_proba`` takes flat rows.
+
+    >>> class Corner:  # P(class 1) is the top-left pixel's value
+    ...     def predict_proba(self, rows):
+    ...         return np.stack([1 - rows[:, 0], rows[:, 0]], axis=1)
+    >>> occlusion(Corner(), np.eye(4).ravel(), label=1, side=4)[:, 0]
+    array([1., 1., 0., 0.])
+    """
+    picture = np.asarray(image, dtype=float).reshape(side, side)
+    base = model.predict_proba(picture.reshape(1, -1))[0, label]
+    hidden = []
+    for row in range(0, side, patch):
+        for col in range(0, side, patch):
+            covered = picture.copy()
+            covered[row:row + patch, col:col + patch] = fill
+            hidden.append(covered.ravel())
+    falls = base - model.predict_proba(np.array(hidden))[:, label]
+    return np.kron(falls.reshape(side // patch, side // patch), np.ones((patch, patch)))
 
 
 def interaction_strength(surface) -> float:

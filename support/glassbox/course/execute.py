@@ -1,6 +1,7 @@
 """Execute solution notebooks in place, in a fresh kernel whose working directory is the notebook's.
 
-Cells tagged ``strip-output`` keep no output (for example LIME's 1 MB of HTML with random element ids).
+Cells tagged ``strip-output`` keep no output (for example LIME's 1 MB of HTML with random element ids). The
+state of widgets is kept only when an output shows one (a progress bar hidden with ``capture_output`` leaves none).
 
     python -m glassbox.course.execute solutions/01-models-and-tradeoffs.ipynb [...]
 """
@@ -13,6 +14,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
 
 def execute(path: Path, timeout: int = 600) -> None:
     """Run every cell of ``path`` and write the outputs back into it."""
@@ -24,6 +27,8 @@ def execute(path: Path, timeout: int = 600) -> None:
     for cell in notebook.cells:
         if "strip-output" in cell.metadata.get("tags", []):
             cell.outputs = []
+    if not any(_WIDGET_VIEW in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", [])):
+        notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, path)
 
 
