@@ -136,3 +136,24 @@ def test_effect_error_is_the_rms_distance_of_centred_curves():
     assert explain.effect_error(truth, "age", grid, flat) == pytest.approx(np.std(truth.effect("age", grid)))
     with pytest.raises(ValueError):
         explain.effect_error(truth, "age", grid, flat[:3])
+
+
+def test_occlusion_is_the_fall_of_the_probability_per_patch():
+    """A linear 'model' whose P(class 1) is w·x: hiding a patch with 0 lowers it by the patch's share of w·x."""
+    rng = np.random.default_rng(0)
+    weights, image = rng.uniform(0, 1 / 64, (8, 8)), rng.uniform(0, 1, (8, 8))
+
+    class Linear:
+        def predict_proba(self, rows):
+            p = rows @ weights.ravel()
+            return np.stack([1 - p, p], axis=1)
+
+    contribution = weights * image
+    for patch in (2, 4):
+        squares = contribution.reshape(8 // patch, patch, 8 // patch, patch).sum(axis=(1, 3))
+        expected = np.kron(squares, np.ones((patch, patch)))
+        assert np.allclose(explain.occlusion(Linear(), image.ravel(), 1, patch=patch), expected)
+        assert np.allclose(explain.occlusion(Linear(), image.ravel(), 0, patch=patch), -expected)
+    filled = explain.occlusion(Linear(), image.ravel(), 1, fill=1.0)
+    raised = (weights * (image - 1)).reshape(4, 2, 4, 2).sum(axis=(1, 3))   # filling with 1 raises P: negative falls
+    assert np.allclose(filled, np.kron(raised, np.ones((2, 2)))) and (filled < 0).all()
