@@ -165,22 +165,12 @@ def printed(notebook) -> str:
 
 
 def peer_venv(name: str, requirements: list[str]) -> Path:
-    """``.bench/<name>`` with ``requirements`` installed (once; again when they change), for a client whose pins
-    clash with the course's, as ``benchmarks/bench.py`` installs MLServer. Skips, saying why, where the registry
-    is out of reach (a failure in CI, see ``conftest.py``). Returns the venv's python."""
-    import json
-    import sys
+    """The python of a peer's own virtual environment (:func:`glassbox.peers.venv`), for a client whose pins
+    clash with the course's. Skips, saying why, where it cannot be installed (a failure in CI, see
+    ``conftest.py``)."""
+    from glassbox import peers
 
-    venv = REPO / ".bench" / name
-    python = venv / "bin" / "python"
-    stamp = venv / "glassbox-test.json"
-    if python.exists() and stamp.exists() and json.loads(stamp.read_text()) == requirements:
-        return python
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                                *requirements], capture_output=True, text=True)
-    if installed.returncode:
-        pytest.skip(f"cannot install {', '.join(requirements)} into {venv}: {installed.stderr.strip()[-300:]}")
-    stamp.write_text(json.dumps(requirements))
-    return python
+    try:
+        return peers.venv(name, requirements)
+    except peers.Unavailable as reason:
+        pytest.skip(str(reason))

@@ -133,7 +133,7 @@ def _api(jupyterlab, path: str):
 def _open(page: Page, name: str):
     """Double-click ``name`` in the file browser; the notebook's panel once its kernel is connected, idle."""
     page.locator(".jp-DirListing-item", has_text=name).dblclick()
-    panel = page.locator(f'.jp-NotebookPanel:has(.jp-Notebook) >> visible=true')
+    panel = page.locator('.jp-NotebookPanel:has(.jp-Notebook) >> visible=true')
     expect(page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")).to_have_text(name, timeout=60_000)
     # The kernel is connected once the status bar says "Idle" (a Run All before that asks "Select Kernel")
     idle = page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle$"))
