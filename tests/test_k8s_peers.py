@@ -4,6 +4,7 @@ them (an unknown field is an error), and saying what the course's own Deployment
 protocol (V2), comparable resources and replicas."""
 
 import copy
+import hashlib
 import re
 from pathlib import Path
 
@@ -124,10 +125,13 @@ def test_the_stored_crds_are_the_published_ones(crds):
     assert set(crds["InferenceService"].schemas) == {"v1beta1"} and set(crds["Model"].schemas) == {"v1alpha1"}
     for schema in (crd.schemas[v] for crd in crds.values() for v in crd.schemas):
         jsonschema.Draft4Validator.check_schema(schema)
-    for kind, (_, path) in PEERS.items():
+    provenance = (CRDS / "README.md").read_text()
+    for _, path in PEERS.values():
         licence = (path.parent / "LICENSE").read_text()
         assert "Apache License" in licence and "Version 2.0" in licence, path.parent
-        assert path.name in (CRDS / "README.md").read_text(), f"tests/data/crds/README.md should name {path.name}"
+        assert path.name in provenance, f"tests/data/crds/README.md should name {path.name}"
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert digest in provenance, f"{path.name} (sha256 {digest}) is not the file README.md records"
 
 
 @pytest.mark.parametrize("kind", sorted(PEERS))
