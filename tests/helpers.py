@@ -111,6 +111,15 @@ def assert_not_yet(feedback, *words):
         assert word in feedback.message + " " + feedback.hint, feedback
 
 
+_QUANTITY_UNITS = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30}
+
+
+def quantity(text) -> float:
+    """A Kubernetes resource quantity (``500m``, ``"1"``, ``512Mi``, ``1Gi``) as a number of cores or bytes."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(m|k|M|G|Ki|Mi|Gi)?", str(text))
+    assert match, f"{text!r} is not a resource quantity this test reads (m, k, M, G, Ki, Mi, Gi)"
+    return float(match.group(1)) * _QUANTITY_UNITS.get(match.group(2), 1)
+
 # Vault/OpenBao tokens (service, batch, recovery, legacy), private keys, AppRole secret IDs next to their name,
 # bearer credentials, and cloud keys.
 SECRET_PATTERNS = [
