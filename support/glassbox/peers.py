@@ -4,8 +4,9 @@ course uses.
 
 Such environments live in a cache for the whole machine (``$XDG_CACHE_HOME/glassbox``, by default
 ``~/.cache/glassbox``), so the lab, the tests and the benchmark install each one once. Where one cannot be
-installed (no package index, or on Binder, whose session the install would eat), :func:`mlserver_venv` raises
-:class:`Unavailable`, with one line that says why.
+installed (no package index, or on Binder, whose session the install would eat), or where ``GLASSBOX_PEERS=off``
+says not to (a workshop room without a network), :func:`mlserver_venv` raises :class:`Unavailable`, with one
+line that says why.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ def mlserver_requirements() -> list[str]:
 
 def mlserver_venv() -> Path:
     """The python of MLServer's own environment (installed once: about two minutes and 300 MB)."""
+    if os.environ.get("GLASSBOX_PEERS") == "off":
+        raise Unavailable("GLASSBOX_PEERS=off says not to install the industry's servers here; unset it to run "
+                          "this section")
     if os.environ.get("BINDER_LAUNCH_HOST"):
         raise Unavailable("this is Binder: installing MLServer would take minutes of a session that ends when "
                           "idle; run this section on your own machine")
@@ -114,18 +118,19 @@ _CONVERT = textwrap.dedent("""
 """)
 
 
-def to_mlserver(python: Path, artifact_dir: Path, target: Path, rows: np.ndarray, name: str = "credit") -> Path:
+def to_mlserver(python: Path, artifact_dir: Path, target: Path, rows, name: str = "credit") -> Path:
     """``target`` as MLServer's scikit-learn runtime loads a model: ``model.joblib`` and ``model-settings.json``.
 
     The course artifact is verified first (manifest hashes, reviewed types); the peer environment's own python
-    converts it, and the joblib file's probabilities for ``rows`` must be the artifact's.
+    converts it, and the joblib file's probabilities for ``rows`` (an array or a data frame, in the model's
+    feature order) must be the artifact's.
     """
     from glassbox import artifacts
 
     ours = artifacts.load(artifact_dir).model.predict_proba(rows)   # verifies before it loads
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    np.save(target / "probe.npy", rows)
+    np.save(target / "probe.npy", np.asarray(rows, dtype=np.float64))
     converted = subprocess.run(
         [str(python), "-c", _CONVERT, str(Path(artifact_dir) / artifacts.MODEL_FILE), str(target / "model.joblib"),
          json.dumps(list(artifacts.TRUSTED_TYPES)), str(target / "probe.npy")],
