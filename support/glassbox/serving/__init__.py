@@ -218,13 +218,16 @@ async def _start_grpc(app, config: ServerConfig, certificate):
     server = create_server(lambda: app.state.service, app.state.guard, app.state.metrics,
                            max_message_bytes=config.max_body_bytes)
     address = f"{config.host}:{config.grpc_port}"
+    if config.grpc_port == config.port:
+        raise ConfigError(f"GLASSBOX_GRPC_PORT and GLASSBOX_PORT are both {config.port}: gRPC needs a port of its own")
     try:
         if certificate is None:
             server.add_insecure_port(address)
         else:
             server.add_secure_port(address, certificate.grpc_credentials())
-    except RuntimeError as error:  # grpcio's "Failed to bind"
-        raise ConfigError(f"cannot listen for gRPC on {address} (GLASSBOX_GRPC_PORT): {error}") from None
+    except RuntimeError:  # grpcio's "Failed to bind"
+        raise ConfigError(f"cannot listen for gRPC on {address} (GLASSBOX_GRPC_PORT): the port is in use or the "
+                          "address is not this machine's") from None
     await server.start()
     _log.info("gRPC API on %s (%s)", address, "TLS" if certificate else "plain")
     return server
