@@ -17,6 +17,7 @@ from tritonclient.utils import InferenceServerException
 
 from glassbox import artifacts
 from glassbox.data import LEAKY_FEATURE, load_credit, train_test
+from glassbox.serving import LocalServer
 
 from helpers import course_model_server, eventually, write_atomically
 
@@ -172,3 +173,16 @@ def _accepted(setup, X, key) -> bool:
     except InferenceServerException:
         return False
     return True
+
+
+def test_a_grpc_port_in_use_stops_the_start_in_one_line(setup):
+    taken = setup["local"].grpc_target.rsplit(":", 1)[1]    # the running server's own gRPC port
+    second = LocalServer({"GLASSBOX_MODEL_DIR": artifacts.build_course_model(),
+                          "GLASSBOX_API_KEY_FILE": setup["key_file"], "GLASSBOX_GRPC_PORT": taken})
+    try:
+        with pytest.raises(RuntimeError, match="exited with code 1") as caught:
+            second.start()   # grpcio's default SO_REUSEPORT would have let it share the port
+    finally:
+        second.stop()
+    assert f"error: cannot listen for gRPC on 127.0.0.1:{taken} (GLASSBOX_GRPC_PORT)" in str(caught.value)
+    assert "Traceback" not in str(caught.value)

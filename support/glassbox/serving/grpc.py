@@ -82,7 +82,9 @@ def create_server(current: Callable[[], ModelService], guard=None, metrics=None,
     ``guard``: the REST server's :class:`.auth.ApiKeyGuard` (``None``: no key, development only);
     ``max_message_bytes`` caps a request message, as REST's body limit. Create it on the running event loop.
     """
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", max_message_bytes)])
+    # grpcio sets SO_REUSEPORT by default: a second server on the same port would silently share its calls
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", max_message_bytes),
+                                      ("grpc.so_reuseport", 0)])
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(_Servicer(current, guard, metrics), server)
     return server
 
