@@ -2,15 +2,18 @@
 
 One server serves REST and gRPC; answers are compared with the model in this process and with REST's answer to
 the same rows (tritonclient's HTTP client, JSON form). Refusals carry gRPC status codes and REST's messages;
-a key rotated in the key file is honoured at once, as on REST.
+a key rotated in the key file is honoured at once, as on REST, and so is a model loaded through REST's
+repository extension.
 """
 
 import json
+import shutil
 
 import httpx
 import numpy as np
 import pytest
 import shap
+from sklearn.ensemble import HistGradientBoostingClassifier
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException
@@ -29,13 +32,15 @@ OUTPUTS = ("predict", "predict_proba", "explanation")
 def setup(tmp_path_factory):
     _, X_test, _, _ = train_test(load_credit())
     directory = tmp_path_factory.mktemp("grpc")
-    with course_model_server(directory, grpc=True, GLASSBOX_MAX_BATCH_ROWS=MAX_ROWS) as (local, key, model_dir):
+    model_dir = shutil.copytree(artifacts.build_course_model(), directory / "model")  # the last test replaces it
+    with course_model_server(directory, grpc=True, GLASSBOX_MAX_BATCH_ROWS=MAX_ROWS,
+                             GLASSBOX_MODEL_DIR=model_dir) as (local, key, _):
         art = artifacts.load(model_dir)
         X = X_test.drop(columns=[LEAKY_FEATURE])[art.feature_names].to_numpy(dtype=np.float64)
         client = triton_grpc.InferenceServerClient(local.grpc_target)
         rest = triton_http.InferenceServerClient(local.url.removeprefix("http://"))
         yield {"client": client, "rest": rest, "key": key, "key_file": directory / "api-key", "art": art, "X": X,
-               "local": local}
+               "local": local, "model_dir": model_dir}
         client.close()
         rest.close()
 
@@ -186,3 +191,23 @@ def test_a_grpc_port_in_use_stops_the_start_in_one_line(setup):
         second.stop()
     assert f"error: cannot listen for gRPC on 127.0.0.1:{taken} (GLASSBOX_GRPC_PORT)" in str(caught.value)
     assert "Traceback" not in str(caught.value)
+
+
+def test_a_model_loaded_through_rests_repository_extension_serves_grpc_too(setup):
+    """Last: it replaces the module's model."""
+    art, client = setup["art"], setup["client"]
+    X_train, X_test, y_train, y_test = train_test(load_credit(1500, seed=11), seed=11)
+    features = list(art.feature_names)
+    candidate = HistGradientBoostingClassifier(max_iter=15, random_state=11).fit(X_train[features], y_train)
+    artifacts.save(candidate, setup["model_dir"], X_train=X_train[features], X_test=X_test[features],
+                   y_test=y_test, name="credit", version="2", overwrite=True)
+    loaded = httpx.post(setup["local"].url + "/v2/repository/models/credit/load", timeout=60,
+                        headers={"Authorization": f"Bearer {setup['key']}"})
+    assert loaded.status_code == 200, loaded.text
+    assert client.is_model_ready("credit", model_version="2")
+    assert _refusal(lambda: client.is_model_ready("credit", model_version="1")).status() == "StatusCode.NOT_FOUND"
+    X = setup["X"][:4]
+    result = _infer(setup, X, outputs=("predict_proba",))
+    assert result.get_response().model_version == "2"
+    np.testing.assert_allclose(result.as_numpy("predict_proba"), candidate.predict_proba(X), rtol=0, atol=1e-9)
+    assert np.abs(candidate.predict_proba(X) - art.model.predict_proba(X)).max() > 1e-3   # another model indeed
