@@ -145,6 +145,8 @@ def test_bad_requests_get_invalid_argument_with_rests_message(setup):
     assert other.status() == "StatusCode.NOT_FOUND"
     many = _refusal(lambda: _infer(setup, setup["X"][:MAX_ROWS + 1]))
     assert many.status() == "StatusCode.RESOURCE_EXHAUSTED" and f"at most {MAX_ROWS}" in many.message()
+    huge = _refusal(lambda: _infer(setup, np.zeros((60_000, 9)), outputs=("predict",)))  # over REST's 4 MiB too
+    assert huge.status() == "StatusCode.RESOURCE_EXHAUSTED"
     for refused in (short, flags, unknown, many):
         assert "/" not in refused.message()           # no server path in any answer
 
