@@ -52,10 +52,11 @@ def eventually(condition, timeout: float = 15.0) -> bool:
 
 
 @contextlib.contextmanager
-def course_model_server(directory, **settings):
+def course_model_server(directory, *, grpc: bool = False, **settings):
     """The course model served by a local server process behind a fresh API key (in ``directory``/api-key).
 
-    ``settings`` are extra ``GLASSBOX_*`` variables. Yields ``(server, key, model_dir)``.
+    ``settings`` are extra ``GLASSBOX_*`` variables; ``grpc`` also serves the gRPC API (``server.grpc_target``).
+    Yields ``(server, key, model_dir)``.
     """
     from glassbox import artifacts
     from glassbox.serving import LocalServer
@@ -64,7 +65,8 @@ def course_model_server(directory, **settings):
     key = secrets.token_urlsafe(32)
     key_file = directory / "api-key"
     write_atomically(key_file, key)
-    with LocalServer({"GLASSBOX_MODEL_DIR": model_dir, "GLASSBOX_API_KEY_FILE": key_file, **settings}) as local:
+    with LocalServer({"GLASSBOX_MODEL_DIR": model_dir, "GLASSBOX_API_KEY_FILE": key_file, **settings},
+                     grpc=grpc) as local:
         yield local, key, model_dir
 
 
