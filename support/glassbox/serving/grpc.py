@@ -35,15 +35,10 @@ status                          when (REST's status)
 ``INTERNAL``                    a fault of the server's (500): logged, never a traceback to the caller
 ==============================  ===========================================================================
 
-The messages' code, ``grpc_predict_v2_pb2.py`` and ``grpc_predict_v2_pb2_grpc.py``, is generated from
-``grpc_predict_v2.proto`` (KServe's, Apache-2.0) with grpcio-tools 1.78.0 (protoc 31.1, which writes code for
-the protobuf runtime 6.31.1 and later 6.x: the lock pins protobuf 6.33, tritonclient keeps it below 7), run in
-``support/``::
-
-    python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. glassbox/serving/grpc_predict_v2.proto
-
-The proto registers the package ``inference``, as tritonclient's and the kserve SDK's do: one process cannot
-import this server's messages and one of those clients' (duplicate symbols). The server runs apart anyway.
+The messages and the service's stubs are the ones tritonclient ships (``tritonclient.grpc.service_pb2``, a
+locked dependency): Triton's ``GRPCInferenceService``, the protocol's gRPC API in the package ``inference``
+with Triton's extensions, whose RPCs this server leaves UNIMPLEMENTED. KServe's ``grpc_predict_v2.proto`` has
+the same package, service, messages and field numbers, so the kserve SDK's client speaks to it too.
 """
 
 from __future__ import annotations
@@ -56,8 +51,9 @@ from typing import Callable
 import grpc
 import orjson
 
-from glassbox.serving import grpc_predict_v2_pb2 as pb
-from glassbox.serving import grpc_predict_v2_pb2_grpc as pb_grpc
+from tritonclient.grpc import service_pb2 as pb
+from tritonclient.grpc import service_pb2_grpc as pb_grpc
+
 from glassbox.serving import protocol
 from glassbox.serving.protocol import ProtocolError
 from glassbox.serving.service import UNAUTHORIZED, ModelService
