@@ -28,7 +28,8 @@ COPY requirements.lock /tmp/requirements.lock
 # hash-checked (Debian's is too old to check a constraints file's hashes). /opt/venv gets the runtime subset of
 # the course's dependencies, at exactly the versions requirements.lock pins (used as the constraints file: no
 # version is written twice) and with every file checked against the lock's sha256 hashes (--require-hashes):
-# the HTTP server, the model and its explainer. glassbox.pth adds the course package's own directory.
+# the HTTP server, the gRPC server (grpcio, and the protocol's messages that tritonclient ships), the model and its
+# explainer. glassbox.pth adds the course package's own directory.
 # hvac, psutil and docker (the Docker SDK) are not used by the server: they are here for compose's one-shot
 # bootstrap, which runs in this image (`python -m glassbox.deploy bootstrap`): it needs Vault's client, and
 # `import glassbox.vault` imports the course's dev-Vault manager eagerly, which imports psutil and docker.
@@ -39,7 +40,7 @@ RUN python3 -m venv /opt/tools \
  && python3 -m venv --without-pip /opt/venv \
  && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check \
       --require-hashes --only-binary=:all: -c /tmp/requirements.lock \
-      starlette uvicorn uvloop httptools orjson prometheus-client \
+      starlette uvicorn uvloop httptools orjson prometheus-client 'tritonclient[grpc]' \
       numpy scipy pandas scikit-learn skops shap \
       hvac psutil docker \
  && find /opt/venv/lib -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
@@ -68,6 +69,7 @@ ENV PATH=/opt/glassbox/lib/bin:/opt/venv/bin:$PATH \
     GLASSBOX_MODEL_DIR=/opt/glassbox/models/credit \
     GLASSBOX_HOST=0.0.0.0 \
     GLASSBOX_PORT=8080
+# The protocol's gRPC API is off unless asked for: -e GLASSBOX_GRPC_PORT=8081 -p 8081:8081 (see glassbox.serving).
 EXPOSE 8080
 HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 CMD ["python", "-m", "glassbox.serving.health"]
 CMD ["glassbox", "serve"]

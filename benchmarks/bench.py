@@ -6,10 +6,9 @@
 What it does, in order (never two servers or two loads at once):
 
 1. builds the course model as a skops artifact in ``.bench/model`` (reused when already there);
-2. creates ``.bench/mlserver-venv`` with MLServer 1.7.1 and its scikit-learn runtime (MLServer pins an older
-   FastAPI than the course uses, so it gets a virtual environment of its own), at the course's scikit-learn
-   version, and converts the artifact to ``model.joblib`` *inside that environment's own process* — the
-   format MLServer's scikit-learn runtime loads — checking that both predict the same probabilities;
+2. gets MLServer 1.7.1's own virtual environment from :mod:`glassbox.peers` (installed once per machine, the
+   one lab 07 uses), and converts the artifact to ``model.joblib`` *inside that environment's own process* —
+   the format MLServer's scikit-learn runtime loads — checking that both predict the same probabilities;
 3. starts each server as a local process on a loopback port and sends both the same HTTP/JSON V2 request
    (one row, one ``[1, 11]`` FP64 tensor, output ``predict_proba``), with :func:`glassbox.monitoring.run_load`
    at 1 and at 8 concurrent keep-alive connections, after a warm-up; the course server also with the
@@ -29,14 +28,9 @@ import csv
 import json
 import os
 import secrets
-import shutil
-import socket
-import subprocess
-import sys
-import textwrap
 import time
 import warnings
-import urllib.error
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -44,7 +38,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / ".bench"
-MLSERVER_VERSION = "1.7.1"
 MODEL_NAME = "credit"
 
 
@@ -93,12 +86,14 @@ def main(argv=None) -> int:
         results["glassbox + explanation"] = _measure(url, explain_bodies, key, args)
 
     if not args.skip_mlserver:
-        python = _mlserver_venv()
-        ml_dir = _mlserver_model(python, model_dir, rows)
-        with _MLServer(python, ml_dir) as ml:
+        from glassbox import peers
+
+        python = peers.mlserver_venv()
+        ml_dir = peers.to_mlserver(python, model_dir, BENCH / "mlserver-model", rows[:20], name=MODEL_NAME)
+        with peers.MLServer(python, ml_dir, log=BENCH / "mlserver.log") as ml:
             url = ml.url + f"/v2/models/{MODEL_NAME}/infer"
             _check_answer(url, body, None, art.model, rows[:1])
-            results[f"MLServer {MLSERVER_VERSION}"] = _measure(url, bodies, None, args)
+            results[f"MLServer {peers.MLSERVER_VERSION}"] = _measure(url, bodies, None, args)
 
     table, rows_out, verdicts = _table(results, floor, args, len(art.feature_names))
     print()
@@ -163,125 +158,6 @@ def _check_answer(url: str, body: bytes, key, model, row) -> None:
         answer = json.loads(response.read())
     output = next(o for o in answer["outputs"] if o["name"] == "predict_proba")
     np.testing.assert_allclose(np.ravel(output["data"]), model.predict_proba(row).ravel(), rtol=1e-9)
-
-
-# -- MLServer in a virtual environment of its own ----------------------------------------------------------
-
-def _mlserver_venv() -> Path:
-    """``.bench/mlserver-venv`` with MLServer and its scikit-learn runtime, at the course's scikit-learn and
-    skops versions (the joblib file must be read by the version that wrote it)."""
-    from importlib.metadata import version
-
-    venv = BENCH / "mlserver-venv"
-    python = venv / "bin" / "python"
-    wanted = [f"mlserver=={MLSERVER_VERSION}", f"mlserver-sklearn=={MLSERVER_VERSION}",
-              f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}",
-              # uvloop 0.22 no longer creates a loop in get_event_loop(): MLServer 1.7.1's inference workers
-              # die at start-up with it ("There is no current event loop")
-              "uvloop<0.22"]
-    stamp = venv / "glassbox-bench.json"
-    if python.exists() and stamp.exists() and json.loads(stamp.read_text()) == wanted:
-        return python
-    _say(f"installing {', '.join(wanted)} into {venv.relative_to(REPO)} (once; about two minutes)")
-    if not python.exists():
-        base = shutil.which("python3.11") or shutil.which("python3") or sys.executable
-        subprocess.run([base, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *wanted],
-                   check=True)
-    stamp.write_text(json.dumps(wanted))
-    return python
-
-
-_CONVERT = textwrap.dedent("""
-    import json, sys
-    import joblib, numpy as np, skops.io as sio
-    source, target, trusted, probe = sys.argv[1:5]
-    model = sio.load(source, trusted=json.loads(trusted))
-    joblib.dump(model, target)
-    again = joblib.load(target)
-    print(json.dumps(again.predict_proba(np.load(probe)).tolist()))
-""")
-
-
-def _mlserver_model(python: Path, model_dir: Path, rows: np.ndarray) -> Path:
-    """The artifact as MLServer's scikit-learn runtime wants it: model.joblib plus model-settings.json,
-    written by the MLServer environment's own Python; its predictions are checked against ours."""
-    from glassbox import artifacts
-
-    artifacts.verify(model_dir)  # convert only a verified artifact
-    target = BENCH / "mlserver-model"
-    target.mkdir(exist_ok=True)
-    probe = BENCH / "probe.npy"
-    np.save(probe, rows[:20])
-    converted = subprocess.run(
-        [str(python), "-c", _CONVERT, str(model_dir / artifacts.MODEL_FILE), str(target / "model.joblib"),
-         json.dumps(list(artifacts.TRUSTED_TYPES)), str(probe)],
-        check=True, capture_output=True, text=True)
-    theirs = np.array(json.loads(converted.stdout.strip().splitlines()[-1]))
-    ours = artifacts.load(model_dir).model.predict_proba(rows[:20])
-    np.testing.assert_allclose(theirs, ours, rtol=1e-12)
-    (target / "model-settings.json").write_text(json.dumps({
-        "name": MODEL_NAME, "implementation": "mlserver_sklearn.SKLearnModel",
-        "parameters": {"uri": "./model.joblib", "version": "1"},
-    }, indent=2))
-    return target
-
-
-class _MLServer:
-    """``mlserver start`` on free loopback ports (HTTP, gRPC, metrics), MLServer's other settings as shipped."""
-
-    def __init__(self, python: Path, model_dir: Path):
-        self.python, self.model_dir = python, model_dir
-        self.port, grpc, metrics = _free_ports(3)
-        self.url = f"http://127.0.0.1:{self.port}"
-        (model_dir / "settings.json").write_text(json.dumps(
-            {"host": "127.0.0.1", "http_port": self.port, "grpc_port": grpc, "metrics_port": metrics}, indent=2))
-        self.process = None
-
-    def __enter__(self):
-        log = open(BENCH / "mlserver.log", "wb")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "GLASSBOX_"))}
-        self.process = subprocess.Popen([str(self.python.parent / "mlserver"), "start", str(self.model_dir)],
-                                        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"MLServer exited ({self.process.returncode}); see .bench/mlserver.log")
-            if _ok(self.url + f"/v2/models/{MODEL_NAME}/ready"):
-                return self
-            time.sleep(0.25)
-        self.__exit__()
-        raise SystemExit("MLServer was not ready within 180 s; see .bench/mlserver.log")
-
-    def __exit__(self, *exc):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 # -- reporting -----------------------------------------------------------------------------------------------

@@ -52,10 +52,11 @@ def eventually(condition, timeout: float = 15.0) -> bool:
 
 
 @contextlib.contextmanager
-def course_model_server(directory, **settings):
+def course_model_server(directory, *, grpc: bool = False, **settings):
     """The course model served by a local server process behind a fresh API key (in ``directory``/api-key).
 
-    ``settings`` are extra ``GLASSBOX_*`` variables. Yields ``(server, key, model_dir)``.
+    ``settings`` are extra ``GLASSBOX_*`` variables; ``grpc`` also serves the gRPC API (``server.grpc_target``).
+    Yields ``(server, key, model_dir)``.
     """
     from glassbox import artifacts
     from glassbox.serving import LocalServer
@@ -64,7 +65,8 @@ def course_model_server(directory, **settings):
     key = secrets.token_urlsafe(32)
     key_file = directory / "api-key"
     write_atomically(key_file, key)
-    with LocalServer({"GLASSBOX_MODEL_DIR": model_dir, "GLASSBOX_API_KEY_FILE": key_file, **settings}) as local:
+    with LocalServer({"GLASSBOX_MODEL_DIR": model_dir, "GLASSBOX_API_KEY_FILE": key_file, **settings},
+                     grpc=grpc) as local:
         yield local, key, model_dir
 
 
@@ -110,6 +112,15 @@ def assert_not_yet(feedback, *words):
     for word in words:
         assert word in feedback.message + " " + feedback.hint, feedback
 
+
+_QUANTITY_UNITS = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30}
+
+
+def quantity(text) -> float:
+    """A Kubernetes resource quantity (``500m``, ``"1"``, ``512Mi``, ``1Gi``) as a number of cores or bytes."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(m|k|M|G|Ki|Mi|Gi)?", str(text))
+    assert match, f"{text!r} is not a resource quantity this test reads (m, k, M, G, Ki, Mi, Gi)"
+    return float(match.group(1)) * _QUANTITY_UNITS.get(match.group(2), 1)
 
 # Vault/OpenBao tokens (service, batch, recovery, legacy), private keys, AppRole secret IDs next to their name,
 # bearer credentials, and cloud keys.
@@ -165,22 +176,12 @@ def printed(notebook) -> str:
 
 
 def peer_venv(name: str, requirements: list[str]) -> Path:
-    """``.bench/<name>`` with ``requirements`` installed (once; again when they change), for a client whose pins
-    clash with the course's, as ``benchmarks/bench.py`` installs MLServer. Skips, saying why, where the registry
-    is out of reach (a failure in CI, see ``conftest.py``). Returns the venv's python."""
-    import json
-    import sys
+    """The python of a peer's own virtual environment (:func:`glassbox.peers.venv`), for a client whose pins
+    clash with the course's. Skips, saying why, where it cannot be installed (a failure in CI, see
+    ``conftest.py``)."""
+    from glassbox import peers
 
-    venv = REPO / ".bench" / name
-    python = venv / "bin" / "python"
-    stamp = venv / "glassbox-test.json"
-    if python.exists() and stamp.exists() and json.loads(stamp.read_text()) == requirements:
-        return python
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                                *requirements], capture_output=True, text=True)
-    if installed.returncode:
-        pytest.skip(f"cannot install {', '.join(requirements)} into {venv}: {installed.stderr.strip()[-300:]}")
-    stamp.write_text(json.dumps(requirements))
-    return python
+    try:
+        return peers.venv(name, requirements)
+    except peers.Unavailable as reason:
+        pytest.skip(str(reason))

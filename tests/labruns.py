@@ -112,8 +112,10 @@ def feedback_texts(cell, lab: str, title: str) -> list[str]:
 
 
 def _environment(home: Path) -> dict[str, str]:
+    # GLASSBOX_PEERS=off: the serving lab's MLServer section is the untouched solution's (nbval runs it), not a
+    # variant's concern, and it would start MLServer in every run
     env = dict(os.environ, GLASSBOX_HOME=str(home), GLASSBOX_VAULT_PORT=str(pick_free_port()),
-               GLASSBOX_VAULT_BACKEND="embedded")
+               GLASSBOX_VAULT_BACKEND="embedded", GLASSBOX_PEERS="off")
     env.pop("VAULT_ADDR", None)
     env.pop("VAULT_TOKEN", None)
     return env

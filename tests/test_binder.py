@@ -115,7 +115,8 @@ class BinderEnv:
     costs: dict = field(default_factory=dict)
 
     def environ(self, **extra: str) -> dict:
-        """Binder's environment: the launch's venv first on PATH, a fresh HOME, no Docker engine, no Vault."""
+        """Binder's environment: the launch's venv first on PATH, a fresh HOME, no Docker engine, no Vault,
+        and mybinder.org's ``BINDER_LAUNCH_HOST``."""
         own_bin = str(Path(sys.executable).parent)
         path = [str(self.venv / "bin")] + [entry for entry in os.environ.get("PATH", "").split(os.pathsep)
                                           if entry and entry != own_bin]
@@ -125,7 +126,8 @@ class BinderEnv:
         home = self.root / "home"
         home.mkdir(exist_ok=True)
         env.update(PATH=os.pathsep.join(path), VIRTUAL_ENV=str(self.venv), HOME=str(home),
-                   DOCKER_HOST=f"unix://{self.root}/no-docker-engine.sock")
+                   DOCKER_HOST=f"unix://{self.root}/no-docker-engine.sock",
+                   BINDER_LAUNCH_HOST="https://mybinder.org/")   # as mybinder.org sets it: no MLServer install
         env.update(extra)
         return env
 

@@ -133,7 +133,7 @@ def _api(jupyterlab, path: str):
 def _open(page: Page, name: str):
     """Double-click ``name`` in the file browser; the notebook's panel once its kernel is connected, idle."""
     page.locator(".jp-DirListing-item", has_text=name).dblclick()
-    panel = page.locator(f'.jp-NotebookPanel:has(.jp-Notebook) >> visible=true')
+    panel = page.locator('.jp-NotebookPanel:has(.jp-Notebook) >> visible=true')
     expect(page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")).to_have_text(name, timeout=60_000)
     # The kernel is connected once the status bar says "Idle" (a Run All before that asks "Select Kernel")
     idle = page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle$"))
@@ -157,6 +157,11 @@ _STATE = """panel => {
   return {cells: prompts.length, busy: prompts.filter(p => p.includes('*')).length,
           counted: prompts.filter(p => /^\\[\\d+\\]:$/.test(p)).length, traceback};
 }"""
+
+
+# Each code cell's execution count as its prompt shows it ("" where it has none).
+_COUNTS = """panel => [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(
+  p => (p.textContent.trim().match(/^\\[(\\d+)\\]:$/) || ['', ''])[1])"""
 
 
 def _run(page: Page, panel, until: float) -> dict:
@@ -216,11 +221,15 @@ def _screenshot(page: Page, panel, name: str):
 
 
 def _save(page: Page, panel, folder: Path, name: str) -> nbformat.NotebookNode:
-    """File > Save Notebook (into the copy); the notebook as saved: what the kernel really produced.
+    """File > Save Notebook (into the copy); the notebook as saved once it holds every count the page shows.
 
+    JupyterLab's autosave (every 120 s) snapshots the notebook when it starts, and marks the tab clean when it
+    ends, even if a cell finished in between: a clean tab does not mean the file holds what the page shows. So
+    the file is read until its execution counts are the page's, for up to 60 s after this save.
     A save whose request the browser could not send ("File Save Error ... Failed to fetch", seen here once on
     a loaded machine, before the request reached the server) is dismissed and tried again, as a learner would.
     """
+    shown = [int(count) if count.isdigit() else None for count in page.evaluate(_COUNTS, panel.element_handle())]
     clean = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current:not(.jp-mod-dirty)")
     failed = page.locator(".jp-Dialog", has_text="File Save Error")
     for attempt in range(3):
@@ -228,7 +237,14 @@ def _save(page: Page, panel, folder: Path, name: str) -> nbformat.NotebookNode:
         _menu(page, "File", "Save Notebook")
         expect(clean.or_(failed).first).to_be_visible(timeout=60_000)
         if not failed.count():
-            return nbformat.read(folder / name, as_version=4)
+            deadline = time.monotonic() + 60
+            while True:
+                saved = nbformat.read(folder / name, as_version=4)
+                counts = [cell.execution_count for cell in saved.cells if cell.cell_type == "code"]
+                if counts == shown or time.monotonic() > deadline:
+                    assert counts == shown, f"{name} as saved {counts} is not what the page shows {shown}"
+                    return saved
+                time.sleep(0.5)
         message = failed.text_content()
         failed.locator(".jp-mod-accept, .jp-mod-reject").first.click()
     raise AssertionError(f"JupyterLab could not save {name}: {message}")
@@ -276,7 +292,8 @@ def test_run_all_in_the_browser_shows_no_error_every_check_box_and_the_plots(pag
 
         saved = _save(page, panel, jupyterlab[2], name)
         code = [cell for cell in saved.cells if cell.cell_type == "code"]
-        assert all(cell.execution_count for cell in code)
+        assert all(cell.execution_count for cell in code), [
+            index for index, cell in enumerate(saved.cells) if cell.cell_type == "code" and not cell.execution_count]
         errors = [output for cell in code for output in cell.outputs if output.output_type == "error"]
         assert not errors, [f"{error.ename}: {error.evalue}" for error in errors]
 

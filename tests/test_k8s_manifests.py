@@ -9,6 +9,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from helpers import quantity
 
 from glassbox.vault import bootstrap
 
@@ -145,19 +146,9 @@ def test_resources_are_requested_and_limited(container):
     requests, limits = container["resources"]["requests"], container["resources"]["limits"]
     for resource in ("cpu", "memory"):
         assert resource in requests and resource in limits
-
-    def cpu(text):
-        text = str(text)
-        return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-
-    def memory(text):
-        units = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30}
-        return float(text[:-2]) * units[text[-2:]]
-
-    assert cpu(requests["cpu"]) <= cpu(limits["cpu"])
-    assert memory(requests["memory"]) <= memory(limits["memory"])
+        assert quantity(requests[resource]) <= quantity(limits[resource])
     # the server (model + shap) needs a few hundred MB; the lab keeps it under 1.5 GB
-    assert 256 * 2 ** 20 <= memory(requests["memory"]) and memory(limits["memory"]) <= 1.5 * 2 ** 30
+    assert 256 * 2 ** 20 <= quantity(requests["memory"]) and quantity(limits["memory"]) <= 1.5 * 2 ** 30
 
 
 def test_the_deployment_selects_its_own_pods_and_rolls_without_downtime(deployment):
@@ -246,7 +237,7 @@ def test_no_secret_value_in_any_manifest():
                     # only a *path* to a file that Vault's agent writes may stand here, never the value
                     assert variable["name"].endswith("_FILE") and variable["value"].startswith("/vault/secrets/"), \
                         variable["name"]
-    text = "\n".join(path.read_text() for path in K8S.glob("*"))
+    text = "\n".join(path.read_text() for path in sorted(K8S.rglob("*")) if path.is_file())   # peers/ too
     assert not re.search(r"\b(hv[sbr]|s|b|r)\.[A-Za-z0-9]{24,}", text)           # Vault/OpenBao tokens
     assert not re.search(r"Bearer\s+[A-Za-z0-9_\-.=]{16,}", text)
     assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text)  # role/secret IDs

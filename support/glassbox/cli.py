@@ -132,7 +132,8 @@ def _serve(args) -> int:
     from glassbox.serving import ConfigError, serve
     from glassbox.serving.auth import KeySourceError
 
-    settings = {"host": args.host, "port": args.port, "model_dir": args.model_dir, "model_name": args.model_name}
+    settings = {"host": args.host, "port": args.port, "grpc_port": args.grpc_port, "model_dir": args.model_dir,
+                "model_name": args.model_name}
     if args.build_model:
         settings["build_model"] = True
     try:
@@ -175,6 +176,8 @@ def _parser() -> argparse.ArgumentParser:
         "serve", help="run the model server (Open Inference Protocol V2), configured by GLASSBOX_* variables")
     serve_cmd.add_argument("--host", help="address (default $GLASSBOX_HOST or 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, help="port (default $GLASSBOX_PORT or 8080)")
+    serve_cmd.add_argument("--grpc-port", type=int,
+                           help="also serve the gRPC API on this port (default $GLASSBOX_GRPC_PORT; unset: none)")
     serve_cmd.add_argument("--model-dir", help="artifact directory (default $GLASSBOX_MODEL_DIR or <home>/models/credit)")
     serve_cmd.add_argument("--model-name", help="name in the URLs (default: the artifact's, credit)")
     serve_cmd.add_argument("--build-model", action="store_true", help="build the course model first if missing")

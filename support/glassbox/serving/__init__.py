@@ -4,7 +4,8 @@ Start it with ``glassbox serve``, ``python -m glassbox.serving``, or from Python
 or a test can run it as a child process with :class:`LocalServer`. The package keeps its parts apart:
 :mod:`.protocol` (the V2 request and response schema and its checks), :mod:`.runtime` (the model, loaded and
 prepared once), :mod:`.app` (the HTTP layer), :mod:`.auth` (the API key that Vault Agent renders), :mod:`.metrics`
-(Prometheus); :mod:`.repository` (the protocol's model-repository extension: a new version of the model
+(Prometheus); :mod:`.service` (what both transports serve); :mod:`.grpc` (the protocol's gRPC API, on
+its own port when ``GLASSBOX_GRPC_PORT`` is set); :mod:`.repository` (the protocol's model-repository extension: a new version of the model
 loaded without a restart); :mod:`.connections` (slow clients' timeouts, below the app).
 
 Configuration (environment variables; keyword arguments of :func:`serve` override them)
@@ -18,6 +19,8 @@ Configuration (environment variables; keyword arguments of :func:`serve` overrid
                                            none (default: refuse to start without an artifact)
 ``GLASSBOX_HOST``, ``GLASSBOX_PORT``       where to listen (default ``127.0.0.1``, ``8080``; a container sets
                                            ``0.0.0.0``)
+``GLASSBOX_GRPC_PORT``                     also serve the protocol's gRPC API on this port (:mod:`.grpc`; same
+                                           host, key, TLS and model); unset (the default): REST only
 ``GLASSBOX_API_KEY_FILE``                  the file holding the API key, kept fresh by Vault Agent
                                            (:mod:`glassbox.vault.agent`: a local process, the compose sidecar,
                                            or the Kubernetes injector)
@@ -75,6 +78,7 @@ class ServerConfig:
     build_model: bool = False
     host: str = "127.0.0.1"
     port: int = 8080
+    grpc_port: int | None = None
     api_key_file: Path | None = None
     tls_file: Path | None = None
     key_refresh_seconds: float = 30.0
@@ -120,6 +124,7 @@ class ServerConfig:
             build_model=build == "if-missing",
             host=text("GLASSBOX_HOST") or "127.0.0.1",
             port=number("GLASSBOX_PORT", int, 8080),
+            grpc_port=number("GLASSBOX_GRPC_PORT", int, None),
             api_key_file=_path(text("GLASSBOX_API_KEY_FILE")),
             tls_file=_path(text("GLASSBOX_TLS_FILE")),
             key_refresh_seconds=number("GLASSBOX_KEY_REFRESH_SECONDS", float, 30.0),
@@ -205,6 +210,29 @@ def build_app(config: ServerConfig | None = None):
     return with_repository(app, config, model_dir)  # POST /v2/repository/models/{name}/load: hot reload
 
 
+async def _start_grpc(app, config: ServerConfig, certificate):
+    """The gRPC API on ``config.grpc_port``, beside REST on the same event loop: same guard, metrics and model
+    (``app.state`` follows the repository extension's swaps), over TLS when REST serves TLS."""
+    from glassbox.serving.grpc import create_server
+
+    server = create_server(lambda: app.state.service, app.state.guard, app.state.metrics,
+                           max_message_bytes=config.max_body_bytes)
+    address = f"{config.host}:{config.grpc_port}"
+    if config.grpc_port == config.port:
+        raise ConfigError(f"GLASSBOX_GRPC_PORT and GLASSBOX_PORT are both {config.port}: gRPC needs a port of its own")
+    try:
+        if certificate is None:
+            server.add_insecure_port(address)
+        else:
+            server.add_secure_port(address, certificate.grpc_credentials())
+    except RuntimeError:  # grpcio's "Failed to bind"
+        raise ConfigError(f"cannot listen for gRPC on {address} (GLASSBOX_GRPC_PORT): the port is in use or the "
+                          "address is not this machine's") from None
+    await server.start()
+    _log.info("gRPC API on %s (%s)", address, "TLS" if certificate else "plain")
+    return server
+
+
 def serve(config: ServerConfig | None = None, **settings) -> None:
     """Run the model server until stopped (SIGINT/SIGTERM); settings override the environment.
 
@@ -237,11 +265,14 @@ def serve(config: ServerConfig | None = None, **settings) -> None:
 
     async def run() -> None:
         reloading = asyncio.get_running_loop().create_task(certificate.run()) if certificate else None
+        grpc_server = await _start_grpc(app, config, certificate) if config.grpc_port else None
         try:
             await server.serve()
         finally:
             if reloading is not None:
                 reloading.cancel()
+            if grpc_server is not None:
+                await grpc_server.stop(grace=1.0)
 
     with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
         runner.run(run())

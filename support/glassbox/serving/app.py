@@ -39,7 +39,6 @@ import os
 import signal
 import time
 
-import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -47,11 +46,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from glassbox import __version__
 from glassbox.serving import protocol
 from glassbox.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from glassbox.serving.metrics import ServerMetrics
 from glassbox.serving.protocol import ProtocolError
+from glassbox.serving.service import UNAUTHORIZED, ModelService
 
 __all__ = ["create_app"]
 
@@ -63,8 +62,6 @@ _HEADER_LENGTH = "inference-header-content-length"
 # before reading the answer (urllib) gets the 413, not a connection reset; beyond it the server just closes.
 _DRAIN_BYTES = 64 * 1024 * 1024
 _UNAUTHORIZED = {"www-authenticate": 'Bearer realm="glassbox"'}
-# Explanations cost about 0.4 ms a row: more rows than this go to a worker thread.
-_EXPLAIN_INLINE_ROWS = 8
 
 
 def _json(body: bytes, status: int = 200, headers: dict | None = None) -> Response:
@@ -86,21 +83,15 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
     ``body_timeout`` seconds to arrive gets a 408. ``extensions`` are the protocol extensions that ``GET /v2``
     lists (the repository extension is mounted in front of this app).
     """
-    name = model_name or runtime.name
-    version = runtime.version
-    schema = runtime.schema
     metrics = metrics or ServerMetrics()
-    metrics.model(name, version, runtime.artifact.manifest_sha256, runtime.compiled)
+    service = ModelService(runtime, metrics, model_name=model_name, extensions=extensions)
+    name, schema = service.name, service.schema
     if guard is not None and guard.metrics is None:
         guard.metrics = metrics
         if guard.version is not None:
             metrics.key_refresh("ok", guard.version)
-    model_metadata = protocol.orjson.dumps({**runtime.metadata(), "name": name})
-    server_metadata = protocol.orjson.dumps({"name": "glassbox", "version": __version__, "extensions": list(extensions)})
-    predict_datatype = runtime.predict_datatype
-    explanation_parameters = {"base_value": runtime.base_value, "feature_names": list(runtime.feature_names),
-                              "scale": "log-odds of class " + str(runtime.classes[-1])}
-    not_found = f"unknown model; this server serves {name!r}"
+    model_metadata = protocol.orjson.dumps(service.model_metadata)
+    server_metadata = protocol.orjson.dumps(service.server_metadata)
 
     def endpoint(label: str, protected: bool):
         """Wrap a handler: key check, error shaping, metrics. The label names the route in the metrics."""
@@ -111,8 +102,7 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
                 try:
                     if protected and guard is not None and not await guard.authorize(
                             request.headers.get("authorization")):
-                        response = _error("missing or invalid API key: send \"Authorization: Bearer <key>\"",
-                                          401, _UNAUTHORIZED)
+                        response = _error(UNAUTHORIZED, 401, _UNAUTHORIZED)
                     else:
                         response = await handler(request)
                 except ProtocolError as error:
@@ -132,9 +122,7 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
         return wrap
 
     def check_model(request: Request) -> None:
-        params = request.path_params
-        if params["name"] != name or params.get("version", version) != version:
-            raise ProtocolError(f"{not_found} (version {version})", status=404)
+        service.check_model(request.path_params["name"], request.path_params.get("version"))
 
     async def live(request):
         return _json(b'{"live":true}')
@@ -171,40 +159,16 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
             raise ProtocolError("Inference-Header-Content-Length must be the JSON header's length in bytes")
         body = await _read_body(request, max_body_bytes, body_timeout)
         parsed = protocol.parse_infer_request(body, schema, None if header_length is None else int(header_length))
-        for field, served in (("model_name", name), ("model_version", version)):
-            sent = getattr(parsed, field)
-            if sent is not None and sent != served:
-                raise ProtocolError(f"the request's {field} is {sent[:40]!r} but this URL serves {served!r}")
-        X = parsed.X
-        wants_explanation = "explanation" in parsed.outputs
-        if runtime.is_large(X) or (wants_explanation and X.shape[0] > _EXPLAIN_INLINE_ROWS):
-            outputs = await run_in_threadpool(_compute, X, parsed.outputs)
+        service.check_names(parsed)
+        if service.needs_worker(parsed):
+            outputs = await run_in_threadpool(service.compute, parsed)
         else:
-            outputs = _compute(X, parsed.outputs)
-        body, json_length = protocol.infer_response(name, version, parsed.id, outputs, parsed.binary_outputs)
+            outputs = service.compute(parsed)
+        body, json_length = protocol.infer_response(name, service.version, parsed.id, outputs,
+                                                    parsed.binary_outputs)
         if json_length is None:
             return _json(body)
         return Response(body, media_type=_BINARY, headers={_HEADER_LENGTH: str(json_length)})
-
-    def _compute(X: np.ndarray, wanted: tuple[str, ...]) -> list[dict]:
-        proba = runtime.predict_proba(X)
-        predicted = runtime.predict(proba)
-        if predicted.shape[0] == 1:
-            metrics.predictions((predicted[0].item(),), (1,), X.shape[0] if "explanation" in wanted else 0)
-        else:
-            metrics.predictions(*np.unique(predicted, return_counts=True),
-                                X.shape[0] if "explanation" in wanted else 0)
-        outputs = []
-        for output in wanted:
-            if output == "predict":
-                data = predicted if predict_datatype == "INT64" else predicted.astype(str)
-                outputs.append({"name": "predict", "datatype": predict_datatype, "data": data})
-            elif output == "predict_proba":
-                outputs.append({"name": "predict_proba", "datatype": "FP64", "data": proba})
-            else:
-                outputs.append({"name": "explanation", "datatype": "FP64", "data": runtime.explain(X),
-                                "parameters": explanation_parameters})
-        return outputs
 
     async def metrics_endpoint(request):
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
@@ -248,6 +212,7 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
                     exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.metrics = metrics
     app.state.runtime = runtime
+    app.state.service = service
     app.state.guard = guard
     return app
 

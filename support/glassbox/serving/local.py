@@ -10,7 +10,8 @@ The child gets this process's environment without any ``VAULT_*`` or ``BAO_*`` v
 talks to Vault: its agent does), plus ``env``; it listens on a free loopback port unless told otherwise, and writes its log to a file. With
 ``GLASSBOX_TLS_FILE`` in ``env`` it serves HTTPS, and :attr:`url` says so; pass the CA that signed its
 certificate as ``ca_file`` (the course CA, :func:`glassbox.vault.bootstrap.ca_certificate`), so that waiting
-for it verifies it as any caller would.
+for it verifies it as any caller would. With ``grpc=True`` it also serves the gRPC API on a free port of
+its own, at :attr:`grpc_target` (``host:port``, what gRPC clients take).
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ class LocalServer(ChildProcess):
     """``python -m glassbox.serving`` in a child process; :meth:`start` waits until it answers ready."""
 
     def __init__(self, env: dict | None = None, *, host: str = "127.0.0.1", port: int | None = None,
-                 log_path=None, ca_file=None):
+                 log_path=None, ca_file=None, grpc: bool = False):
         self.host = host
         self.port = port or _free_port(host)
         self.env = {key: str(value) for key, value in (env or {}).items()}
+        if grpc:
+            self.env.setdefault("GLASSBOX_GRPC_PORT", str(_free_port(host)))
         self.ca_file = ca_file
         self.scheme = "https" if self.env.get("GLASSBOX_TLS_FILE") else "http"
         self.log_path = Path(log_path) if log_path else Path(
@@ -48,6 +51,12 @@ class LocalServer(ChildProcess):
     @property
     def url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def grpc_target(self) -> str | None:
+        """``host:port`` of the gRPC API, or ``None`` when the server serves REST only."""
+        port = self.env.get("GLASSBOX_GRPC_PORT")
+        return f"{self.host}:{port}" if port else None
 
     def start(self, timeout: float = 60.0) -> "LocalServer":
         """Start the server and wait until ``/v2/health/ready`` answers 200; raise with the log if it does not."""

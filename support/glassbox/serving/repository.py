@@ -41,6 +41,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from glassbox.serving import protocol
+from glassbox.serving.service import UNAUTHORIZED
 
 __all__ = ["ModelRepository", "with_repository", "LoadError"]
 
@@ -107,8 +108,7 @@ class ModelRepository:
         started = time.perf_counter()
         try:
             if self.guard is not None and not await self.guard.authorize(request.headers.get("authorization")):
-                response = _error("missing or invalid API key: send \"Authorization: Bearer <key>\"", 401,
-                                  {"www-authenticate": 'Bearer realm="glassbox"'})
+                response = _error(UNAUTHORIZED, 401, {"www-authenticate": 'Bearer realm="glassbox"'})
             else:
                 response = await handler(request)
         except protocol.ProtocolError as error:
