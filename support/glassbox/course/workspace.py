@@ -103,6 +103,7 @@ def sync(labs: Path, workspace: Path) -> Report:
                 aside = _timestamped(target)
                 target.rename(aside)
                 report.set_aside[name] = aside.name
+                report.new.append(name)
                 _write(target, content)
         elif copied[name] == wanted or _sha(target.read_bytes()) == wanted:
             pass                                          # the course did not change it, or the learner has it
