@@ -11,7 +11,7 @@ import httpx
 import nbformat
 import pytest
 
-from helpers import REPO, lab_env, pick_free_port, wait_for_lab
+from helpers import REPO, check_outcomes, lab_env, pick_free_port, wait_for_lab
 
 LABS = sorted(path.name for path in (REPO / "labs").glob("*.ipynb"))
 
@@ -160,6 +160,34 @@ def test_labs_check_passes_while_the_workspace_holds_answers(course):
     _answer(course / "labs" / LABS[0])   # what JupyterLab's autosave did before the workspace: labs/ goes stale
     stale = _glassbox(course, "labs", "check")
     assert stale.returncode == 1 and f"labs/{LABS[0]} is stale" in stale.stderr
+
+
+def test_a_lab_run_in_the_workspace_records_its_checks_for_glassbox_progress(course, tmp_path):
+    from glassbox.course.build import BEGIN, END, STUB
+
+    _sync(course)
+    lab = course / "workspace" / LABS[0]
+    solved = next(cell.source for cell in nbformat.read(course / "solutions" / LABS[0], as_version=4).cells
+                  if "check_made_up_token(prediction)" in cell.source)
+    notebook = nbformat.read(lab, as_version=4)
+    answer = next(cell for cell in notebook.cells if "check_made_up_token(prediction)" in cell.source)
+    answer.source = "\n".join(line for line in solved.splitlines()       # the learner answers as the solution does
+                              if not line.lstrip().startswith((BEGIN, END, STUB.strip())))
+    nbformat.write(notebook, lab)
+    env = lab_env(tmp_path)
+    try:
+        ran = subprocess.run([sys.executable, "-m", "glassbox.course.execute", lab.name], cwd=lab.parent, env=env,
+                             capture_output=True, text=True, timeout=300)
+        progress = subprocess.run([sys.executable, "-m", "glassbox", "progress"], env=env, capture_output=True,
+                                  text=True, timeout=120)
+    finally:
+        subprocess.run([sys.executable, "-m", "glassbox", "vault", "down"], env=env, capture_output=True)
+
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "Lab 00: 1/3 checks passed" in progress.stdout, progress.stdout
+    assert progress.stdout.count("not yet") >= 2                         # the stubs left open were tried too
+    assert len(check_outcomes(nbformat.read(lab, as_version=4), "00")) == 3   # its outputs: in the learner's copy
+    assert (course / "labs" / LABS[0]).read_bytes() == (REPO / "labs" / LABS[0]).read_bytes()
 
 
 def test_glassbox_lab_serves_the_workspace_and_autosaves_there(course):
