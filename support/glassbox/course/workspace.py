@@ -23,7 +23,12 @@ runs ``git merge -Xours``, a line-by-line merge of the notebook's JSON that can 
 two versions; here the learner's file is kept exactly and the course's version is offered beside it. nbgitpuller
 itself is not used: it needs a git remote and clones a whole repository (solutions/ included) into the workspace.
 
-A JupyterHub spawner reuses the same call, ``sync(course_labs, learner_workspace)``, before each server starts.
+The default place, ``workspace/`` beside labs/, is why nothing above labs/ is copied: lab 08 looks upwards for
+``deploy/k8s``, lab 07 for the ``Dockerfile``, lab 06 links ``../benchmarks/README.md``, and all of these resolve
+to the course's current files, from a checkout, the devcontainer (the repository is mounted, so the copies survive
+a rebuild) or Binder (whose home is the repository). A JupyterHub spawner reuses the same call,
+``sync(course_labs, learner_workspace)``, before each server starts; a workspace outside the course's folder then
+needs the course's ``deploy/`` and ``benchmarks/`` linked beside it.
 """
 
 from __future__ import annotations
