@@ -15,7 +15,7 @@ $(BIN)/glassbox: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-lab: $(BIN)/glassbox            ## start (or reuse) the dev Vault and open JupyterLab on labs/
+lab: $(BIN)/glassbox            ## update your copies in workspace/ from labs/, start (or reuse) the dev Vault, open JupyterLab on them
 	$(BIN)/glassbox lab
 
 test: $(BIN)/glassbox           ## run every test: unit tests, the labs/ sync check, every notebook

@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import hvac
 import pytest
 
@@ -39,6 +40,27 @@ def _bindable(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def lab_env(root: Path) -> dict:
+    """The environment for a `glassbox lab` subprocess of its own: state, Vault port and Jupyter dirs under ``root``."""
+    return dict(os.environ, GLASSBOX_HOME=str(root / "home"), GLASSBOX_VAULT_PORT=str(pick_free_port()),
+                GLASSBOX_VAULT_BACKEND="embedded", JUPYTER_CONFIG_DIR=str(root / "jupyter"),
+                JUPYTER_RUNTIME_DIR=str(root / "runtime"))
+
+
+def wait_for_lab(lab_url: str, process, timeout: float = 120):
+    """The answer of the JupyterLab page at ``lab_url`` once it serves (200), while ``process`` still runs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answer = httpx.get(lab_url, timeout=5)
+            if answer.status_code == 200:
+                return answer
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline and process.poll() is None, "JupyterLab did not answer"
+        time.sleep(0.5)
 
 
 def eventually(condition, timeout: float = 15.0) -> bool:

@@ -11,16 +11,14 @@ import httpx
 import psutil
 import pytest
 
-from helpers import pick_free_port
+from helpers import lab_env, pick_free_port, wait_for_lab
 
 LABS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "labs")
 
 
 @pytest.fixture
 def lab_process(tmp_path):
-    env = dict(os.environ, GLASSBOX_HOME=str(tmp_path / "home"), GLASSBOX_VAULT_PORT=str(pick_free_port()),
-               GLASSBOX_VAULT_BACKEND="embedded", JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env = lab_env(tmp_path)
     port = pick_free_port()
     process = subprocess.Popen([sys.executable, "-m", "glassbox", "lab", "--no-browser", "--port", str(port),
                                 "--dir", LABS],
@@ -41,16 +39,7 @@ def test_lab_prints_vault_and_jupyterlab_addresses_that_answer(lab_process):
     environment = psutil.Process(lab_process.pid).environ()  # the same process, exec'd into JupyterLab
     assert environment["VAULT_ADDR"] == vault_addr and "VAULT_TOKEN" not in environment
 
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            answer = httpx.get(lab_url, timeout=5)
-            if answer.status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline and lab_process.poll() is None, "JupyterLab did not answer"
-        time.sleep(0.5)
+    answer = wait_for_lab(lab_url, lab_process)
     assert "JupyterLab" in answer.text
     base, token = lab_url.split("/lab?token=")
     notification = httpx.get(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification",
@@ -79,9 +68,7 @@ def test_a_second_lab_reuses_the_running_jupyterlab_and_prints_its_address(lab_p
 
 
 def test_a_taken_port_moves_jupyterlab_to_a_free_one_and_says_so(tmp_path):
-    env = dict(os.environ, GLASSBOX_HOME=str(tmp_path / "home"), GLASSBOX_VAULT_PORT=str(pick_free_port()),
-               GLASSBOX_VAULT_BACKEND="embedded", JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env = lab_env(tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

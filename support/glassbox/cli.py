@@ -1,4 +1,4 @@
-"""The ``glassbox`` command: ``doctor``, ``vault``, ``lab``, ``labs``, ``progress``, ``serve``."""
+"""The ``glassbox`` command: ``doctor``, ``vault``, ``lab``, ``labs``, ``workspace``, ``progress``, ``serve``."""
 
 from __future__ import annotations
 
@@ -62,11 +62,32 @@ def _labs(args) -> int:
     return 0
 
 
+def _workspace(args) -> int:
+    return 0 if _synced_workspace(args) else 1
+
+
+def _synced_workspace(args) -> Path | None:
+    """Bring the course's labs into the learner's workspace and print what happened; None on an error."""
+    from glassbox.course import workspace
+
+    folder = Path(args.workspace) if args.workspace else workspace.default_workspace(args.labs)
+    try:
+        report = workspace.sync(Path(args.labs), folder)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+    print(report.summary(), flush=True)
+    return folder
+
+
 def _lab(args) -> int:
     from jupyter_server.serverapp import list_running_servers
 
     from glassbox import vault
 
+    root = Path(args.dir) if args.dir else _synced_workspace(args)
+    if root is None:
+        return 1
     try:
         server = vault.up()
     except vault.VaultError as error:
@@ -78,7 +99,7 @@ def _lab(args) -> int:
         # alone, so JupyterLab, its terminals and other kernels' subprocesses never inherit it.
         os.environ.pop("VAULT_TOKEN", None)
     for running in list_running_servers():  # a second `make lab`: the JupyterLab already serving these labs
-        if Path(running.get("root_dir", "")).resolve() == Path(args.dir).resolve():
+        if Path(running.get("root_dir", "")).resolve() == root.resolve():
             print(f"JupyterLab already runs: {running['url'].rstrip('/')}/lab?token={running['token']}")
             return 0
     port = args.port
@@ -87,11 +108,11 @@ def _lab(args) -> int:
         print(f"Port {args.port} is taken by another program: JupyterLab uses port {port} instead.")
     token = secrets.token_urlsafe(24)
     print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
-    root = ["--ServerApp.allow_root=True"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers, CI
+    as_root = ["--ServerApp.allow_root=True"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers
     os.execvp(sys.executable, [
-        sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={args.dir}",
+        sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.open_browser={not args.no_browser}", *root,
+        f"--IdentityProvider.token={token}", f"--ServerApp.open_browser={not args.no_browser}", *as_root,
         f"--LabApp.app_settings_dir={_LAB_SETTINGS}",   # no "Jupyter news" pop-up, no update checks
     ])
 
@@ -162,11 +183,22 @@ def _parser() -> argparse.ArgumentParser:
     labs_cmd.add_argument("--labs", default="labs")
     labs_cmd.set_defaults(run=_labs)
 
-    lab_cmd = commands.add_parser("lab", help="start the dev Vault and JupyterLab on labs/")
-    lab_cmd.add_argument("--dir", default="labs")
+    workspace_help = "the learner's copies (default: workspace/ beside the labs folder)"
+    lab_cmd = commands.add_parser(
+        "lab", help="update the learner's workspace from labs/, start the dev Vault and JupyterLab on the workspace")
+    lab_cmd.add_argument("--labs", default="labs", help="the course's labs folder")
+    lab_cmd.add_argument("--workspace", help=workspace_help)
+    lab_cmd.add_argument("--dir", help="serve this folder as it is instead (no workspace copy)")
     lab_cmd.add_argument("--port", type=int, default=8888)
     lab_cmd.add_argument("--no-browser", action="store_true")
     lab_cmd.set_defaults(run=_lab)
+
+    workspace_cmd = commands.add_parser(
+        "workspace", help="copy new or updated labs into the learner's workspace, never over the learner's edits")
+    workspace_cmd.add_argument("action", choices=["sync"])
+    workspace_cmd.add_argument("--labs", default="labs", help="the course's labs folder")
+    workspace_cmd.add_argument("--workspace", help=workspace_help)
+    workspace_cmd.set_defaults(run=_workspace)
 
     progress_cmd = commands.add_parser("progress", help="which self-checks pass in each lab")
     progress_cmd.add_argument("--reset", metavar="LAB", help="forget a lab's recorded checks, e.g. 02")

@@ -1,2 +1,2 @@
 """Course tooling: labs/ generated from solutions/ (``build``), executing solutions (``execute``),
-and the learner's progress (``progress``)."""
+the learner's progress (``progress``) and the learner's copies of labs/ that updates never overwrite (``workspace``)."""

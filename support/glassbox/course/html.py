@@ -68,7 +68,7 @@ def _index(entries: list[tuple[str, str, str | None]]) -> str:
 <body>
 <h1>Glassbox Labs: solutions</h1>
 <p>The course's solution notebooks with their outputs, for reading and projecting without Jupyter.
-Learners work in the notebooks of <code>labs/</code>.</p>
+Learners work in copies of the notebooks of <code>labs/</code>, in <code>workspace/</code>.</p>
 <ol>
 {rows}
 </ol>
