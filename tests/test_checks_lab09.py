@@ -19,7 +19,7 @@ from glassbox import artifacts, monitoring
 from glassbox.checks import lab09
 from glassbox.checks.lab09 import (
     LATENCY, check_contract_or_retrain, check_drift_prediction, check_latency_quantiles, check_psi, check_replicas,
-    check_rollout, check_rotation, check_token_lifecycle,
+    check_rollout, check_rotation, check_serving_layers, check_token_lifecycle,
 )
 from glassbox.paths import write_private
 from glassbox.serving import LocalServer
@@ -452,6 +452,51 @@ def test_a_change_to_the_manifests_changes_the_expected_answer():
 ])
 def test_replicas_catch_the_mistakes(request_cores, replicas, says):
     assert_not_yet(check_replicas(request_cores, replicas, PEAK, LAB_RPS, HPA, DEPLOYMENT), says)
+
+
+# -- 7. which layer does what ----------------------------------------------------------------------------------
+
+LAYERS_RIGHT = {capability: truth for capability, (truth, _) in lab09.CAPABILITIES.items()}
+
+
+def test_serving_layers_pass_on_the_answer_and_accept_lists_and_one_name():
+    assert check_serving_layers(LAYERS_RIGHT)
+    assert check_serving_layers({c: sorted(t) for c, t in LAYERS_RIGHT.items()})
+    assert check_serving_layers({c: (next(iter(t)) if len(t) == 1 else t) for c, t in LAYERS_RIGHT.items()})
+
+
+def test_serving_layers_give_every_wrong_layer_its_own_reason():
+    for capability, (truth, why) in lab09.CAPABILITIES.items():
+        for layer in lab09.LAYERS:
+            wrong = dict(LAYERS_RIGHT, **{capability: truth ^ {layer}})
+            feedback = check_serving_layers(wrong)
+            assert_not_yet(feedback, capability)
+            assert why[layer].split(":")[0][:40] in str(feedback), (capability, layer)
+            others = [w for c, (_, ws) in lab09.CAPABILITIES.items() if c != capability for w in ws.values()]
+            assert not any(other[:40] in str(feedback) for other in others), (capability, layer)
+
+
+@pytest.mark.parametrize("answer, says", [
+    (..., "still the stub"),
+    ({"course", "kserve"}, "dict of sets"),
+    ({**LAYERS_RIGHT, "autoscales": {"kserve"}}, "unexpected ['autoscales']"),
+    ({k: v for k, v in list(LAYERS_RIGHT.items())[1:]}, "missing ['an explanation in the same response']"),
+    ({**LAYERS_RIGHT, "asks every caller for a key": ...}, "is still the stub"),
+    ({**LAYERS_RIGHT, "asks every caller for a key": {"istio"}}, "not one of the layers"),
+    ({**LAYERS_RIGHT, "asks every caller for a key": 1}, "set of layers"),
+])
+def test_serving_layers_refuse_malformed_answers(answer, says):
+    assert_not_yet(check_serving_layers(answer), says)
+
+
+def test_serving_layers_agree_with_the_manifests():
+    """What the answer says the platforms do is in their manifests, and what it says ours lacks is not in ours."""
+    k8s = Path(artifacts.__file__).resolve().parents[2] / "deploy" / "k8s"
+    kserve = yaml.safe_load((k8s / "peers" / "kserve-inferenceservice.yaml").read_text())
+    seldon = yaml.safe_load((k8s / "peers" / "seldon-model.yaml").read_text())
+    assert kserve["spec"]["predictor"]["sklearn"]["storageUri"] and seldon["spec"]["storageUri"]
+    ours = (k8s / "deployment.yaml").read_text()
+    assert "storageUri" not in ours and "rollingUpdate" in ours
 
 
 # -- the untouched lab ---------------------------------------------------------------------------------------

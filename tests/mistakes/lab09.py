@@ -15,6 +15,10 @@ _NEW_KEY = '''kv.create_or_update_secret(path=setup.service_path, secret={setup.
                            cas=version_before, mount_point=setup.mount)
 '''
 
+_LAYERS = '''answer = {"an explanation in the same response": {"course"}, "checks the artifact before loading": {"course"},
+          "asks every caller for a key": {"course"}, "splits traffic for a canary": {"kserve", "seldon"},
+          "pulls the model from a storage URI": {"kserve", "seldon"}}'''
+
 MISTAKES = [
     # -- Exercise 1: quantiles from rates ----------------------------------------------------------------------
     Mistake("latency-quantiles", "increases between the scrapes, not rates per second",
@@ -124,4 +128,21 @@ replicas = 5''',
 target = metric["resource"]["target"]["averageUtilization"] / 100
 replicas = PEAK_RPS / per_replica_rps / (target * pod_request)''',
             says=("whole number",)),
+    # -- Exercise 9: which layer does what -------------------------------------------------------------------
+    Mistake("serving-layers", "a storage URI taken for a verified artifact",
+            _LAYERS.replace('"checks the artifact before loading": {"course"}',
+                            '"checks the artifact before loading": {"course", "kserve", "seldon"}'),
+            says=("copied", "not verified"), to_the_end=True),
+    Mistake("serving-layers", "the rolling update taken for a canary's traffic split",
+            _LAYERS.replace('"splits traffic for a canary": {"kserve", "seldon"}',
+                            '"splits traffic for a canary": {"course", "kserve", "seldon"}'),
+            says=("rolling update",)),
+    Mistake("serving-layers", "the platforms believed to add explanations to the answer",
+            _LAYERS.replace('"an explanation in the same response": {"course"}',
+                            '"an explanation in the same response": {"course", "kserve", "seldon"}'),
+            says=("another call",)),
+    Mistake("serving-layers", "the platforms believed to ask for a key",
+            _LAYERS.replace('"asks every caller for a key": {"course"}',
+                            '"asks every caller for a key": {"course", "kserve"}'),
+            says=("gateway or mesh",)),
 ]

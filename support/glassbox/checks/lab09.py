@@ -23,7 +23,8 @@ from glassbox import monitoring
 from glassbox.checks import choose, exercise, expect, expect_answered, expect_close, fail, is_stub
 
 __all__ = ["check_latency_quantiles", "check_psi", "check_drift_prediction", "check_contract_or_retrain",
-           "check_rollout", "check_rotation", "check_token_lifecycle", "check_replicas", "pod_cpu_request", "replicas_at_peak", "cores",
+           "check_rollout", "check_rotation", "check_token_lifecycle", "check_replicas", "check_serving_layers",
+           "pod_cpu_request", "replicas_at_peak", "cores", "LAYERS", "CAPABILITIES",
            "LATENCY", "QUANTILES", "INJECTOR_DEFAULT_CPU_REQUEST"]
 
 LATENCY = "glassbox_request_duration_seconds"
@@ -517,3 +518,72 @@ def check_replicas(request_cores, replicas, peak_rps: float, per_replica_rps: fl
         fail("One pod short: rounding down leaves part of the peak unserved.", hint="Round up.")
     expect(replicas == expected, f"{replicas} pods is not what the autoscaler would settle on.", hint=_REPLICAS_HINT)
     return "well done: that is where the HPA settles at the peak (compare it with its maxReplicas)."
+
+
+# -- 6. the industry's serving platforms ---------------------------------------------------------------------------
+
+LAYERS = ("course", "kserve", "seldon")
+# capability -> (the layers that give it without code of one's own, why for each layer that is put in or left out)
+CAPABILITIES = {
+    "an explanation in the same response": ({"course"}, {
+        "course": "the course's server returns the `explanation` output (TreeSHAP) in the same answer (lab 07).",
+        "kserve": "KServe runs an explainer as a separate component: another call (`:explain`), not an output "
+                  "of the same response.",
+        "seldon": "Seldon Core v2 serves an explainer (Alibi Explain) as another model: another call, not an "
+                  "output of the same response."}),
+    "checks the artifact before loading": ({"course"}, {
+        "course": "the course's server verifies the manifest's sha256s and loads only the reviewed skops types "
+                  "(lab 07).",
+        "kserve": "a `storageUri` is copied into the pod, not verified: KServe's scikit-learn runtime calls "
+                  "`joblib.load` on whatever it finds there.",
+        "seldon": "a `storageUri` is copied, not verified: Seldon's MLServer calls `joblib.load` on whatever it "
+                  "finds there."}),
+    "asks every caller for a key": ({"course"}, {
+        "course": "the course's server refuses every call without the key Vault Agent renders.",
+        "kserve": "KServe's predictor asks for no key: authentication belongs to the gateway or mesh in front.",
+        "seldon": "Seldon's servers ask for no key: authentication belongs to the gateway or mesh in front."}),
+    "splits traffic for a canary": ({"kserve", "seldon"}, {
+        "course": "the course's Deployment only does a rolling update (pods replaced one by one, all traffic "
+                  "moves with them); section 4's canary was code in this notebook, not the manifests.",
+        "kserve": "KServe's `canaryTrafficPercent` splits traffic between the last ready revision and the new one.",
+        "seldon": "Seldon Core v2's `Experiment` resource splits traffic between two models."}),
+    "pulls the model from a storage URI": ({"kserve", "seldon"}, {
+        "course": "the course's image carries its model, trained into it at build time (lab 08): nothing is "
+                  "pulled when a pod starts.",
+        "kserve": "that is what `storageUri` is for: KServe's storage initializer pulls the model before the "
+                  "server starts.",
+        "seldon": "that is what `storageUri` is for: Seldon's agent pulls the model into the server that loads it."}),
+}
+_LAYERS_HINT = ("For each capability, ask which manifest or server would do it if you wrote no code: read the "
+                "three manifests' fields, and remember what lab 07's server did in the same answer.",
+                "A `storageUri` says where a model is copied from, not that it is checked; a traffic split needs "
+                "two versions live at once, which a rolling update never has for long.")
+
+
+@exercise(lab="09", name="serving-layers", title="Which layer does what?", hint=_LAYERS_HINT)
+def check_serving_layers(answer):
+    """``answer``: ``{capability: set of layers}`` for every key of :data:`CAPABILITIES`, layers from
+    :data:`LAYERS`."""
+    expect_answered(answer, "answer")
+    expect(isinstance(answer, dict), f"`answer` should be a dict of sets (one per capability), not "
+                                     f"{type(answer).__name__}.", hint="Keep the keys the stub gives; fill each value.")
+    missing, extra = sorted(set(CAPABILITIES) - set(answer)), sorted(set(answer) - set(CAPABILITIES))
+    expect(not missing and not extra, f"`answer` should have exactly the stub's keys: missing {missing}, "
+                                      f"unexpected {extra}.", hint="Keep the keys the stub gives; fill each value.")
+    reasons = []
+    for capability, (truth, why) in CAPABILITIES.items():
+        given = answer[capability]
+        expect_answered(given, f"answer[{capability!r}]")
+        if isinstance(given, str):
+            given = {given}
+        expect(isinstance(given, (set, frozenset, list, tuple)),
+               f"`answer[{capability!r}]` should be a set of layers, not {type(given).__name__}.",
+               hint=f"For example `{{\"kserve\"}}`, or `set()` if no layer does it; layers: {', '.join(LAYERS)}.")
+        given = {str(layer).strip().lower() for layer in given}
+        unknown = sorted(given - set(LAYERS))
+        expect(not unknown, f"{unknown} under {capability!r} is not one of the layers {list(LAYERS)}.",
+               hint="Name the layers as the stub does.")
+        reasons += [f"**{capability}**: {why[layer]}" for layer in sorted(given ^ truth)]
+    expect(not reasons, "not quite:\n\n" + "\n\n".join(f"- {reason}" for reason in reasons), hint=_LAYERS_HINT)
+    return ("right: the platforms give you placement, pulling and traffic splits on every model; the key, the "
+            "explanation and the trust in the file stay yours.")
