@@ -223,10 +223,8 @@ def test_the_packages_weigh_what_lab_08_says_and_none_rides_along_on_an_import(r
               re.findall(r"(llvmlite|SciPy|NumPy|pandas|scikit-learn) (\d+(?:\.\d)?)", text)}
     for name, value in stated.items():
         assert abs(sizes[name.lower()] - value) <= max(0.15 * value, 0.2), (name, value, sizes[name.lower()])
-    gone = {"docker", "psutil"}
-    assert not gone & set(sizes), sorted(sizes)
-    # The lab's count still includes the two (its text predates the serve extra): it must say two more.
-    assert re.search(rf"{len(sizes) + len(gone)} packages, about {round(sum(sizes.values()), -1):.0f} MB", text)
+    assert not {"docker", "psutil"} & set(sizes), sorted(sizes)
+    assert re.search(rf"{len(sizes)} packages, about {round(sum(sizes.values()), -1):.0f} MB", text)
     assert max(sizes, key=sizes.get) == "llvmlite"
     # the server's modules and the bootstrap's import neither
     probe = ("import sys, glassbox.serving.app, glassbox.serving.auth; print(sorted({'docker', 'psutil'} & set(sys.modules)));"

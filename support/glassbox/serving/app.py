@@ -1,4 +1,4 @@
-"""The HTTP layer: Open Inference Protocol (V2) routes, the API-key check, body limits, metrics, errors.
+"""The HTTP layer: Open Inference Protocol (V2) routes and body limits, each route behind :func:`.endpoint.endpoint`.
 
 =====================================================  ======  =====  ==========================================
 route                                                  method  key?   answer
