@@ -22,27 +22,23 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # --- stage 1: the server's environment, the course package and the course model ---------------------------
 FROM ${PYTHON_IMAGE} AS build
-COPY requirements.lock /tmp/requirements.lock
+COPY requirements.lock pyproject.toml /tmp/
 # pip runs from a tools environment of its own and installs into /opt/venv from outside (`--python`), so the
 # environment that ships never contains pip. The tools' pip is first replaced by the one requirements.lock pins,
-# hash-checked (Debian's is too old to check a constraints file's hashes). /opt/venv gets the runtime subset of
-# the course's dependencies, at exactly the versions requirements.lock pins (used as the constraints file: no
-# version is written twice) and with every file checked against the lock's sha256 hashes (--require-hashes):
-# the HTTP server, the gRPC server (grpcio, and the protocol's messages that tritonclient ships), the model and its
-# explainer. glassbox.pth adds the course package's own directory.
-# hvac, psutil and docker (the Docker SDK) are not used by the server: they are here for compose's one-shot
-# bootstrap, which runs in this image (`python -m glassbox.deploy bootstrap`): it needs Vault's client, and
-# `import glassbox.vault` imports the course's dev-Vault manager eagerly, which imports psutil and docker.
-# Lab 08 measures what they cost.
+# hash-checked (Debian's is too old to check a constraints file's hashes). /opt/venv gets the package's `serve`
+# extra (pyproject.toml: the HTTP and gRPC servers, the model and its explainer, and hvac for compose's one-shot
+# bootstrap, which runs in this image: `python -m glassbox.deploy bootstrap`), read from pyproject.toml into
+# /tmp/serve.txt, at exactly the versions requirements.lock pins (used as the constraints file: no version is
+# written twice) and with every file checked against the lock's sha256 hashes (--require-hashes). Nothing else:
+# neither the server nor the bootstrap imports the Docker SDK or psutil (glassbox.vault imports its dev-Vault
+# manager lazily). glassbox.pth adds the course package's own directory.
 RUN python3 -m venv /opt/tools \
  && awk '/^pip==/ {p = 1} p && /^ *#/ {exit} p' /tmp/requirements.lock > /tmp/pip.txt \
  && /opt/tools/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes -r /tmp/pip.txt \
+ && python3 -c 'import tomllib; print(*tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]["optional-dependencies"]["serve"], sep="\n")' > /tmp/serve.txt \
  && python3 -m venv --without-pip /opt/venv \
  && /opt/tools/bin/pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check \
-      --require-hashes --only-binary=:all: -c /tmp/requirements.lock \
-      starlette uvicorn uvloop httptools orjson prometheus-client 'tritonclient[grpc]' \
-      numpy scipy pandas scikit-learn skops shap \
-      hvac psutil docker \
+      --require-hashes --only-binary=:all: -c /tmp/requirements.lock -r /tmp/serve.txt \
  && find /opt/venv/lib -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
  && echo /opt/glassbox/lib > "$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/glassbox.pth"
 # The course package in a directory of its own, then the course model trained from its seeded recipe. The

@@ -210,8 +210,9 @@ def test_the_image_is_run_by_its_id_and_tagged_with_the_version_not_latest(clien
     assert not image.attrs.get("RepoDigests")  # never pushed: a local build has an ID but no registry digest
 
 
-def test_the_packages_weigh_what_lab_08_says_and_two_ride_along_on_an_import(running):
-    """The lab's figures (its no-engine message and its text) against a measurement in the running container."""
+def test_the_packages_weigh_what_lab_08_says_and_none_rides_along_on_an_import(running):
+    """The lab's figures (its no-engine message and its text) against a measurement in the running container;
+    docker and psutil, which lab 08 shows riding along on an eager import, are gone from the image."""
     import json as json_module
 
     sizes = deploy.package_sizes(running.container)
@@ -219,17 +220,17 @@ def test_the_packages_weigh_what_lab_08_says_and_two_ride_along_on_an_import(run
     text = "".join("".join(cell["source"]) for cell in notebook["cells"])
     text = re.sub(r'"\s*\n\s*f?"', "", text)  # string literals continued on the next line, joined
     stated = {name: float(value) for name, value in
-              re.findall(r"(llvmlite|SciPy|NumPy|pandas|scikit-learn|docker|psutil) (\d+(?:\.\d)?)", text)}
+              re.findall(r"(llvmlite|SciPy|NumPy|pandas|scikit-learn) (\d+(?:\.\d)?)", text)}
     for name, value in stated.items():
         assert abs(sizes[name.lower()] - value) <= max(0.15 * value, 0.2), (name, value, sizes[name.lower()])
+    assert not {"docker", "psutil"} & set(sizes), sorted(sizes)
     assert re.search(rf"{len(sizes)} packages, about {round(sum(sizes.values()), -1):.0f} MB", text)
     assert max(sizes, key=sizes.get) == "llvmlite"
-    assert 1.5 <= sizes["docker"] + sizes["psutil"] <= 2.5  # "about 2 MB together"
-    # why they are there: the server's own modules do not import them; glassbox.vault.bootstrap does
+    # the server's modules and the bootstrap's import neither
     probe = ("import sys, glassbox.serving.app, glassbox.serving.auth; print(sorted({'docker', 'psutil'} & set(sys.modules)));"
-             "import glassbox.vault.bootstrap; print(sorted({'docker', 'psutil'} & set(sys.modules)))")
+             "import glassbox.vault.bootstrap, glassbox.deploy; print(sorted({'docker', 'psutil'} & set(sys.modules)))")
     output = running.container.exec_run(["python", "-c", probe]).output.decode().split("\n")
-    assert output[:2] == ["[]", "['docker', 'psutil']"], output
+    assert output[:2] == ["[]", "[]"], output
 
 
 def test_container_without_credentials_refuses_to_start(client, image):

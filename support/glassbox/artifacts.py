@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from glassbox.errors import GlassboxError
+
 __all__ = [
     "Artifact", "ArtifactError", "COURSE_EXCLUDED", "COURSE_PARAMS", "FORMAT", "TRUSTED_TYPES",
     "build_course_model", "default_model_dir", "group_metrics", "load", "manifest_digest", "model_card", "save",
@@ -102,8 +104,10 @@ _COURSE_LIMITATIONS = [
 ]
 
 
-class ArtifactError(Exception):
+class ArtifactError(GlassboxError):
     """An artifact that must not be loaded: not one, incomplete, changed, or holding untrusted types."""
+
+    status = 400
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import socket
 import sys
 from pathlib import Path
 
+from glassbox.errors import GlassboxError
+
 
 def _doctor(args) -> int:
     from glassbox import doctor
@@ -34,7 +36,7 @@ def _vault(args) -> int:
             print(vault.env_exports())
         else:
             print(vault.down())
-    except vault.VaultError as error:
+    except GlassboxError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
@@ -50,7 +52,7 @@ def _labs(args) -> int:
             print(f"{len(changed)} lab(s) written" + "".join(f"\n  {path}" for path in changed))
             return 0
         problems = build.stale(solutions, labs)
-    except build.MarkerError as error:
+    except GlassboxError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     for problem in problems:
@@ -90,7 +92,7 @@ def _lab(args) -> int:
         return 1
     try:
         server = vault.up()
-    except vault.VaultError as error:
+    except GlassboxError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"Vault ({server.kind}, {server.backend}): VAULT_ADDR={server.addr}")
@@ -149,9 +151,7 @@ def _progress(args) -> int:
 
 
 def _serve(args) -> int:
-    from glassbox.artifacts import ArtifactError
-    from glassbox.serving import ConfigError, serve
-    from glassbox.serving.auth import KeySourceError
+    from glassbox.serving import serve
 
     settings = {"host": args.host, "port": args.port, "grpc_port": args.grpc_port, "model_dir": args.model_dir,
                 "model_name": args.model_name}
@@ -159,7 +159,7 @@ def _serve(args) -> int:
         settings["build_model"] = True
     try:
         serve(**settings)
-    except (ConfigError, ArtifactError, KeySourceError) as error:
+    except GlassboxError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glassbox import __version__
+from glassbox.errors import GlassboxError
 from glassbox.serving.local import is_ready
 
 __all__ = [
@@ -79,7 +80,7 @@ _DOCKER_TIMEOUT = 600.0  # a cold build's single requests can be slow
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
 
-class BuildError(RuntimeError):
+class BuildError(GlassboxError, RuntimeError):
     """``docker build`` failed; the message holds the engine's error and the build's last lines."""
 
 

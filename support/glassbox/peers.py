@@ -25,11 +25,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from glassbox.errors import GlassboxError
+
 MLSERVER_VERSION = "1.7.1"
 INSTALL_TIMEOUT_S = 900
 
 
-class Unavailable(RuntimeError):
+class Unavailable(GlassboxError, RuntimeError):
     """A peer that cannot be installed or started here; the message says why and what to do."""
 
 

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import nbformat
 
+from glassbox.errors import GlassboxError
+
 BEGIN, END, STUB = "# BEGIN SOLUTION", "# END SOLUTION", "# STUB: "
 _MARKER_LIKE = re.compile(r"#\s*(begin|end)\s*_?sol", re.I)
 
 
-class MarkerError(ValueError):
+class MarkerError(GlassboxError, ValueError):
     """A solution block that does not close, closes without opening, or a misspelled marker."""
 
 

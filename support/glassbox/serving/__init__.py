@@ -57,6 +57,7 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from glassbox.errors import GlassboxError
 from glassbox.serving.local import LocalServer
 
 __all__ = ["ServerConfig", "ConfigError", "serve", "build_app", "LocalServer"]
@@ -64,7 +65,7 @@ __all__ = ["ServerConfig", "ConfigError", "serve", "build_app", "LocalServer"]
 _log = logging.getLogger("glassbox.serving")
 
 
-class ConfigError(RuntimeError):
+class ConfigError(GlassboxError, RuntimeError):
     """The server's configuration is incomplete or unsafe (the message says which variable to set)."""
 
 

@@ -2,12 +2,11 @@
 
 import sys
 
-from glassbox.artifacts import ArtifactError
-from glassbox.serving import ConfigError, serve
-from glassbox.serving.auth import KeySourceError
+from glassbox.errors import GlassboxError
+from glassbox.serving import serve
 
 try:
     serve()
-except (ConfigError, ArtifactError, KeySourceError) as error:
+except GlassboxError as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(1)

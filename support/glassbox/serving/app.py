@@ -1,4 +1,4 @@
-"""The HTTP layer: Open Inference Protocol (V2) routes, the API-key check, body limits, metrics, errors.
+"""The HTTP layer: Open Inference Protocol (V2) routes and body limits, each route behind :func:`.endpoint.endpoint`.
 
 =====================================================  ======  =====  ==========================================
 route                                                  method  key?   answer
@@ -37,20 +37,20 @@ import contextlib
 import logging
 import os
 import signal
-import time
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from glassbox.serving import protocol
+from glassbox.serving.endpoint import endpoint, error_response, http_error, json_response
 from glassbox.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from glassbox.serving.metrics import ServerMetrics
 from glassbox.serving.protocol import ProtocolError
-from glassbox.serving.service import UNAUTHORIZED, ModelService
+from glassbox.serving.service import ModelService
 
 __all__ = ["create_app"]
 
@@ -61,15 +61,6 @@ _HEADER_LENGTH = "inference-header-content-length"
 # A body over the limit is still read (and dropped) up to this many bytes, so that a client that sends it all
 # before reading the answer (urllib) gets the 413, not a connection reset; beyond it the server just closes.
 _DRAIN_BYTES = 64 * 1024 * 1024
-_UNAUTHORIZED = {"www-authenticate": 'Bearer realm="glassbox"'}
-
-
-def _json(body: bytes, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(body, status_code=status, media_type=_JSON, headers=headers)
-
-
-def _error(message: str, status: int, headers: dict | None = None) -> Response:
-    return _json(protocol.error_body(message), status, headers)
 
 
 def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_bytes: int = 4 * 1024 * 1024,
@@ -93,55 +84,31 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
     model_metadata = protocol.orjson.dumps(service.model_metadata)
     server_metadata = protocol.orjson.dumps(service.server_metadata)
 
-    def endpoint(label: str, protected: bool):
-        """Wrap a handler: key check, error shaping, metrics. The label names the route in the metrics."""
-
-        def wrap(handler):
-            async def run(request: Request) -> Response:
-                started = time.perf_counter()
-                try:
-                    if protected and guard is not None and not await guard.authorize(
-                            request.headers.get("authorization")):
-                        response = _error(UNAUTHORIZED, 401, _UNAUTHORIZED)
-                    else:
-                        response = await handler(request)
-                except ProtocolError as error:
-                    # a 413 or 408 leaves the body unread: the connection cannot carry another request
-                    response = _error(error.message, error.status,
-                                      {"connection": "close"} if error.status in (408, 413) else None)
-                except ClientDisconnect:
-                    response = _error("the client went away", 400)
-                except Exception:  # a fault of ours: logged here, never a traceback to the caller
-                    _log.exception("unexpected error on %s", label)
-                    response = _error("internal server error", 500)
-                metrics.request(label, response.status_code, time.perf_counter() - started)
-                return response
-
-            return run
-
-        return wrap
+    def route(path: str, label: str, handler, methods: list[str], protected: bool) -> Route:
+        return Route(path, endpoint(label, handler, guard=guard, metrics=metrics, protected=protected),
+                     methods=methods)
 
     def check_model(request: Request) -> None:
         service.check_model(request.path_params["name"], request.path_params.get("version"))
 
     async def live(request):
-        return _json(b'{"live":true}')
+        return json_response(b'{"live":true}')
 
     async def ready(request):
         if guard is not None and not guard.ready:
-            return _json(b'{"ready":false,"error":"the API key has not been read yet"}', 503)
-        return _json(b'{"ready":true}')
+            return json_response(b'{"ready":false,"error":"the API key has not been read yet"}', 503)
+        return json_response(b'{"ready":true}')
 
     async def model_ready(request):
         check_model(request)
-        return _json(protocol.orjson.dumps({"name": name, "ready": True}))
+        return json_response(protocol.orjson.dumps({"name": name, "ready": True}))
 
     async def server_meta(request):
-        return _json(server_metadata)
+        return json_response(server_metadata)
 
     async def model_meta(request):
         check_model(request)
-        return _json(model_metadata)
+        return json_response(model_metadata)
 
     async def infer(request):
         check_model(request)
@@ -167,32 +134,30 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
         body, json_length = protocol.infer_response(name, service.version, parsed.id, outputs,
                                                     parsed.binary_outputs)
         if json_length is None:
-            return _json(body)
+            return json_response(body)
         return Response(body, media_type=_BINARY, headers={_HEADER_LENGTH: str(json_length)})
 
     async def metrics_endpoint(request):
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     routes = [
-        Route("/v2/health/live", endpoint("live", False)(live), methods=["GET"]),
-        Route("/v2/health/ready", endpoint("ready", False)(ready), methods=["GET"]),
-        Route("/v2", endpoint("server_metadata", True)(server_meta), methods=["GET"]),
-        Route("/v2/models/{name}", endpoint("model_metadata", True)(model_meta), methods=["GET"]),
-        Route("/v2/models/{name}/versions/{version}", endpoint("model_metadata", True)(model_meta),
-              methods=["GET"]),
-        Route("/v2/models/{name}/ready", endpoint("model_ready", False)(model_ready), methods=["GET"]),
-        Route("/v2/models/{name}/versions/{version}/ready", endpoint("model_ready", False)(model_ready),
-              methods=["GET"]),
-        Route("/v2/models/{name}/infer", endpoint("infer", True)(infer), methods=["POST"]),
-        Route("/v2/models/{name}/versions/{version}/infer", endpoint("infer", True)(infer), methods=["POST"]),
-        Route("/metrics", endpoint("metrics", False)(metrics_endpoint), methods=["GET"]),
+        route("/v2/health/live", "live", live, ["GET"], False),
+        route("/v2/health/ready", "ready", ready, ["GET"], False),
+        route("/v2", "server_metadata", server_meta, ["GET"], True),
+        route("/v2/models/{name}", "model_metadata", model_meta, ["GET"], True),
+        route("/v2/models/{name}/versions/{version}", "model_metadata", model_meta, ["GET"], True),
+        route("/v2/models/{name}/ready", "model_ready", model_ready, ["GET"], False),
+        route("/v2/models/{name}/versions/{version}/ready", "model_ready", model_ready, ["GET"], False),
+        route("/v2/models/{name}/infer", "infer", infer, ["POST"], True),
+        route("/v2/models/{name}/versions/{version}/infer", "infer", infer, ["POST"], True),
+        route("/metrics", "metrics", metrics_endpoint, ["GET"], False),
     ]
 
-    http_error = json_http_error(metrics, f"no such route; see GET /v2/models/{name}")
+    unrouted = http_error(metrics, f"no such route; see GET /v2/models/{name}")
 
     async def server_error(request, error: Exception):
         _log.exception("unexpected error")
-        return _error("internal server error", 500)
+        return error_response("internal server error", 500)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -209,26 +174,12 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
                 await guard.stop()
 
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: http_error, Exception: server_error})
+                    exception_handlers={HTTPException: unrouted, Exception: server_error})
     app.state.metrics = metrics
     app.state.runtime = runtime
     app.state.service = service
     app.state.guard = guard
     return app
-
-
-def json_http_error(metrics: ServerMetrics | None, not_found: str):
-    """Starlette's exception handler for routing errors (404, 405), answered as the protocol's ``{"error"}``."""
-
-    async def http_error(request, error: HTTPException):
-        status = error.status_code
-        message = {404: not_found, 405: f"method {request.method} is not allowed on {request.url.path[:80]}"}
-        response = _error(message.get(status, str(error.detail)), status, getattr(error, "headers", None))
-        if metrics is not None:
-            metrics.request("unrouted", status, 0.0)
-        return response
-
-    return http_error
 
 
 async def _read_body(request: Request, limit: int, timeout: float) -> bytes:

@@ -21,12 +21,14 @@ import threading
 import time
 from pathlib import Path
 
+from glassbox.errors import GlassboxError
+
 __all__ = ["ApiKeyGuard", "KeyFileSource", "KeySourceError"]
 
 _log = logging.getLogger("glassbox.serving")
 
 
-class KeySourceError(RuntimeError):
+class KeySourceError(GlassboxError, RuntimeError):
     """The API key could not be obtained (the message says why; it never holds a secret)."""
 
 

@@ -54,6 +54,7 @@ import orjson
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
+from glassbox.errors import GlassboxError
 from glassbox.serving import protocol
 from glassbox.serving.protocol import ProtocolError
 from glassbox.serving.service import UNAUTHORIZED, ModelService
@@ -97,9 +98,12 @@ class _Servicer(pb_grpc.GRPCInferenceServiceServicer):
             if protected and self.guard is not None and not await self.guard.authorize(_authorization(context)):
                 raise ProtocolError(UNAUTHORIZED, status=401)
             return await handler(self.current())
-        except ProtocolError as error:
+        except GlassboxError as error:  # as the REST endpoint wrapper (.endpoint) answers it
             status = error.status
-            await context.abort(_CODES.get(error.status, grpc.StatusCode.INVALID_ARGUMENT), error.message)
+            if status >= 500:
+                _log.error("error on gRPC %s: %s", label, error)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal server error")
+            await context.abort(_CODES.get(status, grpc.StatusCode.INVALID_ARGUMENT), str(error))
         except Exception:  # a fault of ours: logged here, never a traceback to the caller
             status = 500
             _log.exception("unexpected error on gRPC %s", label)

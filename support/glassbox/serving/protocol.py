@@ -53,6 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from glassbox.errors import GlassboxError
+
 __all__ = ["ProtocolError", "ModelSchema", "InferenceRequest", "parse_infer_request", "check_infer_request",
            "infer_response", "error_body", "tensor_bytes", "OUTPUTS", "DEFAULT_OUTPUTS"]
 
@@ -73,7 +75,7 @@ _INT_TYPES = frozenset({int})
 _RAW = {name: np.dtype(kind).newbyteorder("<") for name, kind in {**_FLOATS, **_INTS}.items()}
 
 
-class ProtocolError(Exception):
+class ProtocolError(GlassboxError):
     """A request the protocol or the model cannot accept: ``status`` (4xx) and ``message``."""
 
     def __init__(self, message: str, status: int = 400):

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -40,18 +39,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from glassbox.errors import GlassboxError
 from glassbox.serving import protocol
-from glassbox.serving.service import UNAUTHORIZED
+from glassbox.serving.endpoint import endpoint, http_error, json_response
 
 __all__ = ["ModelRepository", "with_repository", "LoadError"]
 
 _log = logging.getLogger("glassbox.serving")
-_JSON = "application/json"
 _MAX_BODY = 64 * 1024
 
 
-class LoadError(Exception):
+class LoadError(GlassboxError):
     """A model that cannot be loaded; the message says why (the old model keeps serving)."""
+
+    status = 400
 
 
 class ModelRepository:
@@ -73,12 +74,12 @@ class ModelRepository:
         self.reason = ""
         self._model_dir = model_dir       # never shown: messages say "the model directory" instead
         self._lock = asyncio.Lock()
-        from glassbox.serving.app import json_http_error
-        handler = json_http_error(metrics, "no such repository route; see POST /v2/repository/index")
-        self._router = Starlette(exception_handlers={HTTPException: handler}, routes=[
-            Route("/v2/repository/index", self._index, methods=["POST"]),
-            Route("/v2/repository/models/{name}/load", self._load, methods=["POST"]),
-            Route("/v2/repository/models/{name}/unload", self._unload, methods=["POST"]),
+        unrouted = http_error(metrics, "no such repository route; see POST /v2/repository/index")
+        self._router = Starlette(exception_handlers={HTTPException: unrouted}, routes=[
+            Route(path, endpoint(label, handler, guard=guard, metrics=metrics), methods=["POST"])
+            for path, label, handler in (("/v2/repository/index", "repository_index", self._index),
+                                         ("/v2/repository/models/{name}/load", "repository_load", self._load),
+                                         ("/v2/repository/models/{name}/unload", "repository_unload", self._unload))
         ])
 
     # -- ASGI ---------------------------------------------------------------------------------------------
@@ -104,68 +105,44 @@ class ModelRepository:
 
     # -- the routes ---------------------------------------------------------------------------------------
 
-    async def _guarded(self, request: Request, label: str, handler) -> Response:
-        started = time.perf_counter()
-        try:
-            if self.guard is not None and not await self.guard.authorize(request.headers.get("authorization")):
-                response = _error(UNAUTHORIZED, 401, {"www-authenticate": 'Bearer realm="glassbox"'})
-            else:
-                response = await handler(request)
-        except protocol.ProtocolError as error:
-            response = _error(error.message, error.status)
-        except Exception:  # a fault of ours: logged, never a traceback to the caller
-            _log.exception("unexpected error on %s", label)
-            response = _error("internal server error", 500)
-        if self.metrics is not None:
-            self.metrics.request(label, response.status_code, time.perf_counter() - started)
-        return response
-
     async def _index(self, request: Request) -> Response:
-        async def handle(request):
-            await _parameters(request)
-            runtime = self.runtime
-            entry = {"name": self.name, "version": runtime.version, "state": "READY", "reason": self.reason}
-            return _json(orjson.dumps([entry]))
-        return await self._guarded(request, "repository_index", handle)
+        await _parameters(request)
+        runtime = self.runtime
+        entry = {"name": self.name, "version": runtime.version, "state": "READY", "reason": self.reason}
+        return json_response(orjson.dumps([entry]))
 
     async def _load(self, request: Request) -> Response:
-        async def handle(request):
-            self._check_name(request)
-            parameters = await _parameters(request)
-            unknown = sorted(set(parameters) - {"manifest_sha256"})
-            if unknown:
-                raise protocol.ProtocolError(
-                    f"unsupported load parameter(s) {', '.join(unknown)}: this server loads the artifact in its "
-                    "model directory; the only parameter is manifest_sha256 (the new artifact's pinned digest)")
-            async with self._lock:  # one load at a time; requests keep flowing to the current app
-                old = self.runtime
-                try:
-                    new_app = await run_in_threadpool(self._build, parameters)
-                except Exception as error:
-                    from glassbox.artifacts import ArtifactError
-                    if not isinstance(error, (LoadError, ArtifactError)):
-                        raise
-                    _log.warning("model load refused, still serving v%s: %s", old.version, error)
-                    message = self._without_paths(str(error))
-                    self.reason = f"the last load failed: {message}"
-                    raise protocol.ProtocolError(f"{message}; still serving version {old.version}") from None
-                self.app = new_app            # the swap: one reference assignment
-                self.loads += 1
-                self.reason = ""
-                new = self.runtime
-            _log.info("model loaded: %s v%s (manifest sha256 %s), replacing v%s", new.name, new.version,
-                      new.artifact.manifest_sha256[:12], old.version)
-            return _json(orjson.dumps({"name": self.name, "version": new.version, "previous_version": old.version,
-                                       "manifest_sha256": new.artifact.manifest_sha256}))
-        return await self._guarded(request, "repository_load", handle)
+        self._check_name(request)
+        parameters = await _parameters(request)
+        unknown = sorted(set(parameters) - {"manifest_sha256"})
+        if unknown:
+            raise protocol.ProtocolError(
+                f"unsupported load parameter(s) {', '.join(unknown)}: this server loads the artifact in its "
+                "model directory; the only parameter is manifest_sha256 (the new artifact's pinned digest)")
+        async with self._lock:  # one load at a time; requests keep flowing to the current app
+            old = self.runtime
+            try:
+                new_app = await run_in_threadpool(self._build, parameters)
+            except GlassboxError as error:  # a LoadError or an ArtifactError: refused, the old model serves on
+                _log.warning("model load refused, still serving v%s: %s", old.version, error)
+                message = self._without_paths(str(error))
+                self.reason = f"the last load failed: {message}"
+                raise protocol.ProtocolError(f"{message}; still serving version {old.version}") from None
+            self.app = new_app            # the swap: one reference assignment
+            self.loads += 1
+            self.reason = ""
+            new = self.runtime
+        _log.info("model loaded: %s v%s (manifest sha256 %s), replacing v%s", new.name, new.version,
+                  new.artifact.manifest_sha256[:12], old.version)
+        return json_response(orjson.dumps({"name": self.name, "version": new.version,
+                                           "previous_version": old.version,
+                                           "manifest_sha256": new.artifact.manifest_sha256}))
 
     async def _unload(self, request: Request) -> Response:
-        async def handle(request):
-            self._check_name(request)
-            raise protocol.ProtocolError(
-                f"this server serves one model, {self.name!r}, and keeps it loaded: unloading it would leave "
-                "nothing to serve. Load a new version with POST /v2/repository/models/{name}/load instead")
-        return await self._guarded(request, "repository_unload", handle)
+        self._check_name(request)
+        raise protocol.ProtocolError(
+            f"this server serves one model, {self.name!r}, and keeps it loaded: unloading it would leave "
+            "nothing to serve. Load a new version with POST /v2/repository/models/{name}/load instead")
 
     def _without_paths(self, message: str) -> str:
         """``message`` with the server's model directory named, not shown (callers learn no server paths)."""
@@ -215,14 +192,6 @@ def with_repository(app, config, model_dir) -> ModelRepository:
 
 
 # -- private helpers -----------------------------------------------------------------------------------------
-
-def _json(body: bytes, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(body, status_code=status, media_type=_JSON, headers=headers)
-
-
-def _error(message: str, status: int, headers: dict | None = None) -> Response:
-    return _json(protocol.error_body(message), status, headers)
-
 
 async def _parameters(request: Request) -> dict:
     """The optional JSON body ``{"parameters": {...}}`` of a repository request (empty body allowed)."""

@@ -2,8 +2,7 @@
 
 :class:`ModelRuntime` wraps a verified artifact (:func:`glassbox.artifacts.load`). At start-up it
 
-* compiles the tree ensemble into flat arrays (:class:`_CompiledTrees`), so that a small batch is scored with a
-  handful of vectorised numpy steps instead of one Python-level call per tree; the compiled path is used only
+* compiles the tree ensemble into flat arrays (:mod:`.compiled`, the fast path for small batches), used only
   after it reproduced ``model.predict_proba`` *exactly* (bit for bit) on probe rows, otherwise the runtime falls
   back to scikit-learn;
 * builds the SHAP ``TreeExplainer`` once and checks that base value plus contributions give the model's
@@ -23,17 +22,13 @@ import threading
 import warnings
 
 import numpy as np
-from scipy.special import expit
 
+from glassbox.serving.compiled import COMPILED_MAX_ROWS, CompiledTrees, probe_rows
 from glassbox.serving.protocol import ModelSchema
 
 __all__ = ["ModelRuntime"]
 
 _log = logging.getLogger("glassbox.serving")
-# Batches up to this many rows use the compiled trees on the serving thread; larger ones scikit-learn's
-# OpenMP predictor on a worker thread (the compiled path's cost grows with rows x trees).
-_COMPILED_MAX_ROWS = 64
-_PROBE_ROWS = 512
 _EXPLAIN_CHUNK_ROWS = 32  # rows per TreeExplainer call: a few milliseconds each
 
 
@@ -54,7 +49,7 @@ class ModelRuntime:
         self.schema = ModelSchema(self.feature_names, max_rows=max_rows)
         # Arrays carry no feature names: the protocol puts the columns in the model's order already.
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        self._compiled = _CompiledTrees.build(self.model, artifact.manifest) if compile else None
+        self._compiled = CompiledTrees.build(self.model, artifact.manifest) if compile else None
         self._explainer = None
         self._explain_lock = threading.Lock()
         self.base_value = None
@@ -71,13 +66,13 @@ class ModelRuntime:
 
     def is_large(self, X: np.ndarray) -> bool:
         """Whether a batch is big enough to be worth scikit-learn's multi-threaded path off the serving thread."""
-        return X.shape[0] > _COMPILED_MAX_ROWS
+        return X.shape[0] > COMPILED_MAX_ROWS
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities for a float64 matrix whose columns are :attr:`feature_names` (all finite)."""
-        if self._compiled is not None and X.shape[0] <= _COMPILED_MAX_ROWS:
+        if self._compiled is not None and X.shape[0] <= COMPILED_MAX_ROWS:
             return self._compiled.predict_proba(X)
-        if X.shape[0] > _COMPILED_MAX_ROWS and self._threads is not None:
+        if X.shape[0] > COMPILED_MAX_ROWS and self._threads is not None:
             with self._threads.limit(limits=_batch_threads(), user_api="openmp"):
                 return self.model.predict_proba(X)
         return self.model.predict_proba(X)
@@ -145,96 +140,13 @@ class ModelRuntime:
         self._explainer = shap.TreeExplainer(self.model)
         expected = np.asarray(self._explainer.expected_value, dtype=np.float64).ravel()
         self.base_value = float(expected[-1])
-        probe = _probe_rows(self.artifact.manifest, 32)
+        probe = probe_rows(self.artifact.manifest, 32)
         contributions = self.explain(probe)
         proba = self.model.predict_proba(probe)[:, -1]
         log_odds = np.log(proba) - np.log1p(-proba)
         gap = float(np.max(np.abs(self.base_value + contributions.sum(axis=1) - log_odds)))
         if gap > 1e-6:
             raise RuntimeError(f"the explainer does not add up to the model's log-odds (gap {gap:.2e})")
-
-
-class _CompiledTrees:
-    """A binary HistGradientBoostingClassifier's trees as flat arrays, walked for all trees at once.
-
-    Every node of every tree sits in one set of arrays (feature, threshold, left, right, value); leaves point
-    to themselves, so walking ``depth`` steps from the roots ends on every tree's leaf. Scores are summed in the
-    same order as scikit-learn (baseline, then tree by tree), so the result is bit-identical, which
-    :meth:`build` checks before the compiled path is used. Inputs must be finite (the protocol sees to it).
-    """
-
-    def __init__(self, model):
-        predictors = model._predictors
-        if model.n_trees_per_iteration_ != 1 or len(model.classes_) != 2:
-            raise ValueError("only binary classifiers are compiled")
-        nodes = [iteration[0].nodes for iteration in predictors]
-        if any(tree["is_categorical"].any() for tree in nodes):
-            raise ValueError("categorical splits are not compiled")
-        offsets = np.cumsum([0] + [len(tree) for tree in nodes[:-1]])
-        total = int(sum(len(tree) for tree in nodes))
-        feature = np.zeros(total, dtype=np.intp)
-        threshold = np.zeros(total, dtype=np.float64)
-        left = np.zeros(total, dtype=np.intp)
-        right = np.zeros(total, dtype=np.intp)
-        value = np.zeros(total, dtype=np.float64)
-        for offset, tree in zip(offsets, nodes):
-            where = slice(offset, offset + len(tree))
-            own = np.arange(offset, offset + len(tree))
-            leaf = tree["is_leaf"].astype(bool)
-            feature[where] = np.where(leaf, 0, tree["feature_idx"])
-            threshold[where] = np.where(leaf, np.inf, tree["num_threshold"])
-            left[where] = np.where(leaf, own, tree["left"].astype(np.intp) + offset)
-            right[where] = np.where(leaf, own, tree["right"].astype(np.intp) + offset)
-            value[where] = np.where(leaf, tree["value"], 0.0)
-        self.roots = offsets.astype(np.intp)
-        self.feature, self.threshold, self.left, self.right, self.value = feature, threshold, left, right, value
-        self.depth = int(max(tree["depth"].max() for tree in nodes))
-        self.baseline = float(np.asarray(model._baseline_prediction).ravel()[0])
-        self.n_trees = len(nodes)
-
-    def raw(self, X: np.ndarray) -> np.ndarray:
-        n = X.shape[0]
-        feature, threshold, left, right = self.feature, self.threshold, self.left, self.right
-        if n == 1:
-            x = X[0]
-            node = self.roots
-            for _ in range(self.depth):
-                node = np.where(x[feature[node]] <= threshold[node], left[node], right[node])
-            leaves = self.value[node][None, :]
-        else:
-            rows = np.arange(n)[:, None]
-            node = np.broadcast_to(self.roots, (n, self.n_trees))
-            for _ in range(self.depth):
-                node = np.where(X[rows, feature[node]] <= threshold[node], left[node], right[node])
-            leaves = self.value[node]
-        scores = np.empty((n, self.n_trees + 1), dtype=np.float64)
-        scores[:, 0] = self.baseline
-        scores[:, 1:] = leaves
-        return np.cumsum(scores, axis=1)[:, -1]  # baseline + tree 1 + tree 2 + ..., in scikit-learn's order
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        positive = expit(self.raw(X))
-        proba = np.empty((X.shape[0], 2), dtype=np.float64)
-        proba[:, 1] = positive
-        proba[:, 0] = 1 - positive
-        return proba
-
-    @classmethod
-    def build(cls, model, manifest: dict):
-        """The compiled trees, or None when the model cannot be compiled or the result differs from sklearn."""
-        try:
-            compiled = cls(model)
-        except (AttributeError, ValueError, KeyError, IndexError) as error:
-            _log.info("serving with scikit-learn's predictor (%s)", error)
-            return None
-        probe = _probe_rows(manifest, _PROBE_ROWS, thresholds=compiled)
-        expected = model.predict_proba(probe)
-        batch = compiled.predict_proba(probe[:_COMPILED_MAX_ROWS])
-        single = np.vstack([compiled.predict_proba(probe[i:i + 1]) for i in range(len(probe))])
-        if not (np.array_equal(batch, expected[:_COMPILED_MAX_ROWS]) and np.array_equal(single, expected)):
-            _log.warning("compiled trees differ from scikit-learn's predict_proba: serving with scikit-learn")
-            return None
-        return compiled
 
 
 def _batch_threads() -> int:
@@ -247,19 +159,3 @@ def _batch_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def _probe_rows(manifest: dict, n: int, thresholds: _CompiledTrees | None = None) -> np.ndarray:
-    """Rows for start-up self-tests: uniform over the training ranges, half of them set exactly on split
-    thresholds (where ``<=`` against ``<`` would show), seeded."""
-    rng = np.random.default_rng(0)
-    low = np.array([f["min"] for f in manifest["features"]], dtype=np.float64)
-    high = np.array([f["max"] for f in manifest["features"]], dtype=np.float64)
-    rows = rng.uniform(low, high, size=(n, len(low)))
-    if thresholds is not None:
-        internal = thresholds.left != np.arange(len(thresholds.left))
-        for j in range(len(low)):
-            cuts = thresholds.threshold[internal & (thresholds.feature == j)]
-            if len(cuts):
-                rows[: n // 2, j] = rng.choice(cuts, size=n // 2)
-    return rows

@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 from glassbox.child import ChildProcess
+from glassbox.errors import GlassboxError
 from glassbox.vault import bootstrap
 
 __all__ = ["LocalAgent", "AgentError", "config", "ROLE_ID_FILE", "SECRET_ID_FILE", "KEY_FILE", "CERT_FILE",
@@ -56,7 +57,7 @@ CONFIG_FILE = "agent.hcl"
 LOG_FILE = "agent.log"
 
 
-class AgentError(RuntimeError):
+class AgentError(GlassboxError, RuntimeError):
     """The agent could not start or render the key (the message says why, with the end of its log)."""
 
 

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 import hvac
 import hvac.exceptions
 
+from glassbox.errors import GlassboxError
+
 __all__ = [
     "Setup", "WrappingTokenError", "ensure", "service_policy", "orchestrator_policy", "orchestrator_token",
     "role_id", "wrapped_secret_id", "login_with_wrapped_secret", "login_service", "read_api_key",
@@ -83,7 +85,7 @@ BOUND_CIDRS = ("127.0.0.1/32",)
 _BATCH_SIZE = 250  # transit batch items per request
 
 
-class WrappingTokenError(RuntimeError):
+class WrappingTokenError(GlassboxError, RuntimeError):
     """A wrapping token that is invalid, already used, or was not made where it claims to come from."""
 
 

@@ -50,6 +50,7 @@ import hvac
 import psutil
 import requests
 
+from glassbox.errors import GlassboxError
 from glassbox.paths import home
 
 try:
@@ -82,7 +83,7 @@ _log = logging.getLogger(__name__)
 _children: dict[int, subprocess.Popen] = {}  # embedded servers this process started, reaped on `down`
 
 
-class VaultError(RuntimeError):
+class VaultError(GlassboxError, RuntimeError):
     """An expected failure; the message is one line that says what to do."""
 
 
