@@ -195,6 +195,7 @@ def with_repository(app, config, model_dir) -> ModelRepository:
     current = app.state.runtime
     name = config.model_name or current.name
     guard, metrics = app.state.guard, app.state.metrics
+    extensions = tuple(app.state.service.server_metadata["extensions"])  # a new app lists (and documents) them too
 
     def build(parameters: dict):
         pin = parameters.get("manifest_sha256", config.model_sha256)
@@ -209,7 +210,7 @@ def with_repository(app, config, model_dir) -> ModelRepository:
         runtime = ModelRuntime(artifact, max_rows=config.max_batch_rows)
         runtime.limit_threads()
         return create_app(runtime, guard, model_name=config.model_name, max_body_bytes=config.max_body_bytes,
-                          metrics=metrics, body_timeout=config.body_timeout_seconds)
+                          metrics=metrics, body_timeout=config.body_timeout_seconds, extensions=extensions)
 
     return ModelRepository(app, build, name=name, guard=guard, metrics=metrics, model_dir=model_dir)
 
