@@ -15,7 +15,8 @@ route                                                  method  key?   answer
 
 Health endpoints stay open so that probes (Docker ``HEALTHCHECK``, Kubernetes) need no secret; they reveal
 nothing but liveness. ``/metrics`` is open for the scraper too: it holds counts and timings, never inputs or
-keys. The OpenAPI document is open as well: it names no model or feature. Everything else needs ``Authorization: Bearer <key>`` and answers 401 without it.
+keys. The OpenAPI document is open as well: it names no model, version or feature (the model metadata does,
+behind the key). Everything else needs ``Authorization: Bearer <key>`` and answers 401 without it.
 
 Every error is a JSON body ``{"error": "..."}`` with a 4xx status (400 bad request, 401 no or wrong key, 404
 unknown model or route, 405 wrong method, 408 body too slow, 413 body or batch too large (the body is read

@@ -150,21 +150,23 @@ def document(*, extensions: tuple[str, ...] = ()) -> dict:
         PATH: {"get": _operation("this document", _json({"type": "object"}), (), protected=False)},
     }
     if "model_repository" in extensions:
-        body = {"required": False, "content": {_JSON: {"schema": {"type": "object", "properties": {
-            "parameters": {**_PARAMETERS, "properties": {"manifest_sha256": _STRING}}}}}}}
+        def body(parameters: dict) -> dict:
+            return {"required": False, "content": {_JSON: {"schema": {"type": "object", "properties": {
+                "parameters": {**_PARAMETERS, "properties": parameters}}}}}}
+
         entry = {"type": "object", "required": ["name", "version", "state", "reason"], "properties": {
             "name": _STRING, "version": _STRING, "state": _STRING, "reason": _STRING}}
         loaded = {"type": "object", "required": ["name", "version", "previous_version", "manifest_sha256"],
                   "properties": {key: _STRING for key in ("name", "version", "previous_version", "manifest_sha256")}}
         paths |= {
             "/v2/repository/index": {"post": _operation("the repository's models", _json({
-                "type": "array", "items": entry}), (400, 413), protected=True, requestBody=body)},
+                "type": "array", "items": entry}), (400, 413), protected=True, requestBody=body({}))},
             "/v2/repository/models/{name}/load": {"parameters": _name(), "post": _operation(
                 "load the artifact on disk (a hot swap)", _json(loaded), (400, 404, 413), protected=True,
-                requestBody=body)},
+                requestBody=body({"manifest_sha256": {**_STRING, "description": "the new artifact's pin"}}))},
             "/v2/repository/models/{name}/unload": {"parameters": _name(), "post": _operation(
                 "refused: the server's only model stays loaded", None, (400, 404, 413),
-                protected=True, requestBody=body)},
+                protected=True, requestBody=body({}))},
         }
     return {
         "openapi": "3.0.3",

@@ -199,7 +199,7 @@ def with_repository(app, config, model_dir) -> ModelRepository:
 
     def build(parameters: dict):
         pin = parameters.get("manifest_sha256", config.model_sha256)
-        if pin is not None and not isinstance(pin, str):
+        if "manifest_sha256" in parameters and not isinstance(pin, str):  # a null pin must not lift the server's
             raise LoadError("parameters.manifest_sha256 must be a string (the new manifest's sha256)")
         artifact = artifacts.load(model_dir, manifest_sha256=pin)
         if config.model_name is None and artifact.name != name:
