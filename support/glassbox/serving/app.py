@@ -10,11 +10,13 @@ route                                                  method  key?   answer
 ``/v2/models/{name}[/versions/{v}]``                   GET     yes    model metadata (inputs, outputs, features)
 ``/v2/models/{name}[/versions/{v}]/infer``             POST    yes    inference (see :mod:`.protocol`)
 ``/metrics``                                           GET     no     Prometheus text format
+``/v2/openapi.json``                                   GET     no     this API's OpenAPI document (:mod:`.openapi`)
 =====================================================  ======  =====  ==========================================
 
 Health endpoints stay open so that probes (Docker ``HEALTHCHECK``, Kubernetes) need no secret; they reveal
 nothing but liveness. ``/metrics`` is open for the scraper too: it holds counts and timings, never inputs or
-keys. Everything else needs ``Authorization: Bearer <key>`` and answers 401 without it.
+keys. The OpenAPI document is open as well: it names no model, version or feature (the model metadata does,
+behind the key). Everything else needs ``Authorization: Bearer <key>`` and answers 401 without it.
 
 Every error is a JSON body ``{"error": "..."}`` with a 4xx status (400 bad request, 401 no or wrong key, 404
 unknown model or route, 405 wrong method, 408 body too slow, 413 body or batch too large (the body is read
@@ -45,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from glassbox.serving import protocol
+from glassbox.serving import openapi, protocol
 from glassbox.serving.endpoint import endpoint, error_response, http_error, json_response
 from glassbox.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from glassbox.serving.metrics import ServerMetrics
@@ -83,6 +85,7 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
             metrics.key_refresh("ok", guard.version)
     model_metadata = protocol.orjson.dumps(service.model_metadata)
     server_metadata = protocol.orjson.dumps(service.server_metadata)
+    api_document = protocol.orjson.dumps(openapi.document(extensions=extensions))
 
     def route(path: str, label: str, handler, methods: list[str], protected: bool) -> Route:
         return Route(path, endpoint(label, handler, guard=guard, metrics=metrics, protected=protected),
@@ -137,6 +140,9 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
             return json_response(body)
         return Response(body, media_type=_BINARY, headers={_HEADER_LENGTH: str(json_length)})
 
+    async def api(request):
+        return json_response(api_document)
+
     async def metrics_endpoint(request):
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
@@ -151,6 +157,7 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
         route("/v2/models/{name}/infer", "infer", infer, ["POST"], True),
         route("/v2/models/{name}/versions/{version}/infer", "infer", infer, ["POST"], True),
         route("/metrics", "metrics", metrics_endpoint, ["GET"], False),
+        route(openapi.PATH, "openapi", api, ["GET"], False),
     ]
 
     unrouted = http_error(metrics, f"no such route; see GET /v2/models/{name}")

@@ -56,7 +56,8 @@ import orjson
 from glassbox.errors import GlassboxError
 
 __all__ = ["ProtocolError", "ModelSchema", "InferenceRequest", "parse_infer_request", "check_infer_request",
-           "infer_response", "error_body", "tensor_bytes", "OUTPUTS", "DEFAULT_OUTPUTS"]
+           "infer_response", "error_body", "tensor_bytes", "OUTPUTS", "DEFAULT_OUTPUTS", "DATATYPES", "REQUEST_FIELDS",
+           "INPUT_FIELDS", "OUTPUT_FIELDS"]
 
 OUTPUTS = ("predict", "predict_proba", "explanation")
 DEFAULT_OUTPUTS = ("predict", "predict_proba")
@@ -69,6 +70,9 @@ _INTS = {
 _REQUEST_KEYS = frozenset({"id", "parameters", "inputs", "outputs", "model_name", "model_version"})
 _INPUT_KEYS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 _OUTPUT_KEYS = frozenset({"name", "parameters"})
+# what the OpenAPI document (:mod:`.openapi`) publishes: the very sets the checks below use
+REQUEST_FIELDS, INPUT_FIELDS, OUTPUT_FIELDS = _REQUEST_KEYS, _INPUT_KEYS, _OUTPUT_KEYS
+DATATYPES = (*_FLOATS, *_INTS)
 _NUMBER_TYPES = frozenset({int, float})
 _INT_TYPES = frozenset({int})
 # little-endian layouts of the binary extension (and of the gRPC API's raw contents)

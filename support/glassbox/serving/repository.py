@@ -172,10 +172,11 @@ def with_repository(app, config, model_dir) -> ModelRepository:
     current = app.state.runtime
     name = config.model_name or current.name
     guard, metrics = app.state.guard, app.state.metrics
+    extensions = tuple(app.state.service.server_metadata["extensions"])  # a new app lists (and documents) them too
 
     def build(parameters: dict):
         pin = parameters.get("manifest_sha256", config.model_sha256)
-        if pin is not None and not isinstance(pin, str):
+        if "manifest_sha256" in parameters and not isinstance(pin, str):  # a null pin must not lift the server's
             raise LoadError("parameters.manifest_sha256 must be a string (the new manifest's sha256)")
         artifact = artifacts.load(model_dir, manifest_sha256=pin)
         if config.model_name is None and artifact.name != name:
@@ -186,7 +187,7 @@ def with_repository(app, config, model_dir) -> ModelRepository:
         runtime = ModelRuntime(artifact, max_rows=config.max_batch_rows)
         runtime.limit_threads()
         return create_app(runtime, guard, model_name=config.model_name, max_body_bytes=config.max_body_bytes,
-                          metrics=metrics, body_timeout=config.body_timeout_seconds)
+                          metrics=metrics, body_timeout=config.body_timeout_seconds, extensions=extensions)
 
     return ModelRepository(app, build, name=name, guard=guard, metrics=metrics, model_dir=model_dir)
 
