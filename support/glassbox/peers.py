@@ -5,8 +5,8 @@ since they pin older libraries than the course uses.
 Such environments live in a cache for the whole machine (``$XDG_CACHE_HOME/glassbox``, by default
 ``~/.cache/glassbox``), so the lab, the tests and the benchmark install each one once. Where one cannot be
 installed (no package index, or on Binder, whose session the install would eat), or where ``GLASSBOX_PEERS=off``
-says not to (a workshop room without a network), :func:`mlserver_venv` and :func:`kserve_venv` raise :class:`Unavailable`, with one
-line that says why.
+says not to (a workshop room without a network), :func:`mlserver_venv` and :func:`kserve_venv` raise
+:class:`Unavailable`, with one line that says why.
 """
 
 from __future__ import annotations
