@@ -224,16 +224,16 @@ def _cell(figures: dict) -> dict:
 def _matrix_table(matrix: dict, results: dict, args) -> tuple[str, list[bool]]:
     """The matrix as a table (rows/s, p50, p99 per server, transport and batch), explanation cost per row,
     what binary tensors add, and the two peer targets."""
-    header = f"{'server':<17}{'transport':<13}{'rows':>6}{'rows/s':>11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    header = f"{'server':<17}{'transport':<16}{'rows':>6}{'rows/s':>11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
     lines = [f"Matrix at {MATRIX_CONNECTIONS} connections: every server, transport and batch size "
              f"({args.duration:.0f} s per cell after {args.warmup:.1f} s warm-up).", "", header, "-" * len(header)]
     for server, cells in matrix.items():
         for (transport, batch, explained), f in cells.items():
             label = transport + (" +expl" if explained else "")
             if "unsupported" in f:
-                lines.append(f"{server:<17}{label:<13}{batch:>6}   unsupported: {f['unsupported'][:60]}")
+                lines.append(f"{server:<17}{label:<16}{batch:>6}   unsupported: {f['unsupported'][:60]}")
             else:
-                lines.append(f"{server:<17}{label:<13}{batch:>6}{f['rows_s']:>11.0f}{f['throughput']:>9.0f}"
+                lines.append(f"{server:<17}{label:<16}{batch:>6}{f['rows_s']:>11.0f}{f['throughput']:>9.0f}"
                              f"{f['p50']:>9.2f}{f['p99']:>9.2f}")
     ours = matrix["glassbox"]
     lines += ["", "explanation output's cost per row (machine time at 8 connections, 1000/rows_s with "
