@@ -29,7 +29,7 @@ labs: $(BIN)/glassbox           ## regenerate labs/ from solutions/
 html: $(BIN)/glassbox           ## render the executed solutions to build/html/ (one page per lab + index.html)
 	$(BIN)/python -m glassbox.course.html --solutions solutions --out build/html
 
-bench: $(BIN)/glassbox          ## the course's server against MLServer 1.7.1: a table, .bench/bench.csv and .bench/bench.png
+bench: $(BIN)/glassbox          ## the course's server against MLServer 1.7.1 and KServe 0.21: tables, .bench/*.csv and .bench/bench.png
 	$(BIN)/python benchmarks/bench.py
 
 lock:                           ## re-resolve requirements.lock from pyproject.toml, with hashes

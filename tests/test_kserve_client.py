@@ -1,10 +1,11 @@
 """The KServe Python SDK (``kserve`` 0.21: ``InferenceRESTClient`` with protocol v2, and ``InferenceGRPCClient``)
 works against the course's server.
 
-The SDK pins clash with the course's, so it runs in a venv of its own (``.bench/kserve-venv``, made once by
-:func:`helpers.peer_venv`), driven by ``tests/clients/kserve_v2.py`` (REST) and ``kserve_v2_grpc.py`` (gRPC),
-both against one server; their answers are compared here with the model's ``predict_proba`` and SHAP values in
-process, and with each other. JSON and binary tensors, in and out; gRPC's ``contents`` and raw contents.
+The SDK pins clash with the course's, so it runs in a venv of its own (``kserve-venv`` in the machine's peer
+cache, made once by :func:`helpers.peer_venv` and shared with the benchmark's KServe peer), driven by
+``tests/clients/kserve_v2.py`` (REST) and ``kserve_v2_grpc.py`` (gRPC), both against one server; their answers
+are compared here with the model's ``predict_proba`` and SHAP values in process, and with each other. JSON and
+binary tensors, in and out; gRPC's ``contents`` and raw contents.
 """
 
 import json
@@ -14,18 +15,17 @@ import numpy as np
 import pytest
 import shap
 
-from glassbox import artifacts
+from glassbox import artifacts, peers
 from glassbox.data import LEAKY_FEATURE, load_credit, train_test
 
 from helpers import REPO, course_model_server, peer_venv
 
-KSERVE = ["kserve==0.21.0"]
 ROWS = 7
 
 
 @pytest.fixture(scope="module")
 def answers(tmp_path_factory):
-    python = peer_venv("kserve-venv", KSERVE)
+    python = peer_venv("kserve-venv", peers.kserve_requirements())
     directory = tmp_path_factory.mktemp("kserve")
     art = artifacts.load(artifacts.build_course_model())
     _, X_test, _, _ = train_test(load_credit())

@@ -1,12 +1,12 @@
 """The industry's model servers beside the course's: MLServer (the server Seldon Core and KServe run for
-scikit-learn models), installed in a virtual environment of its own, since it pins an older FastAPI than the
-course uses.
+scikit-learn models) and KServe's Python model server, each installed in a virtual environment of its own,
+since they pin older libraries than the course uses.
 
 Such environments live in a cache for the whole machine (``$XDG_CACHE_HOME/glassbox``, by default
 ``~/.cache/glassbox``), so the lab, the tests and the benchmark install each one once. Where one cannot be
 installed (no package index, or on Binder, whose session the install would eat), or where ``GLASSBOX_PEERS=off``
-says not to (a workshop room without a network), :func:`mlserver_venv` raises :class:`Unavailable`, with one
-line that says why.
+says not to (a workshop room without a network), :func:`mlserver_venv` and :func:`kserve_venv` raise
+:class:`Unavailable`, with one line that says why.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from glassbox.errors import GlassboxError
 
 MLSERVER_VERSION = "1.7.1"
+KSERVE_VERSION = "0.21.0"
 INSTALL_TIMEOUT_S = 900
 
 
@@ -91,15 +92,32 @@ def mlserver_requirements() -> list[str]:
             "uvloop<0.22"]
 
 
-def mlserver_venv() -> Path:
-    """The python of MLServer's own environment (installed once: about two minutes and 300 MB)."""
+def _allowed(peer: str) -> None:
+    """Raise :class:`Unavailable` where no peer is to be installed (``GLASSBOX_PEERS=off``, Binder)."""
     if os.environ.get("GLASSBOX_PEERS") == "off":
         raise Unavailable("GLASSBOX_PEERS=off says not to install the industry's servers here; unset it to run "
                           "this section")
     if os.environ.get("BINDER_LAUNCH_HOST"):
-        raise Unavailable("this is Binder: installing MLServer would take minutes of a session that ends when "
+        raise Unavailable(f"this is Binder: installing {peer} would take minutes of a session that ends when "
                           "idle; run this section on your own machine")
+
+
+def mlserver_venv() -> Path:
+    """The python of MLServer's own environment (installed once: about two minutes and 300 MB)."""
+    _allowed("MLServer")
     return venv(f"mlserver-{MLSERVER_VERSION}", mlserver_requirements())
+
+
+def kserve_requirements() -> list[str]:
+    """KServe's Python model server and SDK, with the course's scikit-learn and skops (as for MLServer: the
+    joblib file is written and read by the course's scikit-learn version)."""
+    return [f"kserve=={KSERVE_VERSION}", f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
+
+
+def kserve_venv() -> Path:
+    """The python of KServe's own environment (the tests' SDK client and the benchmark's peer share it)."""
+    _allowed("KServe")
+    return venv("kserve-venv", kserve_requirements())
 
 
 def size_mb(python: Path) -> float:
@@ -148,43 +166,45 @@ def to_mlserver(python: Path, artifact_dir: Path, target: Path, rows, name: str 
     return target
 
 
-class MLServer:
-    """``mlserver start`` on free loopback ports (HTTP, gRPC, metrics), MLServer's other settings as shipped.
+class _Peer:
+    """A peer server as a local process on free loopback ports, ready when its V2 ready endpoint answers.
 
-    ``with MLServer(python, model_dir) as ml:`` or ``ml = MLServer(...).start()`` then ``ml.stop()``;
-    ``ml.url`` is its HTTP address, ``ml.started_s`` the seconds from start to ready, ``ml.log`` its output.
+    ``with Peer(python, model_dir) as peer:`` or ``peer = Peer(...).start()`` then ``peer.stop()``;
+    ``peer.url`` is its HTTP address, ``peer.grpc_target`` its gRPC one, ``peer.started_s`` the seconds from
+    start to ready, ``peer.log`` its output.
     """
+
+    name = "peer"
 
     def __init__(self, python: Path, model_dir: Path, log: Path | None = None):
         from glassbox.deploy import free_port
 
         self.python, self.model_dir = Path(python), Path(model_dir)
-        self.port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = Path(log) if log else self.model_dir / "mlserver.log"
+        self.port, self.grpc_port = free_port(), free_port()
+        self.url, self.grpc_target = f"http://127.0.0.1:{self.port}", f"127.0.0.1:{self.grpc_port}"
+        self.log = Path(log) if log else self.model_dir / f"{self.name.lower()}.log"
         self.process, self.started_s = None, None
 
-    def start(self, timeout: float = 180) -> "MLServer":
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 180) -> "_Peer":
         from glassbox.serving.local import is_ready
 
-        (self.model_dir / "settings.json").write_text(json.dumps(
-            {"host": "127.0.0.1", "http_port": self.port, "grpc_port": self.grpc_port,
-             "metrics_port": self.metrics_port}, indent=2) + "\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "GLASSBOX_"))}
         began = time.monotonic()
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([str(self.python.parent / "mlserver"), "start", str(self.model_dir)],
-                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            env=env)
+            self.process = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=env)
         while time.monotonic() < began + timeout:
             if self.process.poll() is not None:
-                raise Unavailable(f"MLServer exited with {self.process.returncode}; its output is in {self.log}")
+                raise Unavailable(f"{self.name} exited with {self.process.returncode}; its output is in {self.log}")
             if is_ready(self.url):
                 self.started_s = time.monotonic() - began
                 return self
             time.sleep(0.25)
         self.stop()
-        raise Unavailable(f"MLServer was not ready within {timeout:.0f} s; its output is in {self.log}")
+        raise Unavailable(f"{self.name} was not ready within {timeout:.0f} s; its output is in {self.log}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -195,8 +215,39 @@ class MLServer:
                 self.process.kill()
                 self.process.wait()
 
-    def __enter__(self) -> "MLServer":
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class MLServer(_Peer):
+    """``mlserver start`` on free loopback ports (HTTP, gRPC, metrics), MLServer's other settings as shipped."""
+
+    name = "MLServer"
+
+    def _command(self) -> list[str]:
+        from glassbox.deploy import free_port
+
+        (self.model_dir / "settings.json").write_text(json.dumps(
+            {"host": "127.0.0.1", "http_port": self.port, "grpc_port": self.grpc_port,
+             "metrics_port": free_port()}, indent=2) + "\n")
+        return [str(self.python.parent / "mlserver"), "start", str(self.model_dir)]
+
+
+class KServe(_Peer):
+    """KServe's ``ModelServer`` running ``script`` (a ``kserve.Model`` written as sklearnserver's, such as
+    ``benchmarks/kserve_model.py``) on ``model_dir/model.joblib`` as ``model_name``, its settings as shipped
+    (one worker), only the ports set."""
+
+    name = "KServe"
+
+    def __init__(self, python: Path, script: Path, model_dir: Path, log: Path | None = None,
+                 model_name: str = "credit"):
+        super().__init__(python, model_dir, log)
+        self.script, self.model_name = Path(script), model_name
+
+    def _command(self) -> list[str]:
+        return [str(self.python), str(self.script), "--model_dir", str(self.model_dir), "--model_name",
+                self.model_name, "--http_port", str(self.port), "--grpc_port", str(self.grpc_port)]
