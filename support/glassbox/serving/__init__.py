@@ -43,8 +43,9 @@ Configuration (environment variables; keyword arguments of :func:`serve` overrid
 Exactly one of the key file and the explicit insecure switch must be set; otherwise the server refuses to
 start. The server never talks to Vault: the agent does, so the server needs neither a token nor a secret ID.
 
-Authentication: everything but ``/v2/health/*``, ``/v2/models/{name}/ready`` and ``/metrics`` needs
-``Authorization: Bearer <key>``; see :mod:`.app` for the routes and :mod:`.protocol` for the accepted inputs
+Authentication: everything but ``/v2/health/*``, ``/v2/models/{name}/ready``, ``/metrics`` and the OpenAPI
+document (``/v2/openapi.json``, :mod:`.openapi`) needs ``Authorization: Bearer <key>`` (over gRPC: the same in
+the call's metadata); see :mod:`.app` for the routes and :mod:`.protocol` for the accepted inputs
 (one ``[n, n_features]`` tensor, or one tensor per feature) and outputs (``predict``, ``predict_proba``,
 ``explanation``).
 """
