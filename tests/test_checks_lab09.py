@@ -5,7 +5,6 @@ in the clear or out of the agent's reach, a token renewed at every read, roundin
 
 import math
 import secrets
-import time
 from pathlib import Path
 
 import httpx
