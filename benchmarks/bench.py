@@ -13,8 +13,8 @@ What it does, in order (never two servers or two loads at once):
    it with its scikit-learn runtime, KServe with ``benchmarks/kserve_model.py`` (a ``kserve.Model`` written as
    KServe's sklearnserver is);
 3. starts each server as a local process on loopback ports and sends all of them the same HTTP/JSON V2
-   request (one row, one ``[1, n_features]`` FP64 tensor), with :func:`glassbox.monitoring.run_load` at 1 and
-   at 8 concurrent keep-alive connections, after a warm-up; the course server also with the ``explanation``
+   request (one row, one ``[1, n_features]`` FP64 tensor), with :func:`glassbox.monitoring.run_load` and the
+   benchmarks' raw asyncio sender (:mod:`raw_http`) at 1 and at 8 concurrent keep-alive connections, after a warm-up; the course server also with the ``explanation``
    output (SHAP contributions), which neither peer has a counterpart for;
 4. then, at 8 connections, the matrix of :mod:`transports`: REST with JSON tensors, REST with Triton's binary
    tensors, gRPC; batches of 1, 64 and 1024 rows (rows/s, p50, p99); the course server's JSON cells also with
@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 import transports
+from raw_http import RawSender
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / ".bench"
@@ -160,8 +161,9 @@ def _measure(url: str, bodies, key, args) -> dict:
 
     figures = {}
     for concurrency in (1, 8):
-        monitoring.run_load(url, bodies, concurrency=concurrency, duration=args.warmup, api_key=key)
-        result = monitoring.run_load(url, bodies, concurrency=concurrency, duration=args.duration, api_key=key)
+        monitoring.run_load(url, bodies, concurrency=concurrency, duration=args.warmup, api_key=key, sender=RawSender)
+        result = monitoring.run_load(url, bodies, concurrency=concurrency, duration=args.duration, api_key=key,
+                                     sender=RawSender)
         if result.failed:
             raise SystemExit(f"{url}: {result.failed} of {result.requests} requests failed at {concurrency} "
                              f"connection(s): {result.statuses} {result.errors[:2]}")

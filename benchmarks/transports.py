@@ -1,6 +1,6 @@
 """The benchmark's matrix: one server, three transports, three batch sizes, at a fixed number of connections.
 
-Transports: ``REST JSON`` (the protocol's JSON tensors, driven by :func:`glassbox.monitoring.run_load`),
+Transports: ``REST JSON`` (the protocol's JSON tensors, driven by :func:`glassbox.monitoring.run_load` with :class:`raw_http.RawSender`),
 ``REST binary`` (Triton's binary tensor extension, in and out, as ``tritonclient.http`` sends it by default) and
 ``gRPC`` (``tritonclient.grpc``, raw tensor contents). The two tritonclient loads run one client per connection,
 each in a thread of its own, sending the same prepared request again and again for the measurement's duration.
@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from raw_http import RawSender
 
 TRANSPORTS = ("REST JSON", "REST binary", "gRPC")
 BATCHES = (1, 64, 1024)
@@ -92,7 +94,8 @@ def _load(server: Server, transport: str, batches, explained: bool, concurrency:
 
         bodies = [monitoring.v2_request(x, outputs=_outputs(server, explained)) for x in batches]
         result = monitoring.run_load(f"{server.url}/v2/models/{server.model}/infer", bodies,
-                                     concurrency=concurrency, duration=duration, api_key=server.key, timeout=60)
+                                     concurrency=concurrency, duration=duration, api_key=server.key, timeout=60,
+                                     sender=RawSender)
         return figures(result, batch)
     return _triton_load(server, transport, batches, concurrency, duration)
 

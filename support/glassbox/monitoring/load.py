@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
+import httpx
 import numpy as np
 import orjson
 import pandas as pd
@@ -157,7 +158,7 @@ class LoadResult:
                 f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms)")
 
 
-def _loopback(url: str) -> tuple[str, int, str]:
+def _loopback(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"only http and https to this machine are supported, not {parts.scheme!r}")
@@ -168,16 +169,37 @@ def _loopback(url: str) -> tuple[str, int, str]:
         raise ValueError(f"cannot resolve {host!r}") from error
     if not addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
         raise ValueError(f"load is only ever sent to this machine (loopback), not to {host!r}")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return host, parts.port or (443 if parts.scheme == "https" else 80), path
+
+
+class HttpxSender:
+    """Every worker's requests through one ``httpx.AsyncClient``: a keep-alive pool of ``concurrency`` connections.
+
+    A sender is what :func:`run_load` sends with. Another one (the benchmarks' raw asyncio client) needs the same
+    three things: ``failures`` (the exceptions that mean "the connection failed": status 0), ``send`` (one
+    request on the worker ``slot``'s connection, returning the HTTP status) and ``aclose``.
+    """
+
+    failures: tuple[type[BaseException], ...] = (httpx.HTTPError, OSError)
+
+    def __init__(self, url: str, method: str, concurrency: int, timeout: float, tls: ssl.SSLContext | None):
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self._client = httpx.AsyncClient(limits=limits, timeout=timeout, verify=tls or True,
+                                         headers={"Content-Type": "application/json"})
+        self._url, self._method = url, method
+
+    async def send(self, slot: int, body: bytes, key: str | None) -> int:
+        headers = {"Authorization": f"Bearer {key}"} if key else None
+        response = await self._client.request(self._method, self._url, content=body, headers=headers)
+        return response.status_code
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
 
 def run_load(url: str, bodies: Sequence[bytes] | bytes, *, concurrency: int = 8, requests: int | None = None,
              duration: float | None = None, api_key: str | KeyCaller | None = None, method: str = "POST",
              timeout: float = 10.0, ok_statuses: Iterable[int] = (200,), stop: threading.Event | None = None,
-             progress: bool = False, ca_file=None) -> LoadResult:
+             progress: bool = False, ca_file=None, sender: type = HttpxSender) -> LoadResult:
     """Send requests to ``url`` over ``concurrency`` keep-alive connections and measure every one.
 
     ``bodies`` are sent in turn (one body or a list: different rows, or traffic to replay in order);
@@ -185,8 +207,9 @@ def run_load(url: str, bodies: Sequence[bytes] | bytes, *, concurrency: int = 8,
     is required; at most :data:`MAX_REQUESTS` and :data:`MAX_DURATION`), or when ``stop`` is set.
     ``api_key`` is a fixed key or a :class:`KeyCaller` that picks up a rotated key on a 401.
     Only loopback addresses are accepted; an ``https`` URL is verified against ``ca_file`` (the course CA).
+    Requests go through httpx (:class:`HttpxSender`); ``sender`` swaps in another client.
     """
-    host, port, path = _loopback(url)
+    _loopback(url)
     if requests is None and duration is None:
         raise ValueError("give `requests`, `duration` or both: load is always bounded")
     if requests is not None and not 1 <= requests <= MAX_REQUESTS:
@@ -199,9 +222,9 @@ def run_load(url: str, bodies: Sequence[bytes] | bytes, *, concurrency: int = 8,
     if not bodies:
         raise ValueError("no request body to send")
     tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None) if url.startswith("https") else None
-    run = _Run(host, port, path, method, bodies, concurrency, requests or MAX_REQUESTS,
-               min(duration or MAX_DURATION, MAX_DURATION), api_key, timeout, tuple(ok_statuses), stop, progress,
-               tls)
+    run = _Run(lambda: sender(url, method, concurrency, timeout, tls), bodies, concurrency,
+               requests or MAX_REQUESTS, min(duration or MAX_DURATION, MAX_DURATION), api_key, tuple(ok_statuses),
+               stop, progress)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -284,42 +307,27 @@ class BackgroundLoad:
 
 
 class _Run:
-    """One load run: an event loop of its own, ``concurrency`` workers, each with one connection."""
+    """One load run: an event loop of its own, ``concurrency`` workers sharing one sender."""
 
-    def __init__(self, host, port, path, method, bodies, concurrency, max_requests, max_duration, api_key,
-                 timeout, ok_statuses, stop, progress, tls=None):
-        self.host, self.port, self.path, self.method = host, port, path, method
-        self.tls = tls
+    def __init__(self, make_sender, bodies, concurrency, max_requests, max_duration, api_key, ok_statuses, stop,
+                 progress):
+        self.make_sender = make_sender
         self.bodies, self.concurrency = bodies, concurrency
         self.max_requests, self.max_duration = max_requests, max_duration
         self.caller = api_key if isinstance(api_key, KeyCaller) else None
         self.fixed_key = api_key if isinstance(api_key, str) else None
-        self.timeout, self.ok_statuses, self.stop = timeout, ok_statuses, stop
+        self.ok_statuses, self.stop = ok_statuses, stop
         self.progress = progress
         self.issued = 0
         self.retried = 0
         self.errors: list[str] = []
         self.records: list[tuple[float, float, int]] = []
-        self._prefixes: dict[str, bytes] = {}
-
-    # -- request bytes ------------------------------------------------------------------------------------
-    def _request(self, body: bytes, key: str | None) -> bytes:
-        prefix = self._prefixes.get(key or "")
-        if prefix is None:
-            lines = [f"{self.method} {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}",
-                     "Content-Type: application/json", "Connection: keep-alive"]
-            if key:
-                lines.append(f"Authorization: Bearer {key}")
-            prefix = ("\r\n".join(lines) + "\r\n").encode("latin-1")
-            self._prefixes = {key or "": prefix}  # only the current key's prefix is kept
-        return prefix + b"Content-Length: %d\r\n\r\n" % len(body) + body
 
     def _keys(self) -> list[str | None]:
         if self.caller is not None:
             return self.caller.keys
         return [self.fixed_key]
 
-    # -- the run ------------------------------------------------------------------------------------------
     def execute(self) -> LoadResult:
         loop = _new_loop()
         try:
@@ -342,10 +350,11 @@ class _Run:
             from tqdm.auto import tqdm
             bar = tqdm(total=None if self.max_requests == MAX_REQUESTS else self.max_requests,
                        desc="requests", unit="req", leave=False)
-        workers = [asyncio.ensure_future(self._worker(t0, bar)) for _ in range(self.concurrency)]
+        sender = self.make_sender()
         try:
-            await asyncio.gather(*workers)
+            await asyncio.gather(*(self._worker(slot, sender, t0, bar) for slot in range(self.concurrency)))
         finally:
+            await sender.aclose()
             if bar is not None:
                 bar.close()
 
@@ -358,27 +367,20 @@ class _Run:
         self.issued += 1
         return index
 
-    async def _worker(self, t0: float, bar) -> None:
-        connection: _Connection | None = None
+    async def _worker(self, slot: int, sender, t0: float, bar) -> None:
         loop = asyncio.get_running_loop()
         while (index := self._take()) is not None:
             body = self.bodies[index % len(self.bodies)]
             start = time.perf_counter()
-            status = 0
             keys = self._keys()
             key, tried, refreshed = keys[0], [], False
             while True:
                 try:
-                    if connection is None:
-                        connection = await _Connection.open(self.host, self.port, self.timeout, self.tls)
-                    status = await connection.send(self._request(body, key), self.timeout)
-                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
+                    status = await sender.send(slot, body, key)
+                except sender.failures as error:
                     status = 0
                     if len(self.errors) < 20:
-                        self.errors.append(f"{type(error).__name__}: {error}"[:200])
-                    if connection is not None:
-                        connection.close()
-                        connection = None
+                        self.errors.append(_describe(error))
                     break
                 tried.append(key)
                 if status != 401 or self.caller is None:
@@ -396,8 +398,19 @@ class _Run:
             self.records.append((start - t0, time.perf_counter() - start, status))
             if bar is not None:
                 bar.update(1)
-        if connection is not None:
-            connection.close()
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message``, with the operating system's error underneath it (``ConnectionRefusedError``, say)."""
+    chain, seen = [], error
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    system = [e for e in chain[1:] if isinstance(e, OSError) and type(e) is not OSError]
+    text = f"{type(error).__name__}: {error}"
+    if system:
+        text += f" ({type(system[-1]).__name__}: {system[-1]})"
+    return text[:200]
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -406,52 +419,3 @@ def _new_loop() -> asyncio.AbstractEventLoop:
         return uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         return asyncio.new_event_loop()
-
-
-class _Connection:
-    """One keep-alive HTTP/1.1 connection: send a request, read the status and the body (length-delimited)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, host: str, port: int, timeout: float, tls=None) -> "_Connection":
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(
-            host, port, ssl=tls, server_hostname=host if tls else None), timeout)
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(reader, writer)
-
-    async def send(self, request: bytes, timeout: float) -> int:
-        self.writer.write(request)
-        return await asyncio.wait_for(self._response(), timeout)
-
-    async def _response(self) -> int:
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        length, chunked, close = 0, False, False
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value.strip())
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                chunked = True
-            elif name == b"connection" and value.strip().lower() == b"close":
-                close = True
-        if chunked:
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-        elif length:
-            await self.reader.readexactly(length)
-        if close:
-            raise ConnectionResetError(f"the server closed the connection after a {status}")
-        return status
-
-    def close(self) -> None:
-        self.writer.close()
