@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from glassbox.errors import GlassboxError
+from glassbox.ports import free_port
 
 
 def _doctor(args) -> int:
@@ -106,7 +107,7 @@ def _lab(args) -> int:
             return 0
     port = args.port
     if not _port_free(port):
-        port = _free_port()
+        port = free_port()
         print(f"Port {args.port} is taken by another program: JupyterLab uses port {port} instead.")
     token = secrets.token_urlsafe(24)
     print(f"JupyterLab: http://127.0.0.1:{port}/lab?token={token}", flush=True)
@@ -129,12 +130,6 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _progress(args) -> int:

@@ -55,6 +55,7 @@ from pathlib import Path
 
 from glassbox import __version__
 from glassbox.errors import GlassboxError
+from glassbox.ports import free_port, free_ports
 from glassbox.serving.local import is_ready
 
 __all__ = [
@@ -404,15 +405,6 @@ def _private_tar(directory: str, files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # --- inspecting --------------------------------------------------------------------------------------------
 
 def dockerfile_stages(text: str) -> list[list[tuple[str, str]]]:
@@ -556,8 +548,9 @@ class Stack:
                  settings: dict | None = None):
         self.project = project
         self.directory = Path(directory) if directory else project_dir()
-        self.vault_port = vault_port or free_port()
-        self.port = port or free_port()
+        spare = free_ports(2)
+        self.vault_port = vault_port or spare[0]
+        self.port = port or spare[1]
         self.image = image
         self.vault_image = vault_image or choose_vault_image(client)
         self.key_refresh_seconds = key_refresh_seconds

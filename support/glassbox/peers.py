@@ -26,6 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from glassbox.errors import GlassboxError
+from glassbox.ports import free_ports
 
 MLSERVER_VERSION = "1.7.1"
 KSERVE_VERSION = "0.21.0"
@@ -177,10 +178,8 @@ class _Peer:
     name = "peer"
 
     def __init__(self, python: Path, model_dir: Path, log: Path | None = None):
-        from glassbox.deploy import free_port
-
         self.python, self.model_dir = Path(python), Path(model_dir)
-        self.port, self.grpc_port = free_port(), free_port()
+        self.port, self.grpc_port, self.metrics_port = free_ports(3)
         self.url, self.grpc_target = f"http://127.0.0.1:{self.port}", f"127.0.0.1:{self.grpc_port}"
         self.log = Path(log) if log else self.model_dir / f"{self.name.lower()}.log"
         self.process, self.started_s = None, None
@@ -228,11 +227,9 @@ class MLServer(_Peer):
     name = "MLServer"
 
     def _command(self) -> list[str]:
-        from glassbox.deploy import free_port
-
         (self.model_dir / "settings.json").write_text(json.dumps(
             {"host": "127.0.0.1", "http_port": self.port, "grpc_port": self.grpc_port,
-             "metrics_port": free_port()}, indent=2) + "\n")
+             "metrics_port": self.metrics_port}, indent=2) + "\n")
         return [str(self.python.parent / "mlserver"), "start", str(self.model_dir)]
 
 

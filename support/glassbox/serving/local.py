@@ -17,7 +17,6 @@ its own, at :attr:`grpc_target` (``host:port``, what gRPC clients take).
 from __future__ import annotations
 
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from glassbox.child import ChildProcess
+from glassbox.ports import free_ports
 
 __all__ = ["LocalServer"]
 
@@ -38,10 +38,11 @@ class LocalServer(ChildProcess):
     def __init__(self, env: dict | None = None, *, host: str = "127.0.0.1", port: int | None = None,
                  log_path=None, ca_file=None, grpc: bool = False):
         self.host = host
-        self.port = port or _free_port(host)
+        spare = free_ports(2, host)
+        self.port = port or spare[0]
         self.env = {key: str(value) for key, value in (env or {}).items()}
         if grpc:
-            self.env.setdefault("GLASSBOX_GRPC_PORT", str(_free_port(host)))
+            self.env.setdefault("GLASSBOX_GRPC_PORT", str(spare[1]))
         self.ca_file = ca_file
         self.scheme = "https" if self.env.get("GLASSBOX_TLS_FILE") else "http"
         self.log_path = Path(log_path) if log_path else Path(
@@ -81,12 +82,6 @@ class LocalServer(ChildProcess):
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"LocalServer({self.url}, {state})"
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def is_ready(url: str, ca_file=None) -> bool:
