@@ -37,6 +37,7 @@ import pytest
 import requests
 
 from helpers import pick_free_port
+from glassbox import peers
 
 REPO = Path(__file__).resolve().parents[1]
 BINDER = REPO / "binder"
@@ -53,22 +54,12 @@ def _run(command, what: str, **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
-def _venv(path: Path, *packages: str) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    if packages:
-        result = subprocess.run([path / "bin" / "python", "-m", "pip", "install", "--quiet", *packages],
-                                capture_output=True, text=True)
-        if result.returncode != 0:
-            pytest.skip(f"cannot install {' '.join(packages)}: {result.stderr.strip().splitlines()[-1:]}")
-    return path / "bin"
-
-
 # --- repo2docker ----------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def repo2docker(tmp_path_factory) -> Path:
-    return _venv(tmp_path_factory.mktemp("repo2docker") / "venv", REPO2DOCKER) / "jupyter-repo2docker"
+def repo2docker() -> Path:
+    return peers.venv("repo2docker", [REPO2DOCKER]).parent / "jupyter-repo2docker"  # the machine's cache
 
 
 def test_binder_files_are_executable_scripts_that_fail_on_errors():
@@ -165,7 +156,7 @@ def binder_env(tmp_path_factory, pytestconfig) -> BinderEnv:
     if not built.exists():
         shutil.rmtree(env.venv, ignore_errors=True)
         start = time.monotonic()
-        _venv(env.venv)
+        subprocess.run([sys.executable, "-m", "venv", str(env.venv)], check=True)
         installing = env.environ(HOME=os.environ.get("HOME", str(root)))  # pip's own cache, as repo2docker's
         result = subprocess.run([env.venv / "bin" / "pip", "install", "--quiet", "-r", "binder/requirements.txt"],
                                 cwd=env.repo, env=installing, capture_output=True, text=True)
