@@ -2,11 +2,12 @@
 
     monitoring.run_load(url, bodies, concurrency=8, duration=6, api_key=key, sender=RawSender)
 
-httpx, which the course's load generator uses, spends more CPU per request than the course's server does at one
-row (``benchmarks/load_client.py`` measures it: about a fifth of this sender's requests/s on 2 cores), so a bench
-driven by it would measure the client. This sender writes each request's bytes itself, one keep-alive connection
-per worker, and reads only the status line, the headers it needs and the body's length. It is for loopback
-benchmarks only: no redirects, no proxies, no decompression, no HTTP/2.
+aiohttp, which the course's load generator uses, spends more CPU per request than this sender
+(``benchmarks/load_client.py`` measures it: 0.7 to 1.2 times this sender's requests/s on 2 cores, run to run),
+and the bench compares servers at their limit, where what the client spends on two cores is taken from the
+server. This sender writes each request's bytes itself, one keep-alive connection per worker, and reads only
+the status line, the headers it needs and the body's length. It is for loopback benchmarks only: no redirects,
+no proxies, no decompression, no HTTP/2.
 """
 
 from __future__ import annotations

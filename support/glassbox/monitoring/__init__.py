@@ -19,7 +19,7 @@ Three small tools, each usable on its own (and a canary's verdict from live metr
     monitor = monitoring.DriftMonitor(X_train, window=300, method="psi")
     alerts = monitor.update(batch)                          # DriftAlert for each feature that newly drifted
 
-The load generator sends with httpx's asyncio client over a pool of keep-alive connections (the benchmarks swap
+The load generator sends with aiohttp's client over a pool of keep-alive connections (the benchmarks swap
 in a faster, hand-written sender: ``benchmarks/raw_http.py``), refuses any address that is not loopback, and stops at ``requests`` or ``duration``,
 whichever comes first, both capped. Callers that hold an API key from Vault may pass a
 :class:`KeyCaller`: when the server answers 401 it re-reads the key and retries with the keys it knows,
@@ -28,12 +28,12 @@ newest first, as a real client that picks up a rotated key would.
 
 from .canary import CanaryVerdict, canary_verdict
 from .drift import DriftAlert, DriftMonitor, ks, psi
-from .load import (MAX_DURATION, MAX_REQUESTS, BackgroundLoad, HttpxSender, KeyCaller, LoadResult, run_load,
+from .load import (MAX_DURATION, MAX_REQUESTS, BackgroundLoad, AiohttpSender, KeyCaller, LoadResult, run_load,
                    v2_request)
 from .prometheus import Metrics, Scraper, bucket_rates, histogram_quantile, scrape
 
 __all__ = [
-    "LoadResult", "KeyCaller", "BackgroundLoad", "HttpxSender", "run_load", "v2_request", "MAX_REQUESTS", "MAX_DURATION",
+    "LoadResult", "KeyCaller", "BackgroundLoad", "AiohttpSender", "run_load", "v2_request", "MAX_REQUESTS", "MAX_DURATION",
     "Metrics", "Scraper", "scrape", "bucket_rates", "histogram_quantile",
     "psi", "ks", "DriftAlert", "DriftMonitor", "CanaryVerdict", "canary_verdict",
 ]
