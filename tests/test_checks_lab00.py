@@ -138,3 +138,24 @@ def test_first_hints_never_paste_the_answers():
     for check, answer in ((check_made_up_token, '"b"'), (check_safe_to_commit, '"a c"'),
                           (check_first_secret, '["data"]["data"]')):
         assert answer not in check.hints[0]
+
+
+def test_no_hint_tier_says_where_the_pairs_sit():
+    hints = " ".join(check_first_secret.hints)
+    assert '["data"]["data"]' not in hints and "two `data` levels" not in hints
+    assert "keys" in check_first_secret.hints[1]     # it says how to find them instead
+
+
+def test_the_course_map_names_every_lab_once():
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    table = nbformat.read(root / "solutions" / "00-setup.ipynb", as_version=4).cells[0].source
+    ranges = re.findall(r"^\| [^|]+ \| (\d\d)–(\d\d) \|", table, flags=re.MULTILINE)
+    mapped = [f"{n:02d}" for first, last in ranges for n in range(int(first), int(last) + 1)]
+    labs = sorted(p.name[:2] for p in (root / "solutions").glob("[0-9][0-9]-*.ipynb") if p.name[:2] != "00")
+    assert mapped == labs
+    assert "image" in table.splitlines()[[i for i, line in enumerate(table.splitlines()) if "01–04" in line][0]]

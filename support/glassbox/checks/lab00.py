@@ -36,7 +36,8 @@ def expect_no_secret_printed() -> None:
           hint=("A read's response wraps the secret in layers: look at the response's *keys* (never its values) "
                 "to find the layer that holds `username` and `password`.",
                 "`client.secrets.kv.v2.read_secret_version` takes the same `path` (inside the mount: no `secret/` "
-                "in it) and `mount_point` as the write; the pairs sit two `data` levels down in its response."))
+                "in it) and `mount_point` as the write. Print `response.keys()`, then the keys of each nested "
+                "dict, until you reach `username`."))
 def check_first_secret(first_secret, client: hvac.Client, path: str, mount_point: str = "secret"):
     """``first_secret`` must be exactly the key/value pairs stored at ``path``, and this cell printed no value."""
     expect_answered(first_secret, "first_secret")
