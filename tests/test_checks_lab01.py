@@ -19,7 +19,6 @@ from sklearn.preprocessing import SplineTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, export_text
 
 from glassbox.checks.lab01 import (
-    auc_standard_error,
     check_baseline_prediction,
     check_cv_reading,
     check_held_out_scores,
@@ -27,6 +26,7 @@ from glassbox.checks.lab01 import (
     check_shallow_tree,
     check_standardised_coefficients,
     check_unreadable_weights,
+    paired_auc_difference_se,
 )
 from glassbox.data import load_credit, train_test
 from helpers import assert_not_yet
@@ -214,9 +214,16 @@ def test_scores_pass_and_the_tie_at_the_top_is_reported_as_a_tie(split, models):
     assert "decision tree" not in feedback.message    # 0.972 is well outside one standard error
 
 
-def test_the_auc_standard_error_is_hanley_and_mcneils():
-    assert auc_standard_error(0.5, 291, 709) == pytest.approx(0.0201, abs=5e-4)
-    assert auc_standard_error(0.988, 291, 709) == pytest.approx(0.0044, abs=3e-4)
+def test_ties_are_judged_on_the_paired_difference(split, models):
+    _, X_test, _, y_test = split
+    risk = {name: model.predict_proba(X_test)[:, 1] for name, model in models.items()}
+    boosting = risk["gradient boosting"]
+    # the same rows score both models, so the difference is far steadier than either AUC (about 0.005 each)
+    forest = paired_auc_difference_se(y_test, boosting, risk["random forest"])
+    tree = paired_auc_difference_se(y_test, boosting, risk["decision tree (depth 3)"])
+    assert 0.001 < forest < 0.003 and tree > 2 * forest
+    assert paired_auc_difference_se(y_test, boosting, boosting) == 0.0
+    assert paired_auc_difference_se(y_test, boosting, risk["random forest"]) == forest   # seeded
 
 
 def test_a_clear_winner_is_named_alone(split, models):
@@ -385,3 +392,55 @@ def test_skipping_exercises_1_and_2_then_solving_3_runs_to_the_end():
     assert scores and scores[-1].startswith("[PASSED]") and "random forest (0.985)" in scores[-1]
     assert "Finish Exercise 1 to see the coefficients." in "".join(
         output.get("text", "") for cell in run.cells for output in cell.get("outputs", []))
+
+
+# ---- the notebook's options are the checks' options ------------------------------------------------------------
+def test_every_choice_in_the_notebook_is_the_checks_option():
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    from glassbox.checks.lab01 import BASELINE_OPTIONS, CV_OPTIONS, WEIGHT_OPTIONS
+
+    notebook = nbformat.read(Path(__file__).resolve().parents[1] / "solutions" / "01-models-and-tradeoffs.ipynb",
+                             as_version=4)
+    shown = [dict(re.findall(r"^- `'([a-z])'` (.+)$", cell.source, flags=re.MULTILINE))
+             for cell in notebook.cells if cell.cell_type == "markdown"]
+    shown = [{letter: text.replace("`", "").strip() for letter, text in options.items()} for options in shown if options]
+    expected = [{letter: text.replace("`", "") for letter, text in options.items()}
+                for options in (BASELINE_OPTIONS, CV_OPTIONS, WEIGHT_OPTIONS)]
+    assert shown == expected
+
+
+# ---- hints and feedback on the wrong suspects ------------------------------------------------------------------
+def test_the_coefficient_hints_never_paste_the_answer():
+    hints = " ".join(check_standardised_coefficients.hints)
+    assert "coef_[0]" not in hints and "feature_names_in_" not in hints
+
+
+@pytest.mark.parametrize("suspect, says", [
+    ("age", "genuine risk factor"),
+    ("gender", "the sensitive attribute"),
+    ("newsletter_opt_in", "no real effect"),
+    ("revolving_balance", "no real effect"),
+])
+def test_each_wrong_suspect_is_named_by_what_it_really_is(split, suspect, says):
+    _, X_test, _, y_test = split
+    feedback = check_leak(suspect, single_auc(X_test, y_test), X_test, y_test)
+    assert_not_yet(feedback, says, "not near-perfect")
+    if says != "genuine risk factor":
+        assert "genuine risk factor" not in feedback.message
+
+
+def test_cv_reading_judges_the_lead_paired_fold_by_fold():
+    forest = np.array([0.83, 0.85, 0.87, 0.84, 0.86])
+    # a lead smaller than either model's spread, but the same in every fold: beyond noise
+    steady = {"random forest": {"test_roc_auc": forest},
+              "gradient boosting": {"test_roc_auc": forest + np.array([0.010, 0.012, 0.009, 0.011, 0.010])}}
+    assert check_cv_reading("c", steady)
+    assert_not_yet(check_cv_reading("d", steady), "Overlapping ranges")
+    # a lead larger than either model's spread, yet every fold agrees only by luck of the sign
+    erratic = {"random forest": {"test_roc_auc": np.array([0.850, 0.851, 0.852, 0.849, 0.850])},
+               "gradient boosting": {"test_roc_auc": np.array([0.851, 0.853, 0.900, 0.850, 0.852])}}
+    assert check_cv_reading("d", erratic)

@@ -77,6 +77,10 @@ MISTAKES = [
             "single_auc = pd.Series({f: roc_auc_score(y_test, X_test[f]) for f in X_test.columns})\n"
             "suspect = 'debt_to_income'",
             ("genuine risk factor", "data dictionary"), to_the_end=True),
+    Mistake("find-the-leak", "the proxy `revolving_balance`, which has no effect, named as the leak",
+            "single_auc = pd.Series({f: roc_auc_score(y_test, X_test[f]) for f in X_test.columns})\n"
+            "suspect = 'revolving_balance'",
+            ("no real effect", "not near-perfect")),
     Mistake("find-the-leak", "the largest ROC AUC (a number) given as the suspect",
             "single_auc = pd.Series({f: roc_auc_score(y_test, X_test[f]) for f in X_test.columns})\n"
             "suspect = single_auc.max()",

@@ -13,15 +13,19 @@ exercise                                   recognised mistakes
                                            names; rules of another tree
 ``held-out-scores``                        ROC AUC from 0/1 labels; from the probability of *repaid*; scores on
                                            the training data; models as columns; a dict instead of a DataFrame
-``find-the-leak``                          single-feature AUC on the training data; a genuine risk factor named;
-                                           a number or a misspelt name instead of the column's name
+``find-the-leak``                          single-feature AUC on the training data; a genuine risk factor, the
+                                           sensitive attribute or a feature without effect named; a number or a
+                                           misspelt name instead of the column's name
 ``baseline-prediction``                    each wrong bin of the tree's lead over the majority-class baseline
 ``cv-reading``                             size taken for noise; noise ignored; overlapping ranges read as a tie
 ``unreadable-weights``                     a straight-looking feature chosen over the bending one
 =========================================  ====================================================================
 
-Ties are reported as ties: on one test split, models within one standard error of the best ROC AUC (Hanley and
-McNeil's formula) tie; across folds, models whose means differ by less than the spread over folds tie.
+Ties are reported as ties, and judged paired, since every model is scored on the same rows: on one test split,
+a model whose ROC AUC is within two standard errors of the best one's ties with it, the standard error being
+that of the *difference* of the two, from a seeded bootstrap of the test rows; across folds, two models tie
+unless the mean fold-by-fold difference is more than two standard errors (its sd over folds / sqrt(folds))
+from zero and one model wins every fold.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from glassbox.checks import choose, exercise, expect, expect_answered, fail
-from glassbox.data import LEAKY_FEATURE
+from glassbox.data import LEAKY_FEATURE, load_credit
 
 BINARY = ("gender", "newsletter_opt_in")
 
@@ -66,8 +70,8 @@ def _same(mine: np.ndarray, truth: np.ndarray) -> bool:
 @exercise(lab="01", name="standardised-coefficients", title="Standardised logistic-regression coefficients",
           hint=("A weight can only be ranked against another when both are on a common scale; the 0/1 columns "
                 "already are.",
-                "Chain the lab's `scale_continuous` step and a `LogisticRegression` with `make_pipeline`, fit it "
-                "on the training rows, and label the last step's `coef_[0]` with its `feature_names_in_`."))
+                "Fit the pipeline the exercise describes on the training rows. Which step of it holds the weights, "
+                "and which attribute of that same step lists the columns in the order it saw them?"))
 def check_standardised_coefficients(coefficients, X_train, y_train, X_test=None, y_test=None):
     """``coefficients``: a Series, one weight per feature, of ``scale_continuous`` + logistic regression."""
     expect_answered(coefficients, "coefficients")
@@ -95,7 +99,7 @@ def check_standardised_coefficients(coefficients, X_train, y_train, X_test=None,
              "last, so its output is not in X_train's column order, and `gender`'s label sits on another "
              "feature's weight.",
              ("Label each weight with the name of the column the model actually saw in that position.",
-              "`logreg[-1].feature_names_in_` lists them in the order of `coef_[0]`."))
+              "The step that holds the weights also lists, in `feature_names_in_`, the columns in their order."))
     if X_test is not None and y_test is not None and _same(mine, _weights(X_test, y_test)[truth.index].to_numpy()):
         fail("these weights come from a model fitted on the test data (`X_test`): the test rows must stay unseen "
              "until the models are scored, or the scores say nothing about new applicants.",
@@ -167,23 +171,43 @@ def _scores_of(model, X, y) -> tuple[float, float]:
     return accuracy_score(y, model.predict(X)), roc_auc_score(y, model.predict_proba(X)[:, 1])
 
 
-def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
-    """The standard error of a ROC AUC on ``positives`` and ``negatives`` (Hanley and McNeil, 1982)."""
-    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
-    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc ** 2)
-                + (negatives - 1) * (q2 - auc ** 2)) / (positives * negatives)
-    return float(np.sqrt(max(variance, 0.0)))
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic (ties counted half), the same number as ``roc_auc_score``."""
+    from scipy.stats import rankdata
+
+    positive = y == 1
+    n_pos = int(positive.sum())
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(y) - n_pos)))
 
 
-def best_and_ties(auc: pd.Series, positives: int, negatives: int) -> tuple[str, list[str], float]:
-    """The model with the highest ROC AUC, the others within one standard error of it (or equal to three
-    decimals), and that standard error."""
+def paired_auc_difference_se(y, first, second, resamples: int = 200, seed: int = 0) -> float:
+    """The standard error of ROC AUC(first) - ROC AUC(second) when both score the same rows: the sd of the
+    difference over ``resamples`` seeded bootstrap draws of the rows (each draw resamples both together)."""
+    y, first, second = np.asarray(y), np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(y), len(y))
+        if 0 < y[rows].sum() < len(rows):
+            differences.append(_auc(y[rows], first[rows]) - _auc(y[rows], second[rows]))
+    return float(np.std(differences, ddof=1))
+
+
+def best_and_ties(auc: pd.Series, risk: dict, y) -> tuple[str, dict[str, float]]:
+    """The model with the highest ROC AUC, and the others that tie with it: within two standard errors of the
+    paired difference (or equal to three decimals), each with that standard error. ``risk``: each model's
+    predicted probability of default on the rows ``y``."""
     auc = auc.astype(float)
     best = str(auc.idxmax())
-    se = auc_standard_error(float(auc[best]), positives, negatives)
-    tied = [str(name) for name, value in auc.items() if name != best
-            and (auc[best] - value <= se or round(value, 3) == round(float(auc[best]), 3))]
-    return best, tied, se
+    tied = {}
+    for name, value in auc.items():
+        if name == best:
+            continue
+        se = paired_auc_difference_se(y, risk[best], risk[name])
+        if auc[best] - value <= 2 * se or round(value, 3) == round(float(auc[best]), 3):
+            tied[str(name)] = se
+    return best, tied
 
 
 @exercise(lab="01", name="held-out-scores", title="Accuracy and ROC AUC on held-out data",
@@ -230,15 +254,18 @@ def check_held_out_scores(scores, models, X_test, y_test, X_train=None, y_train=
                      ("Score each model on the `X`, `y` the function is given (the test rows), not on globals.",))
             fail(f"{name}: accuracy {got_acc:.3f} does not match the held-out accuracy.",
                  ("Accuracy compares the 0/1 predictions of `model.predict(X)` with `y`.",))
-    positives = int(np.sum(np.asarray(y_test) == 1))
-    best, tied, se = best_and_ties(scores["roc_auc"], positives, len(y_test) - positives)
+    risk = {name: model.predict_proba(X_test)[:, 1] for name, model in models.items()}
+    best, tied = best_and_ties(scores["roc_auc"], risk, y_test)
     top = float(scores.loc[best, "roc_auc"])
     if not tied:
-        return f"best held-out ROC AUC: {best} ({top:.3f}), more than one standard error (±{se:.3f}) ahead."
+        return (f"best held-out ROC AUC: {best} ({top:.3f}), more than two standard errors of the paired "
+                "difference ahead of every other model.")
     others = " and ".join(f"{name} ({float(scores.loc[name, 'roc_auc']):.3f})" for name in tied)
+    errors = " and ".join(f"{se:.3f}" for se in tied.values())
     return (f"the highest held-out ROC AUC is {best}'s ({top:.3f}), but {others} "
-            f"{'is' if len(tied) == 1 else 'are'} within one standard error (±{se:.3f} on {len(y_test)} test "
-            "applicants): on this split they tie.")
+            f"{'is' if len(tied) == 1 else 'are'} within two standard errors of the difference ({errors}, from a "
+            f"bootstrap of the test rows): all models score the same {len(y_test):,} applicants, so the "
+            "difference is what to judge, and on this split they tie.")
 
 
 @exercise(lab="01", name="find-the-leak", title="Spot the feature that leaks the outcome",
@@ -281,10 +308,18 @@ def check_leak(suspect, single_auc, X_test, y_test, X_train=None, y_train=None):
            ("`single_auc` is labelled by feature: you want the label of the largest value, not the value.",))
     expect(suspect in X_test.columns, f"{suspect!r} is not a column of X_test.",
            ("Use the feature's name exactly as in `X_test.columns` (with underscores).",))
-    expect(suspect == LEAKY_FEATURE,
-           f"{suspect} is a genuine risk factor: it is known when the loan is decided.",
-           ("Look for a feature that is nearly perfect on its own, and check in the data dictionary when it "
-            "is recorded.",))
+    if suspect != LEAKY_FEATURE:
+        truth = load_credit(n_samples=10).truth  # the generator's truth, the same for every sample
+        alone = f"on its own it reaches {max(held_out[suspect], 1 - held_out[suspect]):.3f}, not near-perfect"
+        if suspect == truth.sensitive_attribute:
+            said = f"{suspect} is the sensitive attribute: recorded at application time, no sign of leakage"
+        elif truth.contribution.get(suspect, 0.0) > 0:
+            said = f"{suspect} is a genuine risk factor: it is known when the loan is decided"
+        else:
+            said = f"{suspect} has no real effect here"
+        fail(f"{said}, and {alone}.",
+             ("Look for a feature that is nearly perfect on its own, and check in the data dictionary when it "
+              "is recorded.",))
     return f"{suspect} alone reaches ROC AUC {roc_auc_score(y_test, X_test[suspect]):.3f} — and is only known " \
            "after a loan has gone bad."
 
@@ -342,12 +377,14 @@ def check_cv_reading(answer, cv, first="random forest", second="gradient boostin
     """``answer``: a letter of :data:`CV_OPTIONS`; ``cv``: ``{model name: cross_validate(...) result}``."""
     expect_answered(answer, "answer", ("Read the table and the fold-by-fold differences, then pick a letter.",))
     a, b = np.asarray(cv[first]["test_roc_auc"]), np.asarray(cv[second]["test_roc_auc"])
-    lead = float(b.mean() - a.mean())
-    spread = float(max(a.std(), b.std()))
-    wins = int(np.sum(b > a))
-    facts = (f"boosting leads by {lead:.3f} on average, the spread over folds is about {spread:.3f}, and boosting "
-             f"wins {wins} of {len(a)} folds.")
-    beyond = abs(lead) > spread and wins in (0, len(a))
+    difference = b - a
+    lead, spread = float(difference.mean()), float(difference.std())  # the sd the lab's table shows
+    wins = int(np.sum(difference > 0))
+    facts = (f"boosting leads by {lead:.3f} on average, the fold-by-fold difference has a spread of {spread:.3f} "
+             f"(each model's own spread is about {float(max(a.std(), b.std())):.3f}), and boosting wins {wins} "
+             f"of {len(a)} folds.")
+    standard_error = float(difference.std(ddof=1)) / np.sqrt(len(difference))  # of the mean difference
+    beyond = abs(lead) > 2 * standard_error and wins in (0, len(difference))
     why = {
         "a": f"Size is not noise: {facts} A small difference can still be real when the noise is smaller.",
         "b": f"The conclusion needs the noise: {facts} A higher mean alone could be luck of the split.",
@@ -357,7 +394,7 @@ def check_cv_reading(answer, cv, first="random forest", second="gradient boostin
              "folds, and the difference fold by fold is steady.",
     }
     if not beyond:  # the data would then support a tie; say so rather than insist on boosting
-        why["d"] = f"{facts} Within the spread: a tie."
+        why["d"] = f"{facts} The fold-by-fold difference is within its noise: a tie."
     return choose(answer, CV_OPTIONS, correct="c" if beyond else "d", why=why)
 
 
