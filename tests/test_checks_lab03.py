@@ -183,7 +183,10 @@ def test_the_lab_runs_to_its_end_with_every_exercise_wrong(lab):
                 _run(source, namespace)
     assert set(outcomes) == set(EXERCISES) and not any(outcomes.values()), outcomes
     for name, feedback in outcomes.items():
-        _says(feedback, *wrong[name].says)
+        if name == "metric-reading":  # Exercise 7's table is wrong too: the reading is not judged on it
+            _says(feedback, "no table to read yet", "Exercise 7")
+        else:
+            _says(feedback, *wrong[name].says)
 
 
 # ---- checks on objects the notebook does not build -----------------------------------------------------------
@@ -194,8 +197,18 @@ def test_lime_seed_given_as_a_random_state_object_passes(lab):
                                      random_state=np.random.RandomState(7))
     explanation = explainer.explain_instance(ns["row"].to_numpy(), ns["predict_proba"], num_features=6,
                                              num_samples=300)
-    assert checks.check_lime_explanation(explainer, explanation, ns["features"])
-    assert not checks.check_lime_explanation({"random_state": 0}, explanation, ns["features"])
+    assert checks.check_lime_explanation(explainer, explanation, ns["features"], ns["row"])
+    assert not checks.check_lime_explanation({"random_state": 0}, explanation, ns["features"], ns["row"])
+
+
+def test_lime_of_another_row_fails_even_when_it_differs_from_row_only_after_two_decimals(lab):
+    ns = lab.ns
+    row = ns["row"]
+    _says(checks.check_lime_explanation(ns["lime_explainer"], ns["lime_exp"], ns["features"], ns["X_test"].iloc[0]),
+          "another applicant")
+    nudged = row.copy()
+    nudged.iloc[0] += 0.001  # lime keeps the row rounded to two decimals: this is still the same applicant
+    assert checks.check_lime_explanation(ns["lime_explainer"], ns["lime_exp"], ns["features"], nudged)
 
 
 @pytest.fixture(scope="module")
@@ -208,10 +221,12 @@ def forest_values(lab):
         return shap.TreeExplainer(forest)(ns["X_test"].iloc[:20])
 
 
-def test_waterfall_of_a_multi_output_model(forest_values):
-    assert checks.check_waterfall_input(forest_values[3, :, 1])  # one row and one class
-    _says(checks.check_waterfall_input(forest_values[3]), "2 outputs", "class")
-    _says(checks.check_waterfall_input(forest_values), "20 rows and 2 outputs")
+def test_waterfall_of_a_multi_output_model(lab, forest_values):
+    X = lab.ns["X_test"]
+    assert checks.check_waterfall_input(forest_values[3, :, 1], X, 3)  # one row and one class
+    _says(checks.check_waterfall_input(forest_values[3, :, 1], X, 4), "another applicant")
+    _says(checks.check_waterfall_input(forest_values[3], X, 3), "2 outputs", "class")
+    _says(checks.check_waterfall_input(forest_values, X, 3), "20 rows and 2 outputs")
     with pytest.raises(Exception):  # the mistake the check prevents: shap itself refuses it
         shap.plots.waterfall(forest_values[3], show=False)
 
@@ -236,3 +251,46 @@ def test_metric_frame_with_a_single_metric_or_other_groups_fails(lab):
                             sensitive_features=ns["X_test"]["newsletter_opt_in"] + 2)
     _says(checks.check_metric_frame(by_branch, by_branch.difference(), ns["y_test"], ns["y_pred"], ns["groups"]),
           "has the groups")
+
+
+def _leak_check(ns, model):
+    return checks.check_leak_removed(model, ns["data"].leaky_feature, ns["features"], ns["X_train"], ns["y_train"],
+                                     ns["X_test"], ns["y_test"], ns["params"])
+
+
+def test_leak_removed_refits_the_same_model_and_refuses_any_other(lab):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    ns = lab.ns
+    clean = ns["clean_features"]
+    with threadpool_limits(limits=1):
+        assert _leak_check(ns, HistGradientBoostingClassifier(**ns["params"]).fit(ns["X_train"][clean],
+                                                                                  ns["y_train"]))
+        other = dict(ns["params"], learning_rate=0.05)
+        _says(_leak_check(ns, HistGradientBoostingClassifier(**other).fit(ns["X_train"][clean], ns["y_train"])),
+              "not the same model")
+        forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(ns["X_train"][clean], ns["y_train"])
+        _says(_leak_check(ns, forest), "not the same model")
+        on_test = HistGradientBoostingClassifier(**ns["params"]).fit(ns["X_test"][clean], ns["y_test"])
+        _says(_leak_check(ns, on_test), "fitted on the test rows", "not held-out")
+
+
+def _frame_of(ns, y_pred):
+    from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+
+    return MetricFrame(metrics={"sel": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
+                       y_true=ns["y_test"], y_pred=y_pred, sensitive_features=ns["groups"])
+
+
+def test_metric_reading_judges_only_the_clean_models_table(lab):
+    ns = lab.ns
+    y_test, groups = ns["y_test"], ns["groups"]
+    clean = ns["y_pred"]
+    assert checks.check_metric_reading("b", _frame_of(ns, clean), y_test, clean, groups)
+    _says(checks.check_metric_reading("c", _frame_of(ns, clean), y_test, clean, groups), "not quite")
+    leaky = ns["model"].predict(ns["X_test"])  # what section 7 uses while Exercise 5 is not done
+    for answer in "bc":  # neither is judged: the options describe another table
+        _says(checks.check_metric_reading(answer, _frame_of(ns, leaky), y_test, leaky, groups),
+              "not the clean model's", "Exercise 5")
+    _says(checks.check_metric_reading("b", ..., y_test, clean, groups), "no table to read yet", "Exercise 7")
+    _says(checks.check_metric_reading("b", _frame_of(ns, leaky), y_test, clean, groups), "no table to read yet")

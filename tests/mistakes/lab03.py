@@ -49,6 +49,10 @@ MISTAKES = [
                 "lime_exp = lime_explainer.explain_instance(row.to_numpy(), predict_proba, "
                 "num_features=6, num_samples=2000).as_list()"),
             ("as_list()", "explain_instance")),
+    Mistake("lime-seeded", "the first test row explained instead of `row`",
+            _explained("num_features=6, num_samples=2000").replace("explain_instance(row.to_numpy()",
+                                                                   "explain_instance(X_test.iloc[0].to_numpy()"),
+            ("another applicant", "`row`")),
 
     # ---- Exercise 2: predict LIME on the unsure row ----
     Mistake("lime-prediction", "predicted the unsure row as stable as the sure one (a)", 'prediction = "a"\n',
@@ -84,6 +88,8 @@ MISTAKES = [
             ("slice", "row axis"), to_the_end=True),
     Mistake("waterfall-input", "a feature's column instead of a row", "one_row = shap_values[:, ROW]\n",
             ("one feature's SHAP values across 1000 rows", "first index")),
+    Mistake("waterfall-input", "the first row instead of the one at `ROW`", "one_row = shap_values[0]\n",
+            ("another applicant", "`ROW`")),
 
     # ---- Exercise 5: the leak removed ----
     Mistake("leak-removed", "leak still in",
@@ -103,6 +109,14 @@ MISTAKES = [
             "clean_features = [f for f in features if f != data.leaky_feature]\n"
             "model_clean = HistGradientBoostingClassifier(**params)\n",
             ("not fitted", ".fit(")),
+    Mistake("leak-removed", "fitted on the test rows",
+            "clean_features = [f for f in features if f != data.leaky_feature]\n"
+            "model_clean = HistGradientBoostingClassifier(**params).fit(X_test[clean_features], y_test)\n",
+            ("fitted on the test rows", "not held-out")),
+    Mistake("leak-removed", "default hyper-parameters instead of `params`",
+            "clean_features = [f for f in features if f != data.leaky_feature]\n"
+            "model_clean = HistGradientBoostingClassifier(random_state=0).fit(X_train[clean_features], y_train)\n",
+            ("not the same model", "`params`")),
 
     # ---- Exercise 6: attributions by group ----
     Mistake("group-attributions", "absolute value after the mean",

@@ -27,8 +27,8 @@ def _global_numpy_state():
                 "`LimeTabularExplainer` takes the training data as a NumPy array, the feature and class names, the "
                 "mode and `random_state`; `explain_instance` takes the row as an array, the prediction function, "
                 "`num_features` and `num_samples`."))
-def check_lime_explanation(lime_explainer, lime_exp, feature_names, min_features: int = 5):
-    """``lime_explainer`` must be a seeded ``LimeTabularExplainer``; ``lime_exp`` its explanation of class 1."""
+def check_lime_explanation(lime_explainer, lime_exp, feature_names, row, min_features: int = 5):
+    """``lime_explainer`` must be a seeded ``LimeTabularExplainer``; ``lime_exp`` its explanation of ``row``, class 1."""
     from lime.explanation import Explanation
     from lime.lime_tabular import LimeTabularExplainer
 
@@ -61,6 +61,14 @@ def check_lime_explanation(lime_explainer, lime_exp, feature_names, min_features
            f"`lime_exp` explains class(es) {sorted(lime_exp.local_exp)}, not class 1 ('default').",
            hint=("The question is why the model predicts *default*, the second class.",
                  "Leave `labels` at its default, which explains class 1."))
+    explained = getattr(getattr(lime_exp, "domain_mapper", None), "feature_values", None)
+    if explained is not None:  # lime keeps the explained row, rounded to two decimals, as strings
+        wanted = LimeTabularExplainer.convert_and_round(np.asarray(row, dtype=float))
+        expect(list(explained) == list(wanted),
+               "`lime_exp` explains another applicant: its feature values are not those of `row`, the applicant "
+               "at position `ROW` printed above.",
+               hint=("The cells below read this explanation as the one of the applicant printed above.",
+                     "Give `explain_instance` the values of `row` itself, as an array."))
     chosen = lime_exp.local_exp[1]
     expect(len(chosen) >= min_features,
            f"`lime_exp` shows only {len(chosen)} feature(s): too few to compare with SHAP later.",
@@ -74,8 +82,8 @@ def check_lime_explanation(lime_explainer, lime_exp, feature_names, min_features
 
 # ---- Exercise 2: a prediction about LIME on an unsure row ----------------------------------------------------
 LIME_OPTIONS = {
-    "a": "All runs name the same top feature and the same top three, with nearly identical weights, as on the "
-         "saturated row.",
+    "a": "The runs agree as well as on the saturated row: the same top feature, nearly always the same top three, "
+         "nearly identical weights.",
     "b": "All runs name the same top feature, but the features below it change places from seed to seed.",
     "c": "The top feature itself changes from seed to seed.",
     "d": "Every seed gives exactly the same weights: a seed only matters when the kernel is narrow.",
@@ -163,8 +171,9 @@ def check_additivity(reconstructed, model_output, model, X):
 @exercise(lab="03", name="waterfall-input", title="One row, one output for the waterfall",
           hint=("A waterfall draws one prediction: one row, one output, with its base value and feature values.",
                 "A `shap.Explanation` can be indexed like an array; its first index picks rows."))
-def check_waterfall_input(explanation):
-    """``explanation`` must be a ``shap.Explanation`` of a single row and a single output."""
+def check_waterfall_input(explanation, X, position):
+    """``explanation`` must be a ``shap.Explanation`` of a single row, the one at ``position`` of ``X``, and a single
+    output."""
     import shap
 
     expect_answered(explanation, "one_row")
@@ -184,6 +193,15 @@ def check_waterfall_input(explanation):
         expect(base.ndim == 0 or base.size == 1,
                f"`one_row` has {base.size} base values for a single row of SHAP values.",
                hint=("One row has one base value.", "Index the full Explanation by its row."))
+        wanted = np.asarray(X.iloc[position], dtype=float)
+        data = explanation.data
+        same_row = data is not None and np.shape(data) == wanted.shape and np.allclose(
+            np.asarray(data, dtype=float), wanted, equal_nan=True)
+        expect(same_row,
+               f"`one_row` explains another applicant than the one at position `ROW` ({position}): its feature "
+               "values are not that row's.",
+               hint=("The text below reads the waterfall of the applicant explained with LIME above.",
+                     "Index the Explanation by `ROW`, not by a number of your own."))
         return f"one row, one output: {values.shape[0]} feature contributions on top of a base value."
     if values.ndim == 3:
         fail(f"`one_row` holds {values.shape[0]} rows and {values.shape[2]} outputs (values of shape "
@@ -213,8 +231,10 @@ def check_waterfall_input(explanation):
                 "and only it.",
                 "Build the list of features without `data.leaky_feature`, then fit the same estimator with "
                 "`params` on those columns of the training DataFrame."))
-def check_leak_removed(model_clean, leaky_feature, feature_names, X_test, y_test):
-    """``model_clean`` must be fitted on every feature except ``leaky_feature`` and still learn something."""
+def check_leak_removed(model_clean, leaky_feature, feature_names, X_train, y_train, X_test, y_test, params):
+    """``model_clean`` must be ``HistGradientBoostingClassifier(**params)`` fitted on the training rows, on every
+    feature except ``leaky_feature``; the check refits that model itself (``params`` fix its seed) and compares."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
     expect_answered(model_clean, "model_clean")
@@ -241,7 +261,28 @@ def check_leak_removed(model_clean, leaky_feature, feature_names, X_test, y_test
            hint=("Keep every other feature, so that the change you measure is the leak's alone (what to do "
                  "about the sensitive attribute is section 7's question).",
                  "Filter `features` against `data.leaky_feature` only."))
-    auc = roc_auc_score(y_test, model_clean.predict_proba(X_test[seen])[:, 1])
+    try:
+        given = np.asarray(model_clean.predict_proba(X_test[seen]), dtype=float)
+    except Exception as error:  # noqa: BLE001 - a model that cannot score these columns is the learner's to fix
+        fail(f"`model_clean` cannot score the test rows' columns {seen[:3]}...: {type(error).__name__}.",
+             hint=("Fit on the DataFrame of the training rows, restricted to `clean_features`.",
+                   "Use the same `HistGradientBoostingClassifier(**params)` as the first model."))
+
+    def same_as(rows, labels):
+        reference = HistGradientBoostingClassifier(**params).fit(rows[seen], labels)
+        return given.shape == (len(X_test), 2) and np.allclose(
+            given, reference.predict_proba(X_test[seen]), rtol=0, atol=1e-9)
+    if not same_as(X_train, y_train):
+        if same_as(X_test, y_test):
+            fail("`model_clean` was fitted on the test rows: the score it gets on them is not held-out, it is "
+                 "the model repeating what it was shown.",
+                 hint=("The test rows are kept for measuring; a model must never see them in training.",
+                       "Fit on the training rows and their labels."))
+        fail("`model_clean` is not the same model with the same `params`, fitted on the training rows: change "
+             "only the columns, so that what changes next is the leak's doing.",
+             hint=("Another estimator, other hyper-parameters or other rows change the model as well as the "
+                   "features.", "Use `HistGradientBoostingClassifier(**params)` again, on the training rows."))
+    auc = roc_auc_score(y_test, given[:, 1])
     expect(auc > 0.7,
            f"`model_clean` reaches a held-out ROC AUC of only {auc:.3f}: it learned little.",
            hint=("Change the data, not the model.", "Use the same `HistGradientBoostingClassifier(**params)`."))
@@ -257,7 +298,8 @@ def _label(value):
 
 
 _TABLE_HINT = ("`DataFrame.groupby` with a Series gives one row per group; the cells below read one row per "
-               "feature.", "Group `shap_frame` by `groups`, take the mean, and turn the result round with `.T`.")
+               "feature.", "Which pandas operation splits rows by a Series that shares their index, and how do "
+               "you turn its result so that the features run down the side?")
 
 
 def _by_feature(table, name, feature_names, group_values):
@@ -284,8 +326,8 @@ def _by_feature(table, name, feature_names, group_values):
 @exercise(lab="03", name="group-attributions", title="Attributions of each group",
           hint=("Two descriptive tables: the average push of each feature within each group, and the average "
                 "size of that push whatever its direction.",
-                "`DataFrame.groupby(groups).mean()` averages within groups, `.abs()` drops the sign, `.T` turns "
-                "a table round; mind which comes first, `abs` or `mean`."))
+                "Which pandas operation splits rows by a Series that shares their index? Which order of `abs` "
+                "and averaging keeps opposite pushes from cancelling?"))
 def check_group_attributions(mean_shap_by_group, mean_abs_shap_by_group, shap_frame, groups):
     """Both tables: one row per feature, one column per group, of mean SHAP and mean |SHAP| on ``shap_frame``."""
     expect_answered(mean_shap_by_group, "mean_shap_by_group")
@@ -313,7 +355,7 @@ def check_group_attributions(mean_shap_by_group, mean_abs_shap_by_group, shap_fr
     expect(np.allclose(signed.to_numpy(), want_signed, atol=1e-9),
            "`mean_shap_by_group` does not match the mean SHAP value of each feature in each group.",
            hint=("Average the SHAP values of the explained rows within each group.",
-                 "Group `shap_frame` by `groups`, then take the mean."))
+                 "Split the explained rows by `groups` and average each feature within each part."))
     if np.allclose(absolute.to_numpy(), np.abs(want_signed), atol=1e-9) and not np.allclose(want_abs,
                                                                                            np.abs(want_signed)):
         fail("`mean_abs_shap_by_group` is |mean SHAP|: the absolute value was taken after averaging, so "
@@ -323,7 +365,7 @@ def check_group_attributions(mean_shap_by_group, mean_abs_shap_by_group, shap_fr
     expect(np.allclose(absolute.to_numpy(), want_abs, atol=1e-9),
            "`mean_abs_shap_by_group` does not match the mean |SHAP| of each feature in each group.",
            hint=("Average the sizes of the SHAP values within each group.",
-                 "Take `.abs()` of `shap_frame` first, then the group mean, then `.T`."))
+                 "Which order of dropping the sign and averaging keeps opposite pushes from cancelling?"))
     return f"mean SHAP and mean |SHAP| for {len(features)} features in {len(values)} groups."
 
 
@@ -461,12 +503,55 @@ METRIC_WHY = {
 }
 
 
+# The clean model's table, as option b reads it (group 1 minus group 0): selection rate 0.197 and 0.249, TPR 0.486
+# and 0.589, FPR 0.086 and 0.101. A table outside these bounds is some other model's, for which b does not hold.
+CLEAN_GAPS = {"selection rate": (0.03, 0.08), "true positive rate": (0.06, 0.15)}
+CLEAN_FPR_GAP = 0.02
+
+
+def _reading_table(metric_frame, y_true, y_pred, groups):
+    """The per-group rates the learner's table shows, or None when it is not Exercise 7's table of them."""
+    from fairlearn.metrics import MetricFrame
+
+    if not isinstance(metric_frame, MetricFrame) or isinstance(metric_frame.by_group, pd.Series):
+        return None
+    by_group = metric_frame.by_group
+    if by_group.index.nlevels != 1:
+        return None
+    truth = _per_group(y_true, y_pred, groups)
+    levels = [_label(v) for v in by_group.index]
+    if sorted(levels) != list(truth.columns):
+        return None
+    table = by_group.set_axis(levels, axis=0).T.astype(float)
+    for name in WANTED_RATES:
+        want = truth.loc[name].to_numpy()
+        if not any(np.allclose(table.loc[column, truth.columns].to_numpy(), want, atol=1e-9, equal_nan=True)
+                   for column in table.index):
+            return None
+    return truth
+
+
 @exercise(lab="03", name="metric-reading", title="Read the MetricFrame",
           hint=("Read each row of `metric_frame.by_group` and the gaps of `.difference()`: which rate differs "
                 "most between the groups, and which least?",
                 "Selection rate: how often a group is flagged; TPR: defaulters caught; FPR: good payers wrongly "
                 "flagged. Small attributions say nothing about these."))
-def check_metric_reading(answer):
-    """The letter of what the MetricFrame of the clean model shows."""
+def check_metric_reading(answer, metric_frame, y_true, y_pred, groups):
+    """The letter of what the MetricFrame of the clean model shows; ``metric_frame`` is the table read, and
+    ``y_true``, ``y_pred`` and ``groups`` what it was computed from: the options describe the clean model's table,
+    so another table (the leaky model's, when Exercise 5 is not done) is not judged."""
     expect_answered(answer, "answer")
+    truth = _reading_table(metric_frame, y_true, y_pred, groups)
+    expect(truth is not None,
+           "there is no table to read yet: `metric_frame` is not Exercise 7's table of the decisions `y_pred`.",
+           hint=("The options describe the table that Exercise 7's cell prints.",
+                 "Finish Exercise 7 until its check passes, then read its table."))
+    low, high = truth.columns[0], truth.columns[-1]
+    gap = truth[high] - truth[low]
+    clean = all(lo < gap[name] < hi for name, (lo, hi) in CLEAN_GAPS.items()) and abs(
+        gap["false positive rate"]) < CLEAN_FPR_GAP
+    expect(clean,
+           "This table is not the clean model's: finish Exercise 5, run the cells after it again, then read it.",
+           hint=("Without Exercise 5, section 7 explains and measures the leaky model, and the options describe "
+                 "the clean one.", "Once Exercise 5 passes, run every cell after it again, down to Exercise 7's table."))
     return choose(answer, options=METRIC_OPTIONS, correct="b", why=METRIC_WHY)
