@@ -10,6 +10,8 @@ fresh CRL."""
 import base64
 import secrets
 import ssl
+import time
+from pathlib import Path
 
 import hvac
 import hvac.exceptions
@@ -594,3 +596,101 @@ def test_who_read_says_not_yet_when_the_cell_printed_a_secret(monkeypatch):
                    "a length")
     monkeypatch.setattr(masking, "leaks_in_this_cell", lambda: [])
     assert check_who_read([entries[1]], entries, hashed)
+
+
+# -- the policy parser: comments are not rules, a deny takes away -------------------------------------------
+
+def test_policy_comments_are_not_live_rules():
+    """HCL has three kinds of comment (`#`, `//`, `/* */`); a commented-out wildcard grants nothing."""
+    hcl = ('// path "secret/*" { capabilities = ["read"] }\n'
+           '# path "sys/*" { capabilities = ["sudo"] }\n'
+           '/* path "secret/data/other" {\n  capabilities = ["list"]\n} */\n'
+           f'path "secret/data/{SERVICE}" {{  # the one secret\n  capabilities = ["read"]  // only read\n}}\n')
+    assert policy_paths(hcl) == {f"secret/data/{SERVICE}": ["read"]}
+    assert check_service_policy(hcl, path=SERVICE, neighbour=NEIGHBOUR)
+    assert policy_paths('path "secret/data/a#b" { capabilities = ["read"] }') == {"secret/data/a#b": ["read"]}
+
+
+def test_an_explicit_deny_on_the_neighbour_passes_and_a_deny_over_the_service_path_does_not(lab):
+    deny = GOOD_POLICY + f'path "secret/data/{NEIGHBOUR}" {{ capabilities = ["deny"] }}\n'
+    feedback = check_service_policy(deny, lab, path=SERVICE, neighbour=NEIGHBOUR)
+    assert feedback and "server answers 403" in feedback.message
+    for pattern in ("secret/data/glassbox-tests/*", "secret/data/+/lab06/model-service", f"secret/data/{SERVICE}"):
+        over = GOOD_POLICY + f'path "{pattern}" {{ capabilities = ["deny"] }}\n'
+        assert_not_yet(check_service_policy(over, path=SERVICE, neighbour=NEIGHBOUR), f"denies `{pattern}`",
+                       "a deny wins over every grant")
+    assert_not_yet(check_service_policy(f'path "secret/data/{NEIGHBOUR}" {{ capabilities = ["deny"] }}',
+                                        path=SERVICE, neighbour=NEIGHBOUR), "only denies")
+
+
+def test_hardening_ignores_deny_blocks_and_comments(lab, monkeypatch):
+    name = "glassbox-tests-lab06-deny"
+    lab.sys.create_or_update_policy(name=name, policy=GOOD_POLICY
+                                    + 'path "secret/data/+/billing" { capabilities = ["deny"] }\n'
+                                    + '// path "secret/*" { capabilities = ["read", "sudo"] }\n')
+    lab.auth.approle.delete_role(name)
+    lab.auth.approle.create_or_update_approle(name, **dict(GOOD_ROLE, token_policies=[name]))
+    monkeypatch.setattr(lab.sys, "list_enabled_audit_devices", lambda: {"data": {"course/": {"type": "file"}}})
+    assert hardening_findings(lab, _login(lab, name), role=name, wrap_ttl="60s", policy=name) == []
+
+
+# -- rotation: the file on disk -------------------------------------------------------------------------
+
+def test_rotation_fails_when_the_rewrapped_data_never_reached_the_file(lab, stored, tmp_path):
+    path = tmp_path / "stored.csv"
+    stored.to_csv(path)
+    lab.secrets.transit.rotate_key(KEY + "-rot")
+    rewrapped = _rewrap(lab, stored)
+    lab.secrets.transit.update_key_configuration(KEY + "-rot", min_decryption_version=2)
+    assert check_rotation(lab, KEY + "-rot", rewrapped, ["name"])     # in memory, all is well...
+    assert_not_yet(check_rotation(lab, KEY + "-rot", rewrapped, ["name"], stored_path=path),  # ...not on disk
+                   "the file on disk still holds key version(s) [1]", "never reached it",
+                   "with min_decryption_version 2 it can no longer be decrypted or rewrapped")
+    rewrapped.to_csv(path)
+    assert check_rotation(lab, KEY + "-rot", rewrapped, ["name"], stored_path=path)
+    assert_not_yet(check_rotation(lab, KEY + "-rot", rewrapped, ["name"], stored_path=tmp_path / "missing.csv"),
+                   "could not be read back")
+
+
+# -- a service token that died of old age -----------------------------------------------------------------
+
+def _notebook_cell(cell_id: str) -> str:
+    import nbformat
+
+    notebook = nbformat.read(Path(__file__).resolve().parents[1] / "solutions" / "06-vault-for-ml.ipynb", 4)
+    return next(cell.source for cell in notebook.cells if cell.get("id") == cell_id)
+
+
+def test_an_expired_service_token_is_not_blamed_on_the_learner_and_the_log_in_again_cell_recovers(
+        lab, monkeypatch, capsys):
+    """The lab's role gives 10-minute tokens (30 at most) that nothing renews, and the lab lasts 90 minutes: by
+    Exercise 9 the service's token may have died. The review says so and points at the notebook's 'log the service
+    in again' cell, which logs in again with a fresh wrapped secret ID (here, a role with a 2-second TTL)."""
+    name = "glassbox-tests-lab06-short"
+    lab.auth.approle.delete_role(name)
+    lab.auth.approle.create_or_update_approle(name, **dict(GOOD_ROLE, token_ttl="2s", token_max_ttl="4s"))
+    monkeypatch.setattr(lab.sys, "list_enabled_audit_devices", lambda: {"data": {"course/": {"type": "file"}}})
+    service = _login(lab, name)
+    deadline = time.monotonic() + 30
+    while service.is_authenticated() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not service.is_authenticated()
+    feedback = check_hardening(lab, service, role=name, wrap_ttl="60s", policy=POLICY)
+    assert_not_yet(feedback, "the service's token is no longer valid",
+                   "tokens of this role die 2s after login unless renewed (4s at most)",
+                   "run the 'log the service in again' cell")
+    assert "AppRole login" not in feedback.message and "root" not in feedback.message
+
+    namespace = {"hvac": hvac, "client": lab, "ROLE": name, "WRAP_TTL": "60s", "login_feedback": None}
+    exec(_notebook_cell("lab06-relogin"), namespace)
+    log_in_again = namespace["log_in_again"]
+    log_in_again(service)                       # Exercise 4 not passed: the cell leaves the service alone
+    assert not service.is_authenticated() and capsys.readouterr().out == ""
+    namespace["login_feedback"] = True
+    lab.auth.approle.create_or_update_approle(name, **GOOD_ROLE)   # 10 minutes: the new token outlives the test
+    log_in_again(service)
+    assert (f"the service's token has expired (tokens of {name} live 10 min after login unless renewed, 30 at "
+            "most): logged in again with a fresh wrapped secret ID") in capsys.readouterr().out
+    assert check_hardening(lab, service, role=name, wrap_ttl="60s", policy=POLICY)
+    log_in_again(service)                       # valid for 10 minutes: nothing to do
+    assert capsys.readouterr().out == ""

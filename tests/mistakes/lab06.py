@@ -52,6 +52,10 @@ MISTAKES = [
             _policy("secret/data/lab06/model-service",
                     extra='path "secret/data/lab06/billing-service" {\n  capabilities = ["read"]\n}\n'),
             ("also grants", "billing-service")),
+    Mistake("service-policy", "everything else in the folder denied, the service's path included",
+            _policy("secret/data/lab06/model-service",
+                    extra='path "secret/data/lab06/*" {\n  capabilities = ["deny"]\n}\n'),
+            ("denies `secret/data/lab06/*`", "a deny wins over every grant")),
 
     # -- Exercise 2: predict the status codes ---------------------------------------------------------------
     Mistake("status-prediction", "every refusal predicted as 403",
@@ -140,6 +144,16 @@ MISTAKES = [
             "[{\"ciphertext\": c} for c in stored[column]])\n"
             "stored.to_csv(stored_path)\n",
             ("still uses key version(s)", "put its ciphertexts back into `stored`")),
+    Mistake("rotation", "rewrapped into `stored`, but the file never written",
+            "transit.rotate_key(KEY)\n"
+            "for column in personal:\n"
+            "    results = in_batches(partial(transit.rewrap_data, KEY, None), "
+            "[{\"ciphertext\": c} for c in stored[column]])\n"
+            "    stored[column] = [item[\"ciphertext\"] for item in results]\n"
+            "latest = transit.read_key(KEY)[\"data\"][\"latest_version\"]\n"
+            "transit.update_key_configuration(KEY, min_decryption_version=latest)\n",
+            ("the file on disk still holds key version(s) [1]", "never reached it",
+             "can no longer be decrypted or rewrapped")),
     Mistake("rotation", "rewrapped, but the minimum left at 1",
             "transit.rotate_key(KEY)\n" + _REWRAP_INTO_STORED,
             ("min_decryption_version is 1", "still decrypts through the API")),
@@ -159,6 +173,10 @@ MISTAKES = [
     Mistake("who-read", "requests and responses on the service's path",
             'readers = [entry for entry in entries if entry["request"]["path"] == f"secret/data/{SERVICE_PATH}"]',
             ("are requests", "a read's value is in the response")),
+    Mistake("who-read", "the responses on the service's path",
+            'readers = [entry for entry in entries if entry["type"] == "response" '
+            'and entry["request"]["path"] == f"secret/data/{SERVICE_PATH}"]',
+            ("you found 3 read(s)", "the log holds 2 response(s)")),
     Mistake("who-read", "compared with the API key in clear",
             'readers = [entry for entry in entries if entry["type"] == "response" '
             "and returned_api_key(entry) == api_key]",

@@ -51,14 +51,58 @@ _LIMITS = {  # seconds
 # accept them raw and decrypt them to other bytes.
 _SAMPLES = ["Jane", "Anna Weber", "zoë.müller@example.org"]
 
+def _without_comments(hcl: str) -> str:
+    """``hcl`` with its comments removed (``#`` and ``//`` to the end of the line, ``/* ... */``), strings kept."""
+    kept, i, quoted = [], 0, False
+    while i < len(hcl):
+        char = hcl[i]
+        if quoted:
+            kept.append(char)
+            if char == "\\" and i + 1 < len(hcl):
+                kept.append(hcl[i + 1])
+                i += 1
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+            kept.append(char)
+        elif char == "#" or hcl.startswith("//", i):
+            end = hcl.find("\n", i)
+            i = len(hcl) if end < 0 else end
+            continue
+        elif hcl.startswith("/*", i):
+            end = hcl.find("*/", i + 2)
+            i = len(hcl) if end < 0 else end + 2
+            kept.append(" ")
+            continue
+        else:
+            kept.append(char)
+        i += 1
+    return "".join(kept)
+
+
 def policy_paths(hcl: str) -> dict[str, list[str]]:
-    """The ``path "..." { capabilities = [...] }`` blocks of an HCL policy, as ``{path: capabilities}``."""
+    """The ``path "..." { capabilities = [...] }`` blocks of an HCL policy, as ``{path: capabilities}``.
+
+    Comments (``#``, ``//``, ``/* */``) are left out, as Vault's HCL parser leaves them out.
+    """
     paths: dict[str, list[str]] = {}
-    for path, body in _PATH_BLOCK.findall(re.sub(r"(?m)^\s*#.*$", "", hcl)):
+    for path, body in _PATH_BLOCK.findall(_without_comments(hcl)):
         found = _CAPABILITIES.search(body)
         capabilities = re.findall(r'"([^"]*)"', found.group(1)) if found else []
         paths.setdefault(path, []).extend(capabilities)
     return paths
+
+
+def denies(capabilities) -> bool:
+    """Whether a path block denies: ``deny`` wins over every other capability on the path, ``sudo`` included."""
+    return "deny" in capabilities
+
+
+def _matches(pattern: str, path: str) -> bool:
+    """Whether the policy path ``pattern`` (``+``: one segment, a trailing ``*``: any ending) covers ``path``."""
+    regex = "".join("[^/]+" if part == "+" else re.escape(part) for part in re.split(r"(\+)", pattern.rstrip("*")))
+    return re.fullmatch(regex + (".*" if pattern.endswith("*") else ""), path) is not None
 
 
 def _human(seconds: int) -> str:
@@ -136,6 +180,13 @@ def check_service_policy(service_policy, client: hvac.Client | None = None, *, p
     expect(paths, "no `path \"...\" { ... }` block found in `service_policy`.",
            hint=("A policy is one or more `path \"...\" { capabilities = [...] }` blocks.",))
     api_path = f"{mount_point}/data/{path}"
+    denied = sorted(p for p, capabilities in paths.items() if denies(capabilities) and _matches(p, api_path))
+    expect(not denied, f"the policy denies `{denied[0] if denied else ''}`, which covers the service's own path: "
+           "a deny wins over every grant, so the service could not read its secret.",
+           hint="Deny only paths the service must never reach, or leave them out: what is not granted is denied.")
+    paths = {p: capabilities for p, capabilities in paths.items() if not denies(capabilities)}
+    expect(paths, "the policy only denies: it grants the service nothing, not even its own secret.",
+           hint=("A policy is one or more `path \"...\" { capabilities = [...] }` blocks.",))
     for granted, capabilities in paths.items():
         marks = wildcards(granted)
         expect(not marks,
@@ -434,8 +485,10 @@ def check_transit_batch(to_transit_batch, client: hvac.Client | None = None, key
                 "version retired.",
                 "transit's `rotate_key`, `rewrap_data` (in batches, on each personal column) and "
                 "`update_key_configuration` with `min_decryption_version`; `read_key` tells the latest version."))
-def check_rotation(client: hvac.Client, key: str, stored, columns, mount_point: str = "transit"):
-    """``stored`` is the frame as kept on disk; its ``columns`` hold transit ciphertexts."""
+def check_rotation(client: hvac.Client, key: str, stored, columns, mount_point: str = "transit", *,
+                   stored_path=None):
+    """``stored`` is the frame as rewrapped in memory; its ``columns`` hold transit ciphertexts. Given
+    ``stored_path``, the CSV file there (what a backup or the next run reads) must hold the latest version too."""
     expect_answered(stored, "stored", hint="Read the encrypted file back with pandas.")
     try:
         info = client.secrets.transit.read_key(key, mount_point=mount_point)["data"]
@@ -463,6 +516,15 @@ def check_rotation(client: hvac.Client, key: str, stored, columns, mount_point: 
     expect(not old, f"the stored data still uses key version(s) {old}; the latest is {latest}.",
            hint=("Step 2 moves every stored ciphertext onto the latest version, without decrypting it.",
                  "`rewrap_data` with `batch_input`, and put its ciphertexts back into `stored` before writing."))
+    if stored_path is not None:
+        on_disk = _versions_on_disk(stored_path, columns)
+        stale = [v for v in on_disk if v < latest]
+        expect(not stale,
+               f"the file on disk still holds key version(s) {stale}: the rewrapped ciphertexts never reached it"
+               + (f" (and with min_decryption_version {minimum} it can no longer be decrypted or rewrapped)"
+                  if stale and minimum > min(stale) else "") + ".",
+               hint=("`stored` is a copy in memory: the file is what a backup, a colleague or the next run reads.",
+                     "Write `stored` back to `stored_path` after rewrapping, before raising the minimum."))
     expect(minimum == latest,
            f"min_decryption_version is {minimum}: ciphertext made with older key versions (an old backup of the "
            "file, say) still decrypts through the API.",
@@ -470,6 +532,19 @@ def check_rotation(client: hvac.Client, key: str, stored, columns, mount_point: 
                  "`update_key_configuration` takes `min_decryption_version`: the latest version, from `read_key`."))
     return (f"all {len(values)} stored values use key version {latest}, and older versions no longer decrypt "
             "through the API.")
+
+
+def _versions_on_disk(stored_path, columns) -> list[int]:
+    """The key versions of the ciphertexts in ``columns`` of the CSV file at ``stored_path``."""
+    import pandas as pd
+
+    try:
+        on_disk = pd.read_csv(stored_path, index_col=0)
+    except (OSError, ValueError) as error:
+        fail(f"the stored file could not be read back ({type(error).__name__}).",
+             hint="Re-run the cell that writes the encrypted file, then this one.")
+    values = [str(v) for column in columns if column in on_disk for v in on_disk[column]]
+    return sorted({int(v.split(":")[1][1:]) for v in values if re.match(r"vault:v\d+:", v)})
 
 
 MIN_DECRYPTION_OPTIONS = {
@@ -482,8 +557,9 @@ MIN_DECRYPTION_OPTIONS = {
 _MIN_DECRYPTION_WHY = {
     "a": "(a) is what trimming does (`trim_key`), not the minimum: it is a setting, and the lab lowered it "
          "again in the out-of-order demo; version 1 still exists inside Vault.",
-    "b": "(b) protects against nothing here: transit keys never leave Vault (they are not exportable), so there "
-         "is no copy of a key version to leak; what leaks is a token or ciphertext.",
+    "b": "(b) protects against nothing here: transit keys never leave Vault through its API (this one is not "
+         "exportable), so no client holds a copy of a key version; what leaks is a token or ciphertext. A storage "
+         "snapshot together with the unseal keys would be a copy, and no key setting helps against it.",
     "c": "(c) holds: old ciphertext (a backup, a copy attached to a ticket) stops decrypting through the API, "
          "until a token with `update` on `transit/keys/<key>/config` lowers the minimum. Rotation itself limits "
          "how much data one key version protects; only revoking a leaked token stops that token.",
@@ -525,8 +601,8 @@ def _contains(value, needle) -> bool:
 
 @exercise(lab="06", name="who-read", title="Find who read a secret in the audit log",
           hint=("A read's value is in the log's *response* entry, as a digest: compare digests, never values.",
-                "Filter `entries` on the entry's type and on what `returned_api_key` gives, compared with "
-                "`hashed`."))
+                "A denied read and a read of another secret have entries too; only one part of an entry says what "
+                "came back."))
 def check_who_read(readers, entries, hashed: str):
     """``readers``: the response entries among ``entries`` whose returned data holds ``hashed``."""
     _expect_no_secret_printed()
@@ -567,6 +643,10 @@ def hardening_findings(client: hvac.Client, service, *, role: str, wrap_ttl, pol
     audit device is on. ``client`` must be allowed to read roles, policies and audit devices.
     """
     findings: list[str] = []
+    try:
+        settings = client.auth.approle.read_role(role, mount_point=approle_mount)["data"]
+    except hvac.exceptions.InvalidPath:
+        settings = None
     if not isinstance(service, hvac.Client) or not service.token:
         findings.append("the service has no client or no token.")
     elif service.token == client.token:
@@ -579,10 +659,9 @@ def hardening_findings(client: hvac.Client, service, *, role: str, wrap_ttl, pol
             elif not str(info.get("path", "")).startswith(f"auth/{approle_mount}/login"):
                 findings.append("the service's token does not come from an AppRole login.")
         except hvac.exceptions.VaultError:
-            findings.append("the service's token is not valid.")
-    try:
-        settings = client.auth.approle.read_role(role, mount_point=approle_mount)["data"]
-    except hvac.exceptions.InvalidPath:
+            findings.append("the service's token is no longer valid: " + _token_life(settings)
+                            + "; run the 'log the service in again' cell.")
+    if settings is None:
         findings.append(f"the AppRole `{role}` does not exist.")
         settings = {}
     if settings:
@@ -605,6 +684,8 @@ def hardening_findings(client: hvac.Client, service, *, role: str, wrap_ttl, pol
             findings.append(f"the role's policy `{name}` does not exist.")
             continue
         for path, capabilities in policy_paths(hcl).items():
+            if denies(capabilities):   # a deny takes away, whatever its path: no wildcard or sudo finding
+                continue
             if wildcards(path):
                 findings.append(f"policy `{name}` grants the wildcard path `{path}` "
                                 f"({' and '.join(f'`{mark}`' for mark in wildcards(path))}).")
@@ -615,11 +696,24 @@ def hardening_findings(client: hvac.Client, service, *, role: str, wrap_ttl, pol
     return findings
 
 
+def _token_life(settings) -> str:
+    """How long a token of a role with these settings lives, in words (for a token that has died)."""
+    settings = settings or {}
+    period = duration_seconds(settings.get("token_period") or 0)
+    ttl, max_ttl = (duration_seconds(settings.get(name) or 0) for name in ("token_ttl", "token_max_ttl"))
+    if period:
+        return f"tokens of this role die {_human(period)} after their last renewal"
+    if ttl:
+        return (f"tokens of this role die {_human(ttl)} after login unless renewed"
+                + (f" ({_human(max_ttl)} at most)" if max_ttl else ""))
+    return "it expired or was revoked, and a token must be renewed or obtained again for as long as the service runs"
+
+
 @exercise(lab="06", name="hardening", title="Hardening review of the service's setup",
           hint=("Point the review at what the service really runs with: its own client, its role, its policy, and "
                 "the wrap TTL its secret ID travelled with.",
-                "Those are the names this lab set up at the top: the service's client, `ROLE`, `POLICY`, "
-                "`WRAP_TTL`."))
+                "Every value was created earlier in this notebook; the weak demo above used other names on "
+                "purpose."))
 def check_hardening(client: hvac.Client, service, *, role: str, wrap_ttl, policy: str | None = None,
                     approle_mount: str = "approle"):
     """Passes when :func:`hardening_findings` finds nothing; otherwise lists every shortfall."""
