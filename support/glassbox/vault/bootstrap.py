@@ -25,8 +25,9 @@ Fixed names (module constants, also carried by :class:`Setup`):
   valid 10m (:data:`SECRET_ID_TTL`), wrapped for 60s by default (:data:`WRAP_TTL`); secret IDs and tokens
   are bound to the addresses :data:`BOUND_CIDRS` (this machine's loopback; compose passes its own network);
 - the trusted orchestrator's policy ``glassbox-orchestrator`` (:data:`ORCHESTRATOR_POLICY`): read the role ID
-  and issue *wrapped* secret IDs for the service's role, nothing else (:func:`orchestrator_token`). It solves
-  "secret zero": whoever starts the service hands it a wrapped secret ID, and never needs the root token;
+  and issue *wrapped* secret IDs for the service's role, nothing else (:func:`orchestrator_token`: periodic,
+  :data:`ORCHESTRATOR_TOKEN_PERIOD`, 1h). It solves "secret zero": whoever starts the service hands it a wrapped
+  secret ID, and never needs the root token;
 - the transit key ``glassbox-pii`` (:data:`TRANSIT_KEY`) at ``transit/`` (:data:`TRANSIT_MOUNT`), for the
   dataset's personal columns;
 - the PKI engine at ``pki/`` (:data:`PKI_MOUNT`) with the course CA (:data:`CA_COMMON_NAME`, made once) and the
@@ -57,7 +58,7 @@ __all__ = [
     "rotate_api_key", "destroy_old_api_keys", "encrypt_values", "decrypt_values",
     "MOUNT", "SERVICE_PATH", "API_KEY_FIELD", "POLICY", "ORCHESTRATOR_POLICY", "APPROLE_MOUNT", "ROLE",
     "TRANSIT_MOUNT", "TRANSIT_KEY", "PKI_MOUNT", "PKI_ROLE", "CERT_TTL", "CA_COMMON_NAME", "ca_certificate",
-    "TOKEN_PERIOD", "SECRET_ID_TTL", "SECRET_ID_NUM_USES", "WRAP_TTL",
+    "TOKEN_PERIOD", "ORCHESTRATOR_TOKEN_PERIOD", "SECRET_ID_TTL", "SECRET_ID_NUM_USES", "WRAP_TTL",
     "MAX_WRAP_TTL", "BOUND_CIDRS", "duration_seconds",
 ]
 
@@ -77,6 +78,7 @@ CA_COMMON_NAME = "Glassbox course CA (dev only)"
 # The names a server certificate may carry: this machine, compose's service, the Kubernetes Service.
 SERVER_NAMES = ("localhost", "model-server", "glassbox-model-server.glassbox.svc")
 TOKEN_PERIOD = "15m"
+ORCHESTRATOR_TOKEN_PERIOD = "1h"  # the orchestrator's token, renewed by Delivery
 SECRET_ID_TTL = "10m"
 SECRET_ID_NUM_USES = 1
 WRAP_TTL = "60s"
@@ -210,10 +212,19 @@ def role_id(client: hvac.Client) -> str:
     return client.auth.approle.read_role_id(ROLE, mount_point=APPROLE_MOUNT)["data"]["role_id"]
 
 
-def orchestrator_token(admin_client: hvac.Client, ttl: str = "1h") -> str:
-    """A token for the trusted orchestrator (see :func:`orchestrator_policy`); renewable up to ``ttl`` again."""
-    response = admin_client.auth.token.create(policies=[ORCHESTRATOR_POLICY], ttl=ttl, renewable=True,
-                                              display_name="glassbox-orchestrator")
+def orchestrator_token(admin_client: hvac.Client, period: str = ORCHESTRATOR_TOKEN_PERIOD, *,
+                       ttl: str | None = None) -> str:
+    """A token for the trusted orchestrator (see :func:`orchestrator_policy`), with its policy only.
+
+    It is *periodic*: it dies one ``period`` after its last renewal, and each renewal gives it another period,
+    with no maximum lifetime, so :class:`glassbox.vault.orchestrator.Delivery` (which renews it) keeps it as
+    long as it runs. ``ttl`` makes a non-periodic token instead that dies ``ttl`` after its creation and cannot
+    be renewed: enough for a one-off delivery (compose's bootstrap), not for a ``Delivery``. A periodic token
+    from ``auth/token/create`` needs a root or ``sudo`` token: ``admin_client``'s.
+    """
+    lifetime = {"ttl": ttl, "renewable": False} if ttl else {"period": period, "renewable": True}
+    response = admin_client.auth.token.create(policies=[ORCHESTRATOR_POLICY], display_name="glassbox-orchestrator",
+                                              **lifetime)
     return response["auth"]["client_token"]
 
 
