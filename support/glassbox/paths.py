@@ -1,6 +1,7 @@
 """Where the course keeps its local state (dev Vault record, progress, audit logs)."""
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -18,8 +19,11 @@ def write_private(path, text: str) -> None:
     empty or half-written, and the content is never readable by others, not even for a moment.
     """
     path = Path(path)
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(staging, path)
+    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # 0600, a name of its own
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
