@@ -165,6 +165,36 @@ def test_image_leaks_catches_the_common_mistakes():
     assert_not_yet(check_image_leaks(lambda e, h: None), "returns nothing")
 
 
+def test_secret_name_leaves_out_paths_to_secrets_and_whole_lines_are_not_names():
+    """A name ending in _FILE, _PATH or _DIR says where a secret is (the best practice), not the secret."""
+    for name in ("VAULT_TOKEN", "API_KEY", "PIP_PASSWORD", "db_password", "GLASSBOX_API_KEY",
+                 "AWS_SECRET_ACCESS_KEY"):
+        assert lab08.SECRET_NAME.search(name), name
+    for name in ("GLASSBOX_API_KEY_FILE", "POSTGRES_PASSWORD_FILE", "VAULT_TOKEN_PATH", "SECRETS_DIR",
+                 "GLASSBOX_KEY_REFRESH_SECONDS", "KEYBOARD", "PIP_INDEX_URL"):
+        assert not lab08.SECRET_NAME.search(name), name
+    # the notebook defines the same rule the check uses
+    assert lab08.SECRET_NAME.pattern == _definitions(SOLUTION, "review")["SECRET_NAME"].pattern
+    # the review's clean cases hold a path-to-secret ENV; the metadata case holds one, and a package named secret...
+    clean = dict((label, text) for label, text, expected in dockerfile_cases() if not expected)
+    assert "POSTGRES_PASSWORD_FILE=" in clean["settings that only sound like secrets"]
+    env, history, expected = metadata_case()
+    assert env["GLASSBOX_API_KEY_FILE"] and not expected & {"GLASSBOX_API_KEY_FILE", *history[4:]}
+    # ... which a search of the whole line (not of the NAME=value names) reports
+    namespace = _definitions(SOLUTION, "image_leaks")
+    solution, token_shape = namespace["image_leaks"], namespace["TOKEN_SHAPE"]
+
+    def whole_lines(e, h):
+        return [n for n, v in e.items() if lab08.SECRET_NAME.search(n) and v] + [
+            line for line in h if lab08.SECRET_NAME.search(line) or token_shape.search(line)]
+
+    assert_not_yet(check_image_leaks(whole_lines), "pip install", "not the whole line")
+    old_rule = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
+    assert_not_yet(check_image_leaks(lambda e, h: solution(e, h) + [n for n in e if old_rule.search(n) and e[n]
+                                                                    and n != "VAULT_TOKEN"]),
+                   "GLASSBOX_API_KEY_FILE", "path to a secret")
+
+
 def test_no_fixture_or_message_shows_the_fake_token():
     env, history, _ = metadata_case()
     token = env["VAULT_TOKEN"]

@@ -110,6 +110,10 @@ MISTAKES = [
             'leaks += [name for name, value in env.items() if (SECRET_NAME.search(name) or "KEY" in name) and value]\n'
             + _HISTORY,
             ("KEY alone",)),
+    Mistake("image-leaks", "whole history lines tested with SECRET_NAME instead of their NAME=value names",
+            _ENV_NAMES + "\nfor line in history:\n    if SECRET_NAME.search(line) or TOKEN_SHAPE.search(line):\n"
+            "        leaks.append(line)",
+            ("pip install", "not the whole line")),
 
     # -- Exercise 4: which finding is a real leak ----------------------------------------------------------
     Mistake("real-leak", "the spent wrapping token in the agent's directory taken for a leak", 'real_leak = "a"',

@@ -20,8 +20,10 @@ __all__ = [
     "CACHE_OPTIONS", "LEAK_OPTIONS", "RESTART_OPTIONS",
 ]
 
-# Names that announce a secret. KEY alone is not one (GLASSBOX_KEY_REFRESH_SECONDS is a setting).
-SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
+# Names that announce a secret. KEY alone is not one (GLASSBOX_KEY_REFRESH_SECONDS is a setting), and a name
+# ending in _FILE, _PATH or _DIR says where a secret is (POSTGRES_PASSWORD_FILE, the best practice), not the secret.
+SECRET_NAME = re.compile(r"^(?!.*_(?:FILE|PATH|DIR)$).*(?:TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL)",
+                         re.I)
 CODES = ("runs-as-root", "secret-in-build", "unpinned-base", "no-healthcheck")
 _MAX_WRAP_TTL = 300  # seconds: a wrapped secret ID only has to survive its trip to the agent (= bootstrap.MAX_WRAP_TTL)
 _HINTS = {
@@ -71,6 +73,7 @@ def dockerfile_cases() -> list[tuple[str, str, set[str]]]:
          "FROM python:3.11-slim-bookworm\nCOPY --from=build /w /w\n" + _GOOD_TAIL, {"secret-in-build"}),
         ("settings that only sound like secrets",
          "FROM python:3.11-slim-bookworm\nARG PIP_INDEX_URL\nENV GLASSBOX_KEY_REFRESH_SECONDS=30 KEYBOARD=us\n"
+         "ENV GLASSBOX_API_KEY_FILE=/run/glassbox/api-key POSTGRES_PASSWORD_FILE=/run/secrets/db\n"
          + _GOOD_TAIL, set()),
         ("no tag on the base", good.replace("python:3.11-slim-bookworm", "python"), {"unpinned-base"}),
         ("the latest tag", good.replace("python:3.11-slim-bookworm", "python:latest"), {"unpinned-base"}),
@@ -122,13 +125,15 @@ def metadata_case() -> tuple[dict, list[str], set[str]]:
     """A leaky image's metadata, as ``image_report`` gives it: ``(env, history, expected leaks)``."""
     token = _fake_token()
     env = {"PATH": "/opt/venv/bin:/usr/bin", "VAULT_TOKEN": token, "GLASSBOX_KEY_REFRESH_SECONDS": "30",
-           "GLASSBOX_VAULT_ROLE_ID": "", "LANG": "C.UTF-8"}
+           "GLASSBOX_VAULT_ROLE_ID": "", "GLASSBOX_API_KEY_FILE": "/run/glassbox/api-key", "LANG": "C.UTF-8"}
     history = [
         "/bin/sh -c #(nop) ADD file:4b03b5f551e3fbdf in /",
         f"|1 PIP_PASSWORD=hunter2-{'x' * 8} /bin/sh -c pip install --no-cache-dir -r requirements.txt",
         "/bin/sh -c #(nop)  ENV PATH=/opt/venv/bin:/usr/bin",
         f"/bin/sh -c echo {token} > /etc/vault-token",
         "/bin/sh -c #(nop)  ENV GLASSBOX_KEY_REFRESH_SECONDS=30",
+        "/bin/sh -c pip install --no-cache-dir keyring secretstorage",
+        "/bin/sh -c #(nop)  ENV GLASSBOX_API_KEY_FILE=/run/glassbox/api-key",
         "/bin/sh -c #(nop)  USER 10001:10001",
     ]
     return env, history, {"VAULT_TOKEN", history[1], history[3]}
@@ -166,11 +171,22 @@ def check_image_leaks(image_leaks, report=None):
              hint="Also report lines containing something shaped like a Vault token: TOKEN_SHAPE.search(line).")
     wrong = [item for item in found if item not in expected]
     if wrong:
-        shown = "an empty variable" if "GLASSBOX_VAULT_ROLE_ID" in wrong else (
-            "a setting whose name only contains KEY" if any("KEY_REFRESH" in str(w) for w in wrong)
-            else f"{len(wrong)} harmless item(s)")
-        fail(f"`image_leaks` also reported {shown}.",
-             hint="An empty variable gives nothing away, and KEY alone is not a secret's name: use SECRET_NAME.")
+        key_hint = "An empty variable gives nothing away, and KEY alone is not a secret's name: use SECRET_NAME."
+        if "GLASSBOX_VAULT_ROLE_ID" in wrong:
+            fail("`image_leaks` also reported an empty variable.", hint=key_hint)
+        if any("KEY_REFRESH" in str(w) for w in wrong):
+            fail("`image_leaks` also reported a setting whose name only contains KEY.", hint=key_hint)
+        if any("secretstorage" in str(w) for w in wrong):
+            fail("`image_leaks` also reported a `pip install` line whose only secret-shaped word is a package's "
+                 "name: test the names of the line's NAME=value pairs with SECRET_NAME, not the whole line.",
+                 hint=("A history line gives a secret away when it assigns one (`NAME=value`) or holds a token.",
+                       "Find the line's NAME=value pairs with a regular expression and test each name; test the "
+                       "whole line only with TOKEN_SHAPE."))
+        if any("_FILE" in str(w) for w in wrong):
+            fail("`image_leaks` also reported GLASSBOX_API_KEY_FILE, which holds a path to a secret, not a secret.",
+                 hint=("A name ending in _FILE, _PATH or _DIR says where a secret is: SECRET_NAME leaves it out.",
+                       "Test each variable's name alone with SECRET_NAME, not a line around it."))
+        fail(f"`image_leaks` also reported {len(wrong)} harmless item(s).", hint=key_hint)
     if len(found) != len(set(found)):
         fail("`image_leaks` reported the same item twice.", hint="Report each variable or line once.")
     if report is not None:  # the course's own image: nothing may be found there
@@ -188,8 +204,8 @@ _ORCHESTRATOR_DISPLAY = "token-glassbox-orchestrator"  # what Vault records for 
 @exercise(lab="08", name="handover", title="Deliver secret zero to the agent, as the orchestrator",
           hint=("The agent logs in with the service's AppRole: it needs the role's identifier and a single-use, "
                 "short-lived, wrapped credential, made by the orchestrator, whose policy allows nothing else.",
-                "`orchestrator.auth.approle.read_role_id` answers with the role ID under `['data']`; "
-                "`generate_secret_id` with `wrap_ttl` answers with a wrapping token under `['wrap_info']`."))
+                "Lab 06 read a role ID and asked for a wrapped answer; here the same two calls go through "
+                "`orchestrator`, and what you hand over is the wrapper, not the secret ID."))
 def check_handover(delivery, admin):
     from glassbox.vault import agent, bootstrap
 
