@@ -3,10 +3,12 @@ attribution before and after the fix, the randomisation tests' rank correlation,
 after. Every entry of the mistakes catalogue (tests/mistakes/lab04.py) is run against the check of its exercise."""
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
@@ -95,6 +97,12 @@ def test_the_watermark_takes_most_of_the_attribution_before_the_fix_and_little_a
     assert after < FIXED_SHARE < before  # the lab: about 6 %, the watermark's share of the image
 
 
+def memoriser():
+    """The lab's network for the data randomisation test (section 4): wide, unregularised, no early stopping."""
+    return MLPClassifier(hidden_layer_sizes=(256,), alpha=0.0, learning_rate_init=3e-3, max_iter=400, tol=0.0,
+                         n_iter_no_change=400, random_state=0)
+
+
 def test_randomising_the_weights_or_the_labels_decorrelates_the_occlusion_map(digits, shortcut):
     image = digits.X_train[digits.y_train == digits.marked_class][0]
     trained = occlusion(shortcut, image, digits.marked_class).ravel()
@@ -102,10 +110,24 @@ def test_randomising_the_weights_or_the_labels_decorrelates_the_occlusion_map(di
     randomised = copy.deepcopy(shortcut)
     randomised.coefs_ = [rng.normal(0, w.std(), w.shape) for w in shortcut.coefs_]
     randomised.intercepts_ = [rng.normal(0, b.std(), b.shape) for b in shortcut.intercepts_]
-    shuffled = network().fit(digits.X_train, rng.permutation(digits.y_train))
+    permuted = rng.permutation(digits.y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        shuffled = memoriser().fit(digits.X_train, permuted)
     for other in (randomised, shuffled):
         rho = spearmanr(trained, occlusion(other, image, digits.marked_class).ravel()).statistic
-        assert rho < 0.3, rho  # the lab: -0.48 and -0.12
+        assert rho < 0.3, rho  # the lab: -0.48 and -0.06
+
+
+def test_the_data_randomisation_model_memorises_its_shuffled_labels(digits):
+    """Adebayo et al.'s test needs a model that fits the permuted labels; the lab's early-stopping network does not."""
+    permuted = np.random.default_rng(1).permutation(digits.y_train)
+    assert network().fit(digits.X_train, permuted).score(digits.X_train, permuted) < 0.3  # why memoriser() exists
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        shuffled = memoriser().fit(digits.X_train, permuted)
+    assert shuffled.score(digits.X_train, permuted) > 0.95            # memorised: the lab prints 100 %
+    assert shuffled.score(digits.X_test, digits.y_test) < 0.25         # and learned nothing: about 0.12
 
 
 def test_the_solutions_pass_and_the_stubs_do_not(digits, shortcut, fixed):
