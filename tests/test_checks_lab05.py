@@ -2,10 +2,13 @@
 
 import secrets
 import sys
+import time
 import types
+from pathlib import Path
 
 import hvac
 import hvac.exceptions
+import nbformat
 import pytest
 
 from glassbox.checks.lab05 import (check_destroy_prediction, check_kv_write, check_no_policy_prediction,
@@ -13,6 +16,7 @@ from glassbox.checks.lab05 import (check_destroy_prediction, check_kv_write, che
 from helpers import assert_not_yet
 
 BASE = "glassbox-tests/lab05"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -390,3 +394,56 @@ def test_first_hints_never_paste_the_answers():
                           (check_scoped_token, 'ttl="10m"'), (check_kv_write, "path=API_PATH"),
                           (check_rollback, "version=1"), (check_read_or_none, "except hvac.exceptions.InvalidPath")):
         assert answer not in check.hints[0]
+
+
+def test_no_hint_tier_of_read_or_none_or_predict_destroy_gives_the_answer_away():
+    for tier in check_read_or_none.hints:
+        assert "InvalidPath" not in tier and "raise_on_deleted_version" not in tier, tier
+    for tier in check_destroy_prediction.hints:   # option (c): it answers without an error and changes nothing
+        assert '"c"' not in tier and "nothing for it to do" not in tier and "without an error" not in tier, tier
+
+
+# -- cells 34-38 of the lab, after a pause long enough for Exercise 5's token to expire --------------------
+
+def _lab_cells(*ids):
+    notebook = nbformat.read(REPO / "solutions" / "05-vault-basics.ipynb", as_version=4)
+    sources = {cell.get("id"): cell.source for cell in notebook.cells}
+    return [sources[cell_id] for cell_id in ids]
+
+
+TOKEN_CELLS_DB = "lab05/glassbox-tests/db"   # inside the reader policy's "secret/data/lab05/*"
+
+
+def _run_token_cells(vault_client, token_response, capsys):
+    """Run the lab's look-up, renewal and revocation cells (ids lab05-29, -31, -33); what each printed."""
+    namespace = {"client": vault_client, "hvac": hvac, "server": types.SimpleNamespace(addr=vault_client.url),
+                 "READER_POLICY": "lab05-reader", "DB_PATH": TOKEN_CELLS_DB, "token_response": token_response}
+    printed = []
+    for source in _lab_cells("lab05-29", "lab05-31", "lab05-33"):
+        exec(compile(source, "<lab 05 cell>", "exec"), namespace)  # noqa: S102 - the lab's own cells
+        printed.append(capsys.readouterr().out)
+    return printed, namespace
+
+
+def test_the_token_cells_say_the_token_expired_rather_than_that_exercise_5_is_unfinished(vault_client,
+                                                                                       reader_policy, capsys):
+    response = _token(vault_client, policies=[reader_policy], ttl="1s", explicit_max_ttl="1h")
+    time.sleep(2.5)   # a pause after Exercise 5: the token's TTL has run out
+    printed, namespace = _run_token_cells(vault_client, response, capsys)
+    for output in printed:
+        assert "its TTL ran out" in output and "re-run Exercise 5's cell" in output, output
+        assert "finish Exercise 5" not in output and len(output.strip().splitlines()) == 1, output
+    assert namespace["app_token"] is None   # so section 4 leaves out the revoked token's row
+
+
+def test_the_token_cells_run_through_on_a_live_token_and_on_the_stub(vault_client, kv, reader_policy, capsys):
+    kv.create_or_update_secret(path=TOKEN_CELLS_DB, secret={"password": secrets.token_urlsafe(16)},
+                               mount_point="secret")
+    response = _token(vault_client, policies=[reader_policy], ttl="10m", explicit_max_ttl="1h")
+    printed, namespace = _run_token_cells(vault_client, response, capsys)
+    assert "creation TTL: 600 s" in printed[0] and "the lease grew: True" in printed[1], printed
+    assert "after revocation every request is Forbidden" in printed[2], printed
+    assert namespace["app_token"] is not None   # revoked now: section 4 shows it Forbidden
+    stub, _ = _run_token_cells(vault_client, ..., capsys)
+    assert all("finish Exercise 5" in output and "TTL ran out" not in output for output in stub), stub
+    _purge(kv, TOKEN_CELLS_DB)

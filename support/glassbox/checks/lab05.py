@@ -150,8 +150,8 @@ def check_scoped_token(token_response, client: hvac.Client, policy: str = "lab05
 @exercise(lab="05", name="read-or-none", title="Handle hvac's exceptions on purpose",
           hint=("Decide which failure means \"absent\" and catch only that one; every other failure must still "
                 "reach the caller.",
-                "The table above says which `hvac.exceptions` class a 404 becomes; read with "
-                "`raise_on_deleted_version=True` so that a deleted version raises it too."))
+                "Which HTTP status means \"nothing there\" in section 4's table, and what must the read be told "
+                "so that a deleted latest version counts too?"))
 def check_read_or_none(read_secret_or_none, client: hvac.Client, present_path: str, deleted_path: str,
                        mount_point: str = "secret"):
     """``read_secret_or_none(client, path)``: pairs, ``None`` when nothing is there, and Forbidden propagates."""
@@ -216,8 +216,8 @@ DESTROYED = {
 
 @exercise(lab="05", name="predict-destroy", title="Predict: undelete after destroy",
           hint=("Delete marks a version; destroy removes its data. What could an undelete still find?",
-                "Vault answers an undelete of a destroyed version the way it answers an undelete of a version "
-                "that is not deleted: there is nothing for it to do."))
+                "Undelete clears a mark that delete set. What does destroy leave for it to clear, and is "
+                "\"nothing to do\" an error elsewhere in KV?"))
 def check_destroy_prediction(prediction):
     """``prediction``: what happens when version 2 is destroyed and then undeleted (:data:`DESTROYED`)."""
     expect_answered(prediction, "prediction")
