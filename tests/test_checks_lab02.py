@@ -203,17 +203,48 @@ def boosting(split):
     return HistGradientBoostingClassifier(max_depth=2, max_iter=200, random_state=0).fit(X_train, y_train)
 
 
-def age_pd(model, X, feature="age", kind="average"):
+def age_pd(model, X, feature="age", kind="average", method="brute"):
     return partial_dependence(model, X, [feature], grid_resolution=30, percentiles=(0.01, 0.99),
-                              response_method="decision_function", kind=kind)
+                              response_method="decision_function", kind=kind, method=method)
 
 
 def test_shape_passes_on_the_solution_above_the_stated_threshold(data, split, boosting):
     result = age_pd(boosting, split[1])
     grid, curve = result["grid_values"][0], result["average"][0]
-    feedback = check_recovered_shape(grid, curve, data.truth)
+    feedback = check_recovered_shape(grid, curve, data.truth, boosting, split[1])
     assert feedback and f"threshold {SHAPE_THRESHOLD}" in feedback.message
     assert data.truth.shape_agreement("age", grid, curve) >= SHAPE_THRESHOLD
+
+
+def test_shape_accepts_the_average_computed_by_hand(data, split, boosting):
+    """The definition, written out: every held-out applicant gets each age, and their log-odds are averaged."""
+    X_test = split[1]
+    grid = age_pd(boosting, X_test)["grid_values"][0]
+    curve = [boosting.decision_function(X_test.assign(age=value)).mean() for value in grid]
+    assert check_recovered_shape(grid, curve, data.truth, boosting, X_test)
+
+
+def test_shape_names_the_recursion_default_and_its_shift(data, split, boosting):
+    """For boosting, partial_dependence's default is method="recursion": the training data's node weights, and
+    no starting value (the baseline log-odds), so the curve is the held-out one shifted by about minus it."""
+    X_test = split[1]
+    default = partial_dependence(boosting, X_test, ["age"], grid_resolution=30, percentiles=(0.01, 0.99))
+    held_out = age_pd(boosting, X_test)["average"][0]
+    shift = float(np.mean(default["average"][0] - held_out))
+    assert shift == pytest.approx(-float(np.ravel(boosting._baseline_prediction)[0]), abs=0.05)
+    feedback = check_recovered_shape(default["grid_values"][0], default["average"][0], data.truth, boosting, X_test)
+    assert_not_yet(feedback, 'method="recursion"', "training data", f"{shift:+.2f} log-odds")
+    assert 'method="brute"' in feedback.hints[-1]
+    # The shape alone would have passed: only the comparison with the held-out average catches it.
+    assert check_recovered_shape(default["grid_values"][0], default["average"][0], data.truth)
+
+
+def test_shape_refuses_a_curve_averaged_over_the_training_rows(data, split, boosting):
+    X_train, X_test = split[0], split[1]
+    grid = age_pd(boosting, X_test)["grid_values"][0]
+    on_train = partial_dependence(boosting, X_train, ["age"], custom_values={"age": grid}, method="brute",
+                                  response_method="decision_function")["average"][0]
+    assert_not_yet(check_recovered_shape(grid, on_train, data.truth, boosting, X_test), "held-out rows")
 
 
 def test_shape_stub_and_mistakes_fail(data, split, boosting):
@@ -286,7 +317,8 @@ CHECKS = {
     "correlated-pair": lambda ns: check_correlated_pair(
         ns["result_without"], ns["model_without"], ns["X_test"], ns["y_test"], ns["result"],
         ns["truth"].correlated_pair, ns["X_train"], ns["y_train"]),
-    "recovered-shape": lambda ns: check_recovered_shape(ns["grid"], ns["curve"], ns["truth"]),
+    "recovered-shape": lambda ns: check_recovered_shape(ns["grid"], ns["curve"], ns["truth"], ns["boosting"],
+                                                        ns["X_test"]),
     "read-interaction": lambda ns: check_read_interaction(ns["answer"]),
     "unreliable-pd": lambda ns: check_unreliable_pd(ns["answer"]),
 }
@@ -342,7 +374,7 @@ def pd_and_ale_errors(model, X_test, truth):
     for feature in truth.correlated_pair:
         edges, ale = accumulated_local_effects(model, X_test, feature, bins=20, response_method="decision_function")
         pd_curve = partial_dependence(model, X_test, [feature], custom_values={feature: edges},
-                                      response_method="decision_function")["average"][0]
+                                      response_method="decision_function", method="brute")["average"][0]
         errors[feature] = (effect_error(truth, feature, edges, pd_curve), effect_error(truth, feature, edges, ale))
     return errors
 

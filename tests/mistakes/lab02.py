@@ -56,9 +56,14 @@ MISTAKES = [
     # ---- Exercise 4: the recovered shape ------------------------------------------------------------------
     Mistake("recovered-shape", "probabilities instead of log-odds",
             'pd_age = partial_dependence(boosting, X_test, ["age"], grid_resolution=30, percentiles=(0.01, 0.99), '
-            'response_method="predict_proba", method="brute")\n'
+            'method="brute")\n'
             'grid, curve = pd_age["grid_values"][0], pd_age["average"][0]',
             ("probability scale", "response_method"), to_the_end=True),
+    Mistake("recovered-shape", "the default method for boosting (recursion: training data, shifted)",
+            'pd_age = partial_dependence(boosting, X_test, ["age"], grid_resolution=30, percentiles=(0.01, 0.99), '
+            'response_method="decision_function")\n'
+            'grid, curve = pd_age["grid_values"][0], pd_age["average"][0]',
+            ('method="recursion"', "training data", 'method="brute"')),
     Mistake("recovered-shape", "ICE curves instead of the average",
             'pd_age = partial_dependence(boosting, X_test, ["age"], grid_resolution=30, percentiles=(0.01, 0.99), '
             'response_method="decision_function", kind="individual")\n'

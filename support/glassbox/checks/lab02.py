@@ -12,6 +12,8 @@ SCORING = "roc_auc"
 SHAPE_THRESHOLD = 0.9
 # A log-odds partial dependence of age spans about as much as the true effect; a probability one a tenth of it.
 PROBABILITY_SLOPE = 0.3
+# The learner's curve against the check's own partial dependence on the same grid: same model, rows and method.
+SAME_CURVE = 1e-6
 
 PERMUTATION_HINT = (
     "Permutation importance is only honest on rows the model did not train on; shuffles are random, so repeat "
@@ -22,8 +24,8 @@ PERMUTATION_HINT = (
 NOISE_HINT = (
     "A feature cannot be told from noise when zero lies within two standard deviations of its mean importance: "
     "the shuffles do not agree that it helps.",
-    "Walk over `X_test.columns` together with `result.importances_mean` and `result.importances_std` (`zip` "
-    "pairs them up) and keep the names that pass the test.",
+    "`result` holds one mean and one spread per feature, in column order: pair each with its name and keep the "
+    "names that pass the test.",
 )
 TWIN_HINT = (
     "Only the proxy should go: refit the same forest on the same training rows minus that one column, then "
@@ -32,9 +34,14 @@ TWIN_HINT = (
 )
 SHAPE_HINT = (
     "Partial dependence sets `age` to each grid value for every held-out applicant and averages the model's "
-    "log-odds; the plotting cell above used the settings you need.",
+    "log-odds; the plotting cell above used the grid and the scale you need, the text above it the method.",
     "`partial_dependence` returns a Bunch whose `grid_values` and `average` entries hold one array per feature "
     "you asked for.",
+)
+RECURSION_HINT = (
+    "For a boosting model `partial_dependence` picks a fast method by default: which rows does it average over, "
+    "and does it add the model's starting value?",
+    "Pass method=\"brute\" to partial_dependence, with the held-out data.",
 )
 
 def _permutation(model, X, y, n_repeats, scoring=SCORING):
@@ -152,8 +159,14 @@ def check_correlated_pair(result_without, model_without, X_test, y_test, result,
 
 
 @exercise(lab="02", name="recovered-shape", title="Partial dependence recovers the true shape", hint=SHAPE_HINT)
-def check_recovered_shape(grid, curve, truth, feature="age", threshold=SHAPE_THRESHOLD):
-    """``grid``, ``curve``: the one-feature partial dependence of ``feature`` (its grid and average curve)."""
+def check_recovered_shape(grid, curve, truth, model=None, X=None, feature="age", threshold=SHAPE_THRESHOLD):
+    """``grid``, ``curve``: the one-feature partial dependence of ``feature`` (its grid and average curve).
+
+    With ``model`` and the held-out ``X``, ``curve`` must also be that model's partial dependence averaged over
+    the rows of ``X`` (``method="brute"``) in log-odds, on the learner's own grid. For a gradient-boosting model
+    scikit-learn's default is ``method="recursion"``: it averages over the training data (the trees' node
+    weights) and leaves out the model's constant starting value, so its curve is shifted by that value.
+    """
     expect_answered(grid, "grid")
     expect_answered(curve, "curve")
     try:
@@ -185,7 +198,34 @@ def check_recovered_shape(grid, curve, truth, feature="age", threshold=SHAPE_THR
            f"(need {threshold}).",
            hint=(f"Is it the partial dependence of `{feature}`, of the boosting model, on the held-out data?",
                  SHAPE_HINT[1]))
+    if model is not None and X is not None:
+        _expect_held_out_log_odds(grid, curve, model, X, feature)
     return f"shape agreement with the true effect of {feature}: {score:.3f} (threshold {threshold})."
+
+
+def _expect_held_out_log_odds(grid, curve, model, X, feature):
+    """Fail unless ``curve`` is ``model``'s log-odds averaged over the rows of ``X`` at each value of ``grid``."""
+    from sklearn.inspection import partial_dependence
+
+    def average(method):
+        return partial_dependence(model, X, [feature], custom_values={feature: grid}, method=method,
+                                  response_method="decision_function")["average"][0]
+
+    held_out = average("brute")
+    if np.allclose(curve, held_out, rtol=0, atol=SAME_CURVE):
+        return
+    try:
+        fast = average("recursion")
+    except (ValueError, TypeError, NotImplementedError):  # a model without the fast method
+        fast = None
+    if fast is not None and np.allclose(curve, fast, rtol=0, atol=SAME_CURVE):
+        shift = float(np.mean(fast - held_out))
+        fail(f"`curve` comes from the fast `method=\"recursion\"`, the default for boosting models: it averages "
+             "over the training data and leaves out the model's starting value, so it is shifted by "
+             f"{shift:+.2f} log-odds. Average over the held-out rows instead.", RECURSION_HINT)
+    fail(f"`curve` is not the partial dependence of {feature} for this model averaged over the held-out rows, "
+         "in log-odds, at the values of `grid`.",
+         ("Take `grid` and `curve` from one call on the held-out data.", SHAPE_HINT[1]))
 
 
 def _kind(value) -> str:
@@ -200,7 +240,7 @@ INTERACTION_OPTIONS = {
 }
 INTERACTION_WHY = {
     "a": "Right: along the bottom of the plot (short employment) the colour climbs from blue to red as the loan "
-         "grows; at the top it does not climb at all. How much the loan matters depends on employment: an "
+         "grows; at the top it falls. How much the loan matters depends on employment: an "
          "interaction.",
     "b": "at the top of the plot (long employment) the colour turns *bluer* as the loan grows: there a larger "
          "loan does not raise the predicted risk at all.",
