@@ -175,6 +175,22 @@ def test_psi_catches_the_mistakes(psi, says):
     assert_not_yet(check_psi(psi), says)
 
 
+def psi_closed_bins(reference, live):
+    edges = np.quantile(reference, np.linspace(0, 1, 11))       # min and max as the outer edges
+    expected = np.clip(np.histogram(reference, edges)[0] / len(reference), 1e-4, None)
+    actual = np.clip(np.histogram(live, edges)[0] / len(live), 1e-4, None)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def test_psi_refuses_closed_outer_bins_that_drop_values_beyond_the_training_range():
+    """The lab's warning as a case: 900 of 3000 live values above the reference's maximum."""
+    rng = np.random.default_rng(1)
+    reference = rng.normal(50, 10, 20_000)
+    live = np.concatenate([rng.normal(50, 10, 2_100), reference.max() + rng.uniform(1, 30, 900)])
+    assert monitoring.psi(reference, live) > 0.25 > psi_closed_bins(reference, live)   # an alert missed
+    assert_not_yet(check_psi(psi_closed_bins), "beyond the reference's range", "-inf and +inf")
+
+
 def test_psi_without_unique_edges_still_works_on_a_binary_feature():
     """Duplicate decile edges are allowed by numpy: the learner need not know about np.unique to pass."""
     def psi_plain(reference, live):
@@ -329,6 +345,11 @@ def test_the_orchestrator_cannot_issue_a_secret_id_in_the_clear_and_the_root_tok
         orchestrator.auth.approle.generate_secret_id(bootstrap.ROLE)         # unwrapped: its policy says no
     with pytest.raises(hvac.exceptions.Forbidden):
         bootstrap.read_api_key(orchestrator)                                # nor may it read the key
+    # wrapped, but by the root token: refused for its issuer; wrapped for a day: refused for its TTL first
+    for wrap_ttl, says in (("300s", "root token, not the orchestrator's"), ("24h", "lives 86400 s")):
+        by_root = vault_client.auth.approle.generate_secret_id(bootstrap.ROLE, wrap_ttl=wrap_ttl)["wrap_info"]["token"]
+        write_private(running.directory / agent.SECRET_ID_FILE, by_root)
+        assert_not_yet(check_rotation(_load(), vault_client, before, by_root, server.url, running.directory), says)
     plain = vault_client.auth.approle.generate_secret_id(bootstrap.ROLE)["data"]["secret_id"]
     write_private(running.directory / agent.SECRET_ID_FILE, plain)
     assert_not_yet(check_rotation(_load(), vault_client, before, plain, server.url, running.directory),
@@ -380,7 +401,7 @@ def _manifests():
 
 
 DEPLOYMENT, HPA = _manifests()
-LAB_RPS, PEAK = 1896.2, 3000      # the lab's own numbers: one pod's throughput (section 1) and the peak
+LAB_RPS, PEAK = 1896.2, 3000      # one machine's throughput of one pod (section 1), and a peak
 
 
 def _independent_answer(deployment, hpa, per_replica_rps=LAB_RPS, peak=PEAK):
@@ -409,7 +430,27 @@ def test_replicas_pass_on_the_answer_the_manifests_give_and_refuse_three():
     request, replicas = _independent_answer(DEPLOYMENT, HPA)
     _passes(check_replicas(request, replicas, PEAK, LAB_RPS, HPA, DEPLOYMENT))
     assert_not_yet(check_replicas(request, 3, PEAK, LAB_RPS, HPA, DEPLOYMENT), "one core", "request")
-    _passes(check_replicas(request, HPA["spec"]["minReplicas"], 100, LAB_RPS, HPA, DEPLOYMENT))  # min floor
+    # a peak below one pod's share: every method gives minReplicas, so the case cannot test the answer
+    assert_not_yet(check_replicas(request, HPA["spec"]["minReplicas"], 100, LAB_RPS, HPA, DEPLOYMENT),
+                   "cannot test the method")
+
+
+@pytest.mark.parametrize("per_replica_rps", [500.0, 733.3, 1234.5, 1896.2, 2521.4, 3333.3, 4468.2, 5897.0, 8000.0])
+def test_the_labs_peak_tells_the_right_answer_from_every_wrong_one_on_any_machine(per_replica_rps):
+    """The lab's peak is three times one pod's measured throughput, which varies by machine and load."""
+    peak = int(round(3 * per_replica_rps))                   # as the notebook sets PEAK_RPS
+    request, right = _independent_answer(DEPLOYMENT, HPA, per_replica_rps, peak)
+    assert right == lab09.replicas_at_peak(peak, per_replica_rps, DEPLOYMENT, HPA) == 8
+    assert right <= HPA["spec"]["maxReplicas"]
+    _passes(check_replicas(request, right, peak, per_replica_rps, HPA, DEPLOYMENT))
+    needed = peak / per_replica_rps                           # cores at the peak (the limit is one core)
+    wrong = {math.ceil(needed / (0.7 * 0.5)): "not what",     # the server's request only: 9
+             math.ceil(needed / 0.7): "one core",             # utilisation against one core: 5
+             math.ceil(needed): "CPU limit",                  # every pod at 100 %: 3 (4 when the peak rounds up)
+             right - 1: "One pod short"}                      # 7
+    assert len({right, *wrong}) == 5 and min(wrong) > HPA["spec"]["minReplicas"]
+    for replicas, says in wrong.items():
+        assert_not_yet(check_replicas(request, replicas, peak, per_replica_rps, HPA, DEPLOYMENT), says)
 
 
 def test_a_change_to_the_manifests_changes_the_expected_answer():

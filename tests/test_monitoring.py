@@ -355,6 +355,35 @@ def test_canary_rolls_back_a_bad_candidate_on_its_live_metrics():
     assert any("latency" in reason for reason in monitoring.canary_verdict(slow).reasons)
 
 
+def test_canary_latency_gate_follows_stable_and_rolls_back_a_twentyfold_slowdown():
+    fast = _live()
+    fast["latency_ms"] = 1.0                                    # a 1 ms stable server
+    assert monitoring.canary_verdict(fast).promote
+    slower = fast.copy()
+    slower.loc[slower["arm"] == "canary", "latency_ms"] = 20.0  # 20 times slower: rolled back
+    verdict = monitoring.canary_verdict(slower)
+    assert not verdict.promote and any("median latency" in reason for reason in verdict.reasons)
+    a_little = fast.copy()
+    a_little.loc[a_little["arm"] == "canary", "latency_ms"] = 3.0   # 2 ms more: within the few ms of slack
+    assert monitoring.canary_verdict(a_little).promote
+    assert str(monitoring.canary_verdict(fast)) == "promote: within the margins everywhere"
+
+
+def test_canary_shows_the_paired_difference_with_a_batch_bootstrap_interval():
+    live = _live()
+    live["batch"] = np.arange(len(live)) // 10
+    canary = (live["arm"] == "canary") & (live["segment"] == "old")
+    live.loc[canary, "p"] = np.clip(live.loc[canary, "p"] + 0.05, 0.01, 0.99)   # a little worse on old
+    verdict = monitoring.canary_verdict(live)
+    row = verdict.table.loc[("old", "canary")]
+    assert row["paired diff"] == pytest.approx(row["log loss"] - row["stable, same rows"], abs=1e-6)
+    assert row["95% low"] < row["paired diff"] < row["95% high"]
+    assert np.isnan(verdict.table.loc[("old", "stable"), "95% low"])
+    again = monitoring.canary_verdict(live)
+    assert again.table.loc[("old", "canary"), "95% high"] == row["95% high"]   # seeded
+    assert "paired diff" not in monitoring.canary_verdict(live.drop(columns="batch")).table.columns
+
+
 def test_canary_judges_every_segment_not_the_average():
     live = _live()
     old_canary = (live["segment"] == "old") & (live["arm"] == "canary")

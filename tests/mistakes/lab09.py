@@ -59,6 +59,12 @@ return float(np.sum((actual - expected) * np.log(expected / actual)))''',
 actual = np.clip(np.histogram(live, edges)[0] / len(live), 1e-4, None)
 value = float(np.sum((actual - expected) * np.log(actual / expected)))''',
             says=("return",)),
+    Mistake("psi", "closed outer bins: the reference's minimum and maximum as edges",
+            '''edges = np.quantile(reference, np.linspace(0, 1, 11))
+expected = np.clip(np.histogram(reference, edges)[0] / len(reference), 1e-4, None)
+actual = np.clip(np.histogram(live, edges)[0] / len(live), 1e-4, None)
+return float(np.sum((actual - expected) * np.log(actual / expected)))''',
+            says=("beyond the reference's range", "-inf and +inf")),
     # -- Exercise 3: predict the monitor's verdict ---------------------------------------------------------------
     Mistake("drift-prediction", "predicted that every feature drifts", 'prediction = "a"',
             says=("nine features",), to_the_end=True),
@@ -95,6 +101,14 @@ value = float(np.sum((actual - expected) * np.log(actual / expected)))''',
             _NEW_KEY + '''wrapping_token = client.auth.approle.generate_secret_id(setup.role)["data"]["secret_id"]
 write_private(AGENT_DIR / agent.SECRET_ID_FILE, wrapping_token)''',
             says=("secret ID itself", "root token")),
+    Mistake("rotation", "a wrapped secret ID, but from the root token",
+            _NEW_KEY + '''wrapping_token = client.auth.approle.generate_secret_id(setup.role, wrap_ttl="300s")["wrap_info"]["token"]
+write_private(AGENT_DIR / agent.SECRET_ID_FILE, wrapping_token)''',
+            says=("root token, not the orchestrator's",)),
+    Mistake("rotation", "wrapped for a day, so that any later restart finds it",
+            _NEW_KEY + '''wrapping_token = client.auth.approle.generate_secret_id(setup.role, wrap_ttl="24h")["wrap_info"]["token"]
+write_private(AGENT_DIR / agent.SECRET_ID_FILE, wrapping_token)''',
+            says=("lives 86400 s", "300 s or less")),
     Mistake("rotation", "new key written to another path",
             '''kv.create_or_update_secret(path="glassbox/api-key", secret={setup.api_key_field: secrets.token_urlsafe(32)},
                            mount_point=setup.mount)

@@ -13,6 +13,13 @@ import re
 import numpy as np
 
 from glassbox.checks import choose, exercise, expect, expect_answered, fail, is_stub
+from glassbox.checks.vault_tokens import MAX_WRAP_TTL as _MAX_WRAP_TTL
+from glassbox.checks.vault_tokens import ORCHESTRATOR_DISPLAY as _ORCHESTRATOR_DISPLAY
+from glassbox.checks.vault_tokens import is_plain_secret_id as _is_plain_secret_id
+from glassbox.checks.vault_tokens import token_display_name as _token_display_name
+from glassbox.checks.vault_tokens import token_lookup as _token_lookup  # noqa: F401 (kept for callers)
+from glassbox.checks.vault_tokens import token_policies as _token_policies
+from glassbox.checks.vault_tokens import wrapping_lookup as _wrapping_lookup
 
 __all__ = [
     "SECRET_NAME", "check_agent_restart", "check_cache_prediction", "check_dockerfile_review", "check_handover",
@@ -25,7 +32,6 @@ __all__ = [
 SECRET_NAME = re.compile(r"^(?!.*_(?:FILE|PATH|DIR)$).*(?:TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL)",
                          re.I)
 CODES = ("runs-as-root", "secret-in-build", "unpinned-base", "no-healthcheck")
-_MAX_WRAP_TTL = 300  # seconds: a wrapped secret ID only has to survive its trip to the agent (= bootstrap.MAX_WRAP_TTL)
 _HINTS = {
     "runs-as-root": "Look at the final stage only: its last USER decides (none at all means root; so do "
                     "`root`, `0` and `0:0`).",
@@ -198,9 +204,6 @@ def check_image_leaks(image_leaks, report=None):
 
 # --- exercise 5: the orchestrator's delivery for the agent -------------------------------------------------
 
-_ORCHESTRATOR_DISPLAY = "token-glassbox-orchestrator"  # what Vault records for tokens the orchestrator made
-
-
 @exercise(lab="08", name="handover", title="Deliver secret zero to the agent, as the orchestrator",
           hint=("The agent logs in with the service's AppRole: it needs the role's identifier and a single-use, "
                 "short-lived, wrapped credential, made by the orchestrator, whose policy allows nothing else.",
@@ -256,47 +259,6 @@ def check_handover(delivery, admin):
            hint=f"It only has to reach the agent: keep wrap_ttl at {_MAX_WRAP_TTL} s or less (60s is plenty).")
     return (f"the role ID of {bootstrap.ROLE} and a single-use secret ID, wrapped for {ttl} s by the orchestrator; "
             "no token of anyone's.")
-
-
-def _token_lookup(admin, token: str) -> dict:
-    """``auth/token/lookup`` of any token (a wrapping token too), by the administrator; {} if unknown."""
-    import hvac.exceptions
-
-    try:
-        return admin.adapter.post("/v1/auth/token/lookup", json={"token": token})["data"] or {}
-    except (hvac.exceptions.VaultError, KeyError, TypeError, ValueError):
-        return {}
-
-
-def _token_policies(admin, token: str) -> list:
-    return list(_token_lookup(admin, token).get("policies") or []) if token else []
-
-
-def _token_display_name(admin, token: str) -> str:
-    return str(_token_lookup(admin, token).get("display_name") or "")
-
-
-def _wrapping_lookup(addr: str, token: str) -> dict | None:
-    """``sys/wrapping/lookup``: the token's creation path and TTL, without unwrapping it (None if not live)."""
-    import hvac
-    import hvac.exceptions
-
-    try:
-        return hvac.Client(url=addr, token="").adapter.post("/v1/sys/wrapping/lookup", json={"token": token})["data"]
-    except (hvac.exceptions.VaultError, KeyError, TypeError):
-        return None
-
-
-def _is_plain_secret_id(admin, value: str) -> bool:
-    import hvac.exceptions
-
-    from glassbox.vault import bootstrap
-
-    try:
-        response = admin.auth.approle.read_secret_id(bootstrap.ROLE, value, mount_point=bootstrap.APPROLE_MOUNT)
-    except (hvac.exceptions.VaultError, ValueError):
-        return False
-    return isinstance(response, dict) and bool(response.get("data"))  # an unknown one answers 204, no body
 
 
 # --- exercise 4: the smoke test ----------------------------------------------------------------------------

@@ -21,6 +21,8 @@ import numpy as np
 
 from glassbox import monitoring
 from glassbox.checks import choose, exercise, expect, expect_answered, expect_close, fail, is_stub
+from glassbox.checks.vault_tokens import (MAX_WRAP_TTL, ORCHESTRATOR_DISPLAY, is_plain_secret_id, token_display_name,
+                                          wrapping_lookup)
 
 __all__ = ["check_latency_quantiles", "check_psi", "check_drift_prediction", "check_contract_or_retrain",
            "check_rollout", "check_rotation", "check_token_lifecycle", "check_replicas", "check_serving_layers",
@@ -158,6 +160,14 @@ def check_psi(psi):
            f"reference give about {reference_value:.3f}.",
            hint=("Take the bin edges from the reference's deciles, open the outer edges to -inf and +inf, and "
                  "count both samples in the same bins.", _PSI_HINT[1]))
+    beyond = np.concatenate([rng.normal(50, 10, 2_100), reference.max() + rng.uniform(1, 30, 900)])
+    value_beyond, reference_beyond = float(psi(reference, beyond)), monitoring.psi(reference, beyond)
+    expect(np.isfinite(value_beyond) and abs(value_beyond - reference_beyond) < 0.03 + 0.15 * reference_beyond,
+           f"With 30 % of the live values above the reference's maximum your PSI is {value_beyond:.3f}, not about "
+           f"{reference_beyond:.3f}. Live values beyond the reference's range are not counted: make the outer "
+           "edges -inf and +inf.",
+           hint=("`np.histogram` drops values outside its first and last edges: the deciles' minimum and maximum "
+                 "close the outer bins.", "Replace the first and last edge by `-np.inf` and `np.inf`."))
     coins = (rng.random(5000) < 0.5).astype(float)
     flipped = (rng.random(1000) < 0.9).astype(float)
     value_coins = float(psi(coins, flipped))
@@ -267,28 +277,6 @@ def check_rollout(load, swap, candidate_version: str):
 
 # -- 4. secret rotation, the agent's token -------------------------------------------------------------------------
 
-def _is_plain_secret_id(client, token) -> bool:
-    """Whether ``token`` is a secret ID of the service's role itself (not a wrapping token around one)."""
-    from glassbox.vault import bootstrap
-
-    try:
-        found = client.auth.approle.read_secret_id(role_name=bootstrap.ROLE, secret_id=str(token))
-    except Exception:
-        return False
-    return isinstance(found, dict) and bool(found.get("data"))
-
-
-def _wrapping_info(addr: str, token: str) -> dict | None:
-    """What Vault says of a wrapping token (creation path, TTL) without unwrapping it; None if unknown or spent."""
-    import hvac
-    import hvac.exceptions
-
-    try:
-        return hvac.Client(url=addr, token="").adapter.post("/v1/sys/wrapping/lookup", json={"token": token})["data"]
-    except (hvac.exceptions.InvalidRequest, hvac.exceptions.Forbidden):
-        return None
-
-
 def _eventually(condition, wait: float) -> bool:
     deadline = time.monotonic() + wait
     while not condition():
@@ -313,8 +301,9 @@ def _server_accepts(server_url: str, key: str) -> bool:
           hint=("Two hand-overs: a new KV version of the key (check-and-set on the version you read), and a new "
                 "response-wrapped secret ID, issued by the orchestrator, in the file the agent reads at its next "
                 "login.",
-                "`kv.create_or_update_secret(..., cas=...)`; `orchestrator.auth.approle.generate_secret_id(..., "
-                "wrap_ttl=...)` gives the wrapping token under `wrap_info`; `write_private` writes a file 0600."))
+                "The KV write's `cas` is the version you read; a wrapped request answers with its token under "
+                "`wrap_info`, and the orchestrator may wrap for at most five minutes; `write_private` writes a "
+                "file 0600."))
 def check_rotation(load, client, version_before: int, wrapping_token, server_url: str, agent_dir,
                    wait: float = 10.0):
     """``load``: the load that ran during the rotation (callers with a :class:`~glassbox.monitoring.KeyCaller`);
@@ -336,9 +325,9 @@ def check_rotation(load, client, version_before: int, wrapping_token, server_url
     expect(isinstance(wrapping_token, str), f"`wrapping_token` should be the wrapping token (a string), not a "
                                             f"{type(wrapping_token).__name__}.",
            hint="The response of a wrapped request holds it under `wrap_info`.")
-    info = _wrapping_info(client.url, wrapping_token)
+    info = wrapping_lookup(client.url, wrapping_token)
     if info is None:
-        if _is_plain_secret_id(client, wrapping_token):
+        if is_plain_secret_id(client, wrapping_token):
             fail("`wrapping_token` is the secret ID itself, in the clear: the agent accepts only a response-wrapped "
                  "one (single-use, short-lived, and its creation path proves it came from Vault). The orchestrator's "
                  "policy would not even issue it unwrapped: the root token did.",
@@ -346,12 +335,23 @@ def check_rotation(load, client, version_before: int, wrapping_token, server_url
                        "`orchestrator`, not `client`: the root token is not for starting services."))
         fail("`wrapping_token` is no valid wrapping token: unknown, expired, or already unwrapped by someone.",
              hint=("A wrapping token works once, within its wrap TTL: the agent must be the first to open it.",
-                   "Give it a wrap TTL long enough for the agent's next login (`\"300s\"`, the orchestrator's "
-                   "maximum), and do not unwrap it yourself."))
+                   "Issue a fresh one, wrapped no longer than the orchestrator allows (five minutes), and do not "
+                   "unwrap it yourself."))
     expect(info.get("creation_path") == bootstrap.Setup().secret_id_creation_path,
            f"`wrapping_token` wraps something made at {info.get('creation_path')}, not a secret ID of the service's "
            "role: the agent would refuse it (it checks the creation path).",
            hint="Generate it for the service's role, `setup.role`.")
+    ttl = int(info.get("creation_ttl") or 0)
+    expect(0 < ttl <= MAX_WRAP_TTL,
+           f"`wrapping_token` lives {ttl} s: a wrapped secret ID is a credential for the next few minutes, so keep "
+           f"its wrap TTL at {MAX_WRAP_TTL} s or less.",
+           hint=("Whoever finds a wrapping token before it expires can open it: it only has to last until the "
+                 "agent's next login, which the orchestrator arranges soon.",
+                 "Issue it as the orchestrator, whose policy caps the wrap TTL at five minutes."))
+    expect(token_display_name(client, wrapping_token) == ORCHESTRATOR_DISPLAY,
+           "The wrapped secret ID was issued with the root token, not the orchestrator's.",
+           hint=("Secret zero comes from the trusted orchestrator, whose token can do nothing else: the root token "
+                 "is not for starting services.", "Use the `orchestrator` client, not `client`."))
     delivered = Path(agent_dir) / agent.SECRET_ID_FILE
     held = delivered.read_text(encoding="utf-8").strip() if delivered.is_file() else None
     expect(held == wrapping_token,
@@ -384,7 +384,8 @@ def check_rotation(load, client, version_before: int, wrapping_token, server_url
         failure_hint="Give the load a monitoring.KeyCaller that reads the key from Vault: it picks up the new key "
                      "when refused, which a fixed key never does.")
     return ("well done: a new key, rendered by the agent and picked up by the server, without one failed request for "
-            "callers that follow Vault; and a new wrapped secret ID waits for the agent's next login.")
+            "callers that follow Vault; and a new wrapped secret ID, from the orchestrator, waits a few minutes "
+            "for the agent's next login.")
 
 
 LIFECYCLE_OPTIONS = {
@@ -505,6 +506,10 @@ def check_replicas(request_cores, replicas, peak_rps: float, per_replica_rps: fl
            f"`replicas` should be a whole number of pods, not {replicas!r}.",
            hint="Half a pod does not exist: round up, and rounding down leaves the peak unserved.")
     expected = replicas_at_peak(peak_rps, per_replica_rps, deployment, hpa)
+    expect(expected > hpa["spec"].get("minReplicas", 1),
+           f"At {peak_rps:g} req/s the peak is below one pod's share: this case cannot test the method (every way "
+           f"of counting gives minReplicas, {hpa['spec'].get('minReplicas', 1)}).",
+           hint="Keep the lab's `PEAK_RPS`, a few times what one pod serves.")
     target = metric["target"]["averageUtilization"] / 100
     needed = peak_rps / per_replica_rps
     one_core = max(math.ceil(needed / target - 1e-9), hpa["spec"].get("minReplicas", 1))

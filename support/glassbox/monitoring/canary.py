@@ -1,4 +1,4 @@
-"""A canary's verdict from live traffic: promote only if no worse than stable in every segment."""
+"""A canary's verdict from live traffic: promote only if within the margins of stable in every segment."""
 
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ class CanaryVerdict:
         return "promote" if self.promote else "roll back"
 
     def __str__(self) -> str:
-        return f"{self.decision}: " + ("; ".join(self.reasons) if self.reasons else "no worse than stable anywhere")
+        return f"{self.decision}: " + ("; ".join(self.reasons) if self.reasons else "within the margins everywhere")
 
 
 def canary_verdict(live: pd.DataFrame, *, max_loss_increase: float = 0.02, max_error_increase: float = 0.01,
-                   max_latency_ratio: float = 3.0, latency_slack_ms: float = 25.0,
-                   min_rows: int = 50) -> CanaryVerdict:
-    """Decide a canary from live traffic: promote only if the canary is no worse than stable in every segment.
+                   max_latency_ratio: float = 1.5, latency_slack_ms: float = 5.0,
+                   min_rows: int = 50, resamples: int = 1000, seed: int = 0) -> CanaryVerdict:
+    """Decide a canary from live traffic: promote only if the canary is within the margins of stable in every
+    segment.
 
     ``live`` has one row per row of traffic: ``arm`` ("stable" or "canary"), ``segment``, ``ok`` (its request
     succeeded), ``latency_ms`` (of its request) and, where outcomes are known, ``y`` (0/1) and ``p`` (the
@@ -38,8 +39,16 @@ def canary_verdict(live: pd.DataFrame, *, max_loss_increase: float = 0.02, max_e
     Per segment, the canary is rolled back when its error rate exceeds stable's by more than
     ``max_error_increase``, its log loss exceeds stable's by more than ``max_loss_increase``, or its median
     latency exceeds ``max_latency_ratio`` times stable's plus ``latency_slack_ms`` (the median, not a tail
-    quantile: a few dozen requests on a shared machine make p99 a coin toss; the table shows both); and
+    quantile: a few dozen requests on a shared machine make p99 a coin toss; the table shows both; the slack is
+    a few milliseconds, so a canary many times slower than a fast stable server is rolled back); and
     when a segment gave the canary fewer than ``min_rows`` rows (no evidence is not good evidence).
+
+    Within the margins is not "no worse": a canary whose log loss is higher than stable's by less than
+    ``max_loss_increase`` is promoted. The decision compares point estimates; with ``p_stable`` and a ``batch``
+    column (the request each row came in), the table also shows the paired difference (canary minus stable, per
+    row, on the canary's rows) with a 95 % bootstrap interval that resamples whole batches (``resamples``,
+    seeded by ``seed``): the rows of one request are not independent draws. The interval says what the
+    evidence can tell; it does not change the decision.
     """
     from sklearn.metrics import log_loss
 
@@ -62,6 +71,9 @@ def canary_verdict(live: pd.DataFrame, *, max_loss_increase: float = 0.02, max_e
         if paired:
             row["stable, same rows"] = loss(part.loc[ok, "y"], part.loc[ok, "p_stable"]) if arm == "canary" else \
                 row["log loss"]
+            if "batch" in live.columns:
+                row.update(_paired_interval(part[ok], resamples, seed) if arm == "canary" else
+                           {"paired diff": float("nan"), "95% low": float("nan"), "95% high": float("nan")})
         rows.append(row)
     table = pd.DataFrame(rows).set_index(["segment", "arm"]).sort_index()
     reasons = []
@@ -81,3 +93,20 @@ def canary_verdict(live: pd.DataFrame, *, max_loss_increase: float = 0.02, max_e
             if not canary["log loss"] <= baseline + max_loss_increase:
                 reasons.append(f"{segment}: log loss {canary['log loss']:.3f} vs {baseline:.3f}")
     return CanaryVerdict(not reasons, reasons, table)
+
+
+def _paired_interval(rows: pd.DataFrame, resamples: int, seed: int) -> dict:
+    """Mean per-row log-loss difference (canary minus stable) and its 95 % interval, resampling whole batches."""
+    y = rows["y"].to_numpy(dtype=float)
+    p, q = (np.clip(rows[c].to_numpy(dtype=float), 1e-6, 1 - 1e-6) for c in ("p", "p_stable"))
+    keep = np.isfinite(y) & np.isfinite(p) & np.isfinite(q)
+    if not keep.any():
+        return {"paired diff": float("nan"), "95% low": float("nan"), "95% high": float("nan")}
+    y, p, q = y[keep], p[keep], q[keep]
+    diff = -(y * np.log(p) + (1 - y) * np.log(1 - p)) + (y * np.log(q) + (1 - y) * np.log(1 - q))
+    per_batch = pd.DataFrame({"batch": rows["batch"].to_numpy()[keep], "diff": diff}).groupby("batch")["diff"]
+    sums, counts = per_batch.sum().to_numpy(), per_batch.count().to_numpy()
+    drawn = np.random.default_rng(seed).integers(0, len(sums), (resamples, len(sums)))
+    means = sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"paired diff": float(diff.mean()), "95% low": float(low), "95% high": float(high)}
