@@ -166,7 +166,8 @@ def interaction_strength(surface) -> float:
 
     ``surface`` has shape (len(grid_a), len(grid_b)). The additive part is the row mean plus the column mean
     minus the grand mean; the result is ``var(surface - additive) / var(surface)``, between 0 (no interaction
-    on this grid) and 1 (pure interaction) — Friedman and Popescu's H² measured on the grid.
+    on this grid) and 1 (pure interaction). H²-like, not Friedman and Popescu's H²: its one-feature curves are
+    the surface's row and column means, not the one-feature partial dependences at the data.
     """
     s = np.asarray(surface, dtype=float)
     if s.ndim != 2:
