@@ -3,9 +3,9 @@ mistake of the catalogue (tests/mistakes/lab07.py).
 
 Each exercise cell of the solution notebook is run here as the lab runs it: its solution blocks replaced by a
 mistake's code (or by the stub), against the real course model and a real model server for the HTTP
-exercises. A mistake whose code raises before the check runs (skops' TypeError for ``trusted=True``) is judged
-by the feedback the kernel hook builds from the exception and the exercise's own hints
-(:func:`glassbox.checks.raised`). The untouched lab runs end to end."""
+exercises. A mistake whose code raises before the check runs is judged by the feedback the kernel hook builds
+from the exception and the exercise's own hints (:func:`glassbox.checks.raised`). The untouched lab runs end to
+end."""
 
 import ast
 import hashlib
@@ -170,15 +170,44 @@ def test_a_copy_of_the_model_in_memory_is_not_a_loaded_model(namespace):
     model, X = namespace["model"], namespace["X_test"][namespace["FEATURES"]].iloc[:50]
     from_file = sio.load(namespace["model_path"], trusted=namespace["unknown"])
     assert not np.array_equal(from_file.predict_proba(X), model.predict_proba(X))
-    assert_not_yet(lab07.check_safe_load(namespace["unknown"], model, namespace["model_path"], model, X), "itself")
+    assert_not_yet(lab07.check_safe_load(namespace["unknown"], lambda path: model, namespace["model_path"], model, X),
+                   "itself")
 
 
 def test_a_model_file_overwritten_with_a_pickle_is_refused(namespace):
     model, path = namespace["model"], namespace["model_path"]
     path.write_bytes(pickle.dumps(model))
     X = namespace["X_test"][namespace["FEATURES"]].iloc[:5]
-    assert_not_yet(lab07.check_safe_load(namespace["unknown"], pickle.loads(path.read_bytes()), path, model, X),
+    assert_not_yet(lab07.check_safe_load(namespace["unknown"], lambda p: pickle.loads(Path(p).read_bytes()), path,
+                                         model, X),
                    "no longer a skops archive", "it holds a pickle")
+
+
+def test_a_rule_that_trusts_what_the_file_lists_is_refused(namespace):
+    """The same names as the reviewed list, but read from each file: the check hands the rule a file that needs
+    ``os.system``, and the rule must refuse it (it would load it). A rule that raises its own error passes."""
+    model, path = namespace["model"], namespace["model_path"]
+    X = namespace["X_test"][namespace["FEATURES"]].iloc[:5]
+    reviewed = list(namespace["unknown"])
+
+    def from_the_file(p):
+        return sio.load(p, trusted=sio.get_untrusted_types(file=p))
+
+    feedback = lab07.check_safe_load(reviewed, from_the_file, path, model, X)
+    assert_not_yet(feedback, "trusts whatever the file asks for", "system")
+
+    def subset_or_raise(p):
+        needed = sio.get_untrusted_types(file=p)
+        if not set(needed) <= set(reviewed):
+            raise ValueError(f"not reviewed: {sorted(set(needed) - set(reviewed))}")
+        return sio.load(p, trusted=needed)
+
+    for rule in (subset_or_raise, lambda p: sio.load(p, trusted=reviewed)):
+        feedback = lab07.check_safe_load(reviewed, rule, path, model, X)
+        assert feedback, feedback
+        assert "refused" in feedback.message, feedback
+    assert_not_yet(lab07.check_safe_load(reviewed, lambda p: None, path, model, X), "load_reviewed(model_path)")
+    assert_not_yet(lab07.check_safe_load(reviewed, lambda p: 1 / 0, path, model, X), "ZeroDivisionError")
 
 
 def test_an_answer_that_did_not_come_from_the_server_is_refused(lab):

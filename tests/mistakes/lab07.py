@@ -24,23 +24,25 @@ MISTAKES = [
     Mistake("trusted-risk", "believed skops checks a hash", 'risk = "c"', ("skops knows no hash",)),
     Mistake("trusted-risk", "believed trusting everything only costs time", 'risk = "d"', ("not time",)),
 
-    # -- exercise 2: load with a reviewed trusted list
-    Mistake("safe-load", "kept the model in memory instead of loading the file (`loaded = model`)",
-            f"trusted = {TREE}\nloaded = model", ("`loaded` is `model` itself", "nothing was loaded"),
-            to_the_end=True),
+    # -- exercise 2: load with a reviewed trusted list (two blocks: `trusted`, the body of `load_reviewed`)
+    Mistake("safe-load", "returned the model in memory instead of loading the file (`return model`)",
+            (f"trusted = {TREE}", "return model"), ("is `model` itself", "nothing was loaded"), to_the_end=True),
     Mistake("safe-load", "made a copy with a pickle round trip instead of reading the skops file",
-            f"trusted = {TREE}\nloaded = pickle.loads(pickle.dumps(model))",
+            (f"trusted = {TREE}", "return pickle.loads(pickle.dumps(model))"),
             ("pickle round trip", "not like the model in `model_path`")),
     Mistake("safe-load", "saved `model` to a pickle file and loaded that instead of the skops file",
-            f"trusted = {TREE}\nwith open(model_path.with_suffix('.pkl'), 'wb') as file:\n    pickle.dump(model, file)\n"
-            "with open(model_path.with_suffix('.pkl'), 'rb') as file:\n    loaded = pickle.load(file)",
+            (f"trusted = {TREE}",
+             "with open(Path(path).with_suffix('.pkl'), 'wb') as file:\n    pickle.dump(model, file)\n"
+             "with open(Path(path).with_suffix('.pkl'), 'rb') as file:\n    return pickle.load(file)"),
             ("a pickle round trip", "pickle` plays no part")),
     Mistake("safe-load", "trusted an extra type the file does not need",
-            'trusted = unknown + ["posix.system"]\nloaded = sio.load(model_path, trusted=trusted)',
+            ('trusted = unknown + ["posix.system"]', "return sio.load(path, trusted=trusted)"),
             ("posix.system", "does not need")),
-    Mistake("safe-load", "passed `trusted=True` (skops raises a TypeError)",
-            "trusted = True\nloaded = sio.load(model_path, trusted=trusted)",
-            ("TypeError", "CVE-2024-37065", "names you reviewed")),
+    Mistake("safe-load", "passed `trusted=True`", ("trusted = True", "return sio.load(path, trusted=trusted)"),
+            ("CVE-2024-37065", "names you reviewed")),
+    Mistake("safe-load", "trusted whatever the file asks for (`trusted = unknown`, read again from each file)",
+            ("trusted = unknown", "return sio.load(path, trusted=sio.get_untrusted_types(file=path))"),
+            ("trusts whatever the file asks for", "posix.system", "fixed list you reviewed")),
 
     # -- exercise 3: the model card's group metrics (each wrong option)
     Mistake("group-metrics", "concluded that leaving `gender` out makes the groups' rates equal", 'reading = "a"',

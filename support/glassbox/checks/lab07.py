@@ -10,8 +10,10 @@ Mistakes the checks name (the lab's catalogue is ``tests/mistakes/lab07.py``):
 ====================================  =========================================================================
 answer                                what the check says
 ====================================  =========================================================================
-``loaded = model``                    `loaded` is `model` itself: nothing was loaded from the file
+``return model``                      `load_reviewed(model_path)` is `model` itself: nothing was loaded
 a pickle round trip of ``model``      it predicts like `model` in memory, not like the model in `model_path`
+trusting what the file lists          it also loaded a file that needs `posix.system`: it trusts whatever the
+                                      file asks for
 ``pickle.dump`` over ``model_path``   `model_path` is no longer a skops archive (a zip): it holds a pickle
 sizes instead of hashes               a flipped bit keeps the size: only a hash of the content sees it
 a request the server refuses          the server answered 4xx, with the server's own ``error`` message
@@ -39,17 +41,21 @@ __all__ = ["check_safe_load", "check_changed_files", "check_group_metrics", "che
 # -- exercise 1: skops with a reviewed trusted list --------------------------------------------------------
 
 @exercise(lab="07", name="safe-load", title="Load a model with skops, trusting only what you reviewed",
-          hint=("skops refuses the types it does not know until you name them: the names you reviewed, as a "
-                "list of strings, not a blanket yes.",
-                "`sio.get_untrusted_types(file=...)` lists what the file needs; `sio.load` takes the list you "
-                "reviewed as its `trusted` argument."))
-def check_safe_load(trusted, loaded, model_path, model, X):
-    """``trusted``: exactly the file's untrusted types (reviewed); ``loaded``: the model read from ``model_path``.
+          hint=("skops refuses the types it does not know until you name them: the names you reviewed, written "
+                "out as a list of strings, not a blanket yes.",
+                "Your function gets any path, one you never reviewed too: the list it trusts must not be read "
+                "from the file it loads. `sio.load` takes that list as its `trusted` argument."))
+def check_safe_load(trusted, load_reviewed, model_path, model, X):
+    """``trusted``: exactly the file's untrusted types (reviewed); ``load_reviewed(path)``: ``path`` read with skops,
+    trusting ``trusted`` only.
 
     ``model`` is the model already in memory (the file holds another one), so that a copy of it is told apart
-    from what was loaded.
+    from what was loaded. The rule is also tried on a file that needs ``os.system``: it must refuse it.
     """
+    import os
+
     import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
 
     expect_answered(trusted, "trusted")
     expect(trusted is not True, "`trusted=True` trusts whatever the file holds, exactly like pickle (skops "
@@ -69,32 +75,57 @@ def check_safe_load(trusted, loaded, model_path, model, X):
     needed = set(sio.get_untrusted_types(file=model_path))
     missing, extra = sorted(needed - set(trusted)), sorted(set(trusted) - needed)
     expect(not missing, f"skops needs {len(missing)} more type(s) to be trusted to load this file: "
-           f"{', '.join(missing)}.", hint="Review what `sio.get_untrusted_types` lists for `model_path`.")
+           f"{', '.join(missing)}.", hint="Review what `sio.get_untrusted_types` listed for `model_path` above.")
     expect(not extra, f"`trusted` also lists {', '.join(extra)}, which this file does not need.",
            hint="Trust exactly the types the file holds and you reviewed: a longer list only widens the door.")
-    expect_answered(loaded, "loaded", hint=("Load `model_path` with skops, passing your list as `trusted`.",))
-    expect(loaded is not model, "`loaded` is `model` itself, the object already in memory: nothing was loaded "
-           "from `model_path`.", hint=("The exercise is to read the file: call skops' loader on `model_path`.",))
-    expect(hasattr(loaded, "predict_proba"), f"`loaded` is a {type(loaded).__name__}, not a model.",
-           hint="skops' loader returns the estimator that was dumped into the file.")
+    expect(callable(load_reviewed), "`load_reviewed` should be a function of a path.",
+           hint=("Keep the `def load_reviewed(path):` line and complete its body.",))
+    try:
+        loaded = load_reviewed(model_path)
+    except Exception as error:
+        fail(f"`load_reviewed(model_path)` raised {type(error).__name__}: {str(error)[:200]}",
+             hint=("`model_path` needs only the types you reviewed: your function should load it.",
+                   "Pass your list to skops' loader as its `trusted` argument."))
+    expect_answered(loaded, "load_reviewed(model_path)",
+                    hint=("End the function with a `return` of what skops loaded from `path`.",))
+    expect(loaded is not model, "`load_reviewed(model_path)` is `model` itself, the object already in memory: "
+           "nothing was loaded from the file.",
+           hint=("The exercise is to read the file: call skops' loader on `path`.",))
+    expect(hasattr(loaded, "predict_proba"), f"`load_reviewed(model_path)` is a {type(loaded).__name__}, not a "
+           "model.", hint="skops' loader returns the estimator that was dumped into the file.")
     reference = sio.load(model_path, trusted=sorted(needed))
     got = loaded.predict_proba(X)
     if not np.array_equal(got, reference.predict_proba(X)):
         if np.array_equal(got, model.predict_proba(X)):
-            fail("`loaded` predicts like `model`, the model already in memory (a copy, or a pickle round trip "
-                 "of it), not like the model in `model_path`.",
+            fail("`load_reviewed(model_path)` predicts like `model`, the model already in memory (a copy, or a "
+                 "pickle round trip of it), not like the model in `model_path`.",
                  hint=("`model_path` holds another model than `model`: only reading the file gives it.",
                        "Load the file itself with skops; `pickle` plays no part here."))
-        fail("`loaded` does not predict like the model in `model_path`.", hint="Load `model_path` itself.")
-    return f"loaded from the skops file with {len(trusted)} reviewed type(s) trusted; predictions identical."
+        fail("`load_reviewed(model_path)` does not predict like the model in `model_path`.",
+             hint="Load the file at `path` itself.")
+    with tempfile.TemporaryDirectory(prefix="glassbox-lab07-check-") as scratch:
+        unreviewed = Path(scratch) / "unreviewed.skops"
+        sio.dump(FunctionTransformer(os.system), unreviewed)
+        shell = ", ".join(sio.get_untrusted_types(file=unreviewed))
+        try:
+            accepted = load_reviewed(unreviewed)
+        except Exception:
+            accepted = None
+    expect(accepted is None, f"`load_reviewed` also loaded a file that needs {shell} (a shell command, like "
+           "`suspicious.skops`): it trusts whatever the file asks for. A list read from the file being loaded "
+           "reviews nothing.",
+           hint=("Trust the fixed list you reviewed (`trusted`), whatever the file lists: skops then refuses "
+                 "every other type.",))
+    return (f"loaded from the skops file with {len(trusted)} reviewed type(s) trusted, predictions identical; "
+            f"a file that needs {shell} refused.")
 
 
 # -- exercise 2: the files that changed --------------------------------------------------------------------
 
 @exercise(lab="07", name="changed-files", title="Find the files of an artifact that no longer match the manifest",
           hint=("A file changed when the digest of its content no longer equals the one the manifest recorded.",
-                "For each file the manifest lists, hash its bytes with `hashlib.sha256` and compare the hex "
-                "digest with the record's `sha256`."))
+                "For each file the manifest lists: what is the sha256 of its bytes now, and is it still the "
+                "hex digest its record holds?"))
 def check_changed_files(changed_files, artifact_dir):
     """``changed_files(directory)`` must list exactly the files whose sha256 differs from the manifest's."""
     expect(callable(changed_files), "`changed_files` should be a function of the artifact's directory.",
@@ -156,9 +187,10 @@ _GROUP_OPTIONS = {
 _GROUP_WHY = {
     "a": "Leaving an attribute out removes its direct use, not its influence: `income` differs by group and is "
          "an input, so the groups' scores differ too (the table's differences are not zero).",
-    "b": "Right: the true positive rate differs the most between the groups. `gender` is not an input, so the "
-         "difference comes through features that differ by group (`income`), which is why the card reports "
-         "group metrics instead of claiming fairness by omission.",
+    "b": "Right: the true positive rate differs the most (0.075). With about 145 defaulters per group (140 and "
+         "151), its 95 % interval runs from about -0.04 to +0.19: the table alone cannot tell this gap from "
+         "chance. `income` can carry group information into the scores, which is why a card reports group "
+         "metrics, ideally with their intervals, instead of claiming fairness by omission.",
     "c": "The model's features (the server's metadata, the card's feature table) do not include `gender`: "
          "it cannot read it.",
     "d": "Read the difference row again: the false positive rates are the closest of the three.",
@@ -293,8 +325,8 @@ def check_status_prediction(prediction):
 @exercise(lab="07", name="explanation", title="Read a SHAP explanation that came over HTTP",
           hint=("The 'explanation' output carries one value per feature, and its `parameters` say which "
                 "feature each value belongs to and the base value they add to.",
-                "`pd.Series(values, index=feature_names)`, then sort by absolute size with "
-                "`sort_values(key=...)`."))
+                "Values and names come in the same order: pair them, then order by size whatever the sign "
+                "(pandas sorting can apply a function before comparing)."))
 def check_explanation(reply, contributions, base_value, model, row):
     """``reply``: the server's raw response; ``contributions``: a Series by feature from its explanation, sorted
     by absolute size; it adds up with ``base_value`` to the model's log-odds for ``row``."""
