@@ -292,7 +292,9 @@ def test_a_restarted_agent_needs_a_fresh_delivery_and_then_serves_rotations_agai
         time.sleep(0.5)
     assert stack.logs(1000, "agent").count("authentication successful") > logins
     bootstrap.rotate_api_key(stack.admin_client())
-    assert _serves(stack, rows, stack.api_key(), key, timeout=40)  # rotations arrive again
+    assert _serves(stack, rows, stack.api_key(), key, timeout=40), (  # rotations arrive again
+        "the rotated key was not served within 40 s; what the agent and the server logged:\n"
+        + stack.logs(60, "agent", "model-server"))
 
 
 def test_the_server_restarted_alone_serves_at_once_from_the_rendered_key(stack, model_and_rows):
