@@ -134,6 +134,7 @@ def test_the_agent_configuration_names_the_roles_creation_path_and_no_sink(tmp_p
     text = agent.config("http://127.0.0.1:8200", tmp_path)
     assert f'secret_id_response_wrapping_path    = "auth/approle/role/{bootstrap.ROLE}/secret-id"' in text
     assert "remove_secret_id_file_after_reading = true" in text
+    assert f'max_backoff = "{agent.MAX_BACKOFF}"' in text  # a running agent takes a new delivery within seconds
     assert "sink" not in text and 'perms       = "0600"' in text
     assert "address" not in agent.config("", tmp_path)  # compose: the agent takes VAULT_ADDR from its env
 

@@ -619,7 +619,8 @@ class Stack:
         return self.compose("logs", "--no-color", "--tail", str(lines), *services, check=False).stdout
 
     def deliver(self) -> None:
-        """A fresh delivery of secret zero: ``docker compose run --rm bootstrap`` (a restarted agent needs one)."""
+        """A fresh delivery of secret zero: ``docker compose run --rm bootstrap`` (a restarted agent needs one; it
+        takes it at its next retry, with no restart)."""
         self.compose("run", "--rm", "--no-deps", "bootstrap")
 
     def restart(self, service: str, timeout: float = 120) -> None:

@@ -30,8 +30,10 @@ What the agent does, and with which file of its directory (:data:`ROLE_ID_FILE` 
 Token lifecycle: the agent renews its token before each lease ends. A periodic token (the course's role)
 lives as long as the renewals go on. A token that reaches its max TTL, or is revoked, makes the agent log in
 again, with the secret ID it holds or, when that is spent (single use), the next one the orchestrator
-delivered; until one works it retries with backoff, and the last rendered key stays in the file. No token
-is ever written to disk (the configuration has no sink).
+delivered; until one works it retries with backoff capped at :data:`MAX_BACKOFF`, and the last rendered key
+stays in the file. So a running agent takes a new delivery at its next retry, with no restart: restarting it
+after a delivery could lose that delivery, if the old process had already taken it. No token is ever written
+to disk (the configuration has no sink).
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ KEY_FILE = "api-key"
 CERT_FILE = "server.pem"
 CONFIG_FILE = "agent.hcl"
 LOG_FILE = "agent.log"
+# The longest wait between two failed logins (Vault Agent's default is 5 minutes): a delivery is taken within
+# seconds, well inside the 60 s that a wrapped secret ID lives (:data:`glassbox.vault.bootstrap.WRAP_TTL`).
+MAX_BACKOFF = "10s"
 
 
 class AgentError(GlassboxError, RuntimeError):
@@ -83,7 +88,8 @@ def config(addr: str, directory, *, render_interval: str = "10s", setup: bootstr
     return f"""# Vault Agent for the model service (glassbox.vault.agent): AppRole auto-auth, no token on disk.
 {vault_block}auto_auth {{
   method "approle" {{
-    mount_path = {quoted("auth/" + setup.approle_mount)}
+    mount_path  = {quoted("auth/" + setup.approle_mount)}
+    max_backoff = {quoted(MAX_BACKOFF)}
     config = {{
       role_id_file_path                   = {quoted(str(directory / ROLE_ID_FILE))}
       secret_id_file_path                 = {quoted(str(directory / SECRET_ID_FILE))}
