@@ -321,38 +321,63 @@ def test_load_runs_from_inside_a_running_event_loop_as_in_a_notebook(server):
 
 # -- canary ----------------------------------------------------------------------------------------------------
 
-def _live(canary_p_shift=0.0, canary_fails=0, segments=("old", "new"), rows=300, seed=0):
-    """Labelled traffic split between the arms; the canary's probabilities moved by ``canary_p_shift``."""
+def _live(canary_p_shift=0.0, canary_fails=0, segments=("old", "new"), rows=300, seed=0, batch=10):
+    """Labelled traffic in batches of ``batch`` rows, one batch in three to the canary, every canary row scored
+    by stable too (``p_stable``); the canary's probabilities moved by ``canary_p_shift``."""
     rng = np.random.default_rng(seed)
     frames = []
-    for segment in segments:
+    for number, segment in enumerate(segments):
         y = (rng.random(rows) < 0.3).astype(int)
         p = np.clip(0.3 + 0.4 * (y - 0.3) + rng.normal(0, 0.1, rows), 0.01, 0.99)   # an informative model
-        arm = np.where(np.arange(rows) % 3 == 0, "canary", "stable")
+        batches = number * rows // batch + np.arange(rows) // batch
+        arm = np.where(batches % 3 == 0, "canary", "stable")
         shifted = np.where(arm == "canary", np.clip(p + canary_p_shift, 0.01, 0.99), p)
         ok = np.ones(rows, bool)
         ok[np.flatnonzero(arm == "canary")[:canary_fails]] = False
-        frames.append(pd.DataFrame({"arm": arm, "segment": segment, "ok": ok, "latency_ms": 5.0, "y": y,
-                                    "p": shifted, "p_stable": p}))
+        frames.append(pd.DataFrame({"arm": arm, "batch": batches, "segment": segment, "ok": ok, "latency_ms": 5.0,
+                                    "y": y, "p": shifted, "p_stable": p}))
     return pd.concat(frames, ignore_index=True)
+
+
+def _noisier(live, noise, seed=1):
+    """The canary's probabilities with logit noise of standard deviation ``noise``: worse, by an amount that
+    grows with ``noise`` (about +0.01 in log loss at 0.35, about +0.05 at 0.8)."""
+    live = live.copy()
+    canary = live["arm"] == "canary"
+    logit = np.log(live.loc[canary, "p"] / (1 - live.loc[canary, "p"]))
+    noise = np.random.default_rng(seed).normal(0, noise, canary.sum())
+    live.loc[canary, "p"] = 1 / (1 + np.exp(-(logit + noise)))
+    return live
+
+
+def _canary(verdict, segment):
+    return verdict.table.loc[(segment, "canary")]
 
 
 def test_canary_promotes_a_candidate_no_worse_than_stable():
     verdict = monitoring.canary_verdict(_live())
-    assert verdict.promote and verdict.decision == "promote" and not verdict.reasons
+    assert verdict.decision == "promote" and verdict.promote and not verdict.reasons
     assert set(verdict.table.index.get_level_values("segment")) == {"old", "new"}
+    better = _live()
+    canary = better["arm"] == "canary"
+    better.loc[canary, "p"] = better.loc[canary, "p"] + 0.3 * (better.loc[canary, "y"] - better.loc[canary, "p"])
+    verdict = monitoring.canary_verdict(better)                # closer to the outcomes: clearly better
+    assert verdict.decision == "promote"
+    assert all(_canary(verdict, segment)["95% high"] < 0 for segment in ("old", "new"))
 
 
 def test_canary_rolls_back_a_bad_candidate_on_its_live_metrics():
     worse = _live(canary_p_shift=0.3)                          # miscalibrated: far higher log loss
     verdict = monitoring.canary_verdict(worse)
-    assert not verdict.promote and verdict.decision == "roll back"
-    assert any("log loss" in reason for reason in verdict.reasons)
+    assert verdict.decision == "roll back" and not verdict.promote
+    assert all(_canary(verdict, segment)["95% low"] > 0.1 for segment in ("old", "new"))
+    assert any("log loss" in reason and "wholly above the 0.02 margin" in reason for reason in verdict.reasons)
     erring = monitoring.canary_verdict(_live(canary_fails=10))  # 10 of 100 canary requests failed
-    assert not erring.promote and any("error rate" in reason for reason in erring.reasons)
+    assert erring.decision == "roll back" and any("error rate" in reason for reason in erring.reasons)
     slow = _live()
     slow.loc[slow["arm"] == "canary", "latency_ms"] = 500.0
-    assert any("latency" in reason for reason in monitoring.canary_verdict(slow).reasons)
+    verdict = monitoring.canary_verdict(slow)
+    assert verdict.decision == "roll back" and any("latency" in reason for reason in verdict.reasons)
 
 
 def test_canary_latency_gate_follows_stable_and_rolls_back_a_twentyfold_slowdown():
@@ -362,7 +387,7 @@ def test_canary_latency_gate_follows_stable_and_rolls_back_a_twentyfold_slowdown
     slower = fast.copy()
     slower.loc[slower["arm"] == "canary", "latency_ms"] = 20.0  # 20 times slower: rolled back
     verdict = monitoring.canary_verdict(slower)
-    assert not verdict.promote and any("median latency" in reason for reason in verdict.reasons)
+    assert verdict.decision == "roll back" and any("median latency" in reason for reason in verdict.reasons)
     a_little = fast.copy()
     a_little.loc[a_little["arm"] == "canary", "latency_ms"] = 3.0   # 2 ms more: within the few ms of slack
     assert monitoring.canary_verdict(a_little).promote
@@ -371,7 +396,6 @@ def test_canary_latency_gate_follows_stable_and_rolls_back_a_twentyfold_slowdown
 
 def test_canary_shows_the_paired_difference_with_a_batch_bootstrap_interval():
     live = _live()
-    live["batch"] = np.arange(len(live)) // 10
     canary = (live["arm"] == "canary") & (live["segment"] == "old")
     live.loc[canary, "p"] = np.clip(live.loc[canary, "p"] + 0.05, 0.01, 0.99)   # a little worse on old
     verdict = monitoring.canary_verdict(live)
@@ -381,7 +405,26 @@ def test_canary_shows_the_paired_difference_with_a_batch_bootstrap_interval():
     assert np.isnan(verdict.table.loc[("old", "stable"), "95% low"])
     again = monitoring.canary_verdict(live)
     assert again.table.loc[("old", "canary"), "95% high"] == row["95% high"]   # seeded
-    assert "paired diff" not in monitoring.canary_verdict(live.drop(columns="batch")).table.columns
+    by_row = monitoring.canary_verdict(live.drop(columns="batch")).table.loc[("old", "canary")]   # rows as requests
+    assert by_row["paired diff"] == pytest.approx(row["paired diff"], abs=1e-9)
+    assert by_row["95% low"] < by_row["paired diff"] < by_row["95% high"]
+
+
+def test_canary_worse_by_about_the_margin_is_extended_and_more_traffic_decides():
+    for noise, then, diff in ((0.35, "promote", 0.01), (0.8, "roll back", 0.05)):
+        everything = _noisier(_live(rows=6000), noise)          # the same canary, 200 of its batches per segment
+        first = everything[everything.groupby("segment").cumcount() < 240]   # its first 8 batches per segment
+        early = monitoring.canary_verdict(first)
+        assert early.decision == "extend", (noise, str(early))
+        assert any("straddling the 0.02 margin" in reason for reason in early.reasons)
+        assert any(_canary(early, s)["95% low"] < 0.02 < _canary(early, s)["95% high"] for s in ("old", "new"))
+        later = monitoring.canary_verdict(everything)
+        assert later.decision == then, (noise, str(later))
+        for segment in ("old", "new"):
+            row = _canary(later, segment)
+            assert row["paired diff"] == pytest.approx(diff, abs=0.006)
+            assert row["95% high"] - row["95% low"] < 0.5 * (_canary(early, segment)["95% high"]
+                                                             - _canary(early, segment)["95% low"])
 
 
 def test_canary_judges_every_segment_not_the_average():
@@ -389,11 +432,34 @@ def test_canary_judges_every_segment_not_the_average():
     old_canary = (live["segment"] == "old") & (live["arm"] == "canary")
     live.loc[old_canary, "p"] = np.clip(live.loc[old_canary, "p"] + 0.4, 0.01, 0.99)   # worse for one segment
     verdict = monitoring.canary_verdict(live)
-    assert not verdict.promote and verdict.reasons == [r for r in verdict.reasons if r.startswith("old")]
+    assert verdict.decision == "roll back" and verdict.reasons
+    assert verdict.reasons == [r for r in verdict.reasons if r.startswith("old")]
 
 
-def test_canary_without_evidence_is_not_promoted():
-    few = _live(rows=60)                                       # 20 canary rows per segment
-    assert not monitoring.canary_verdict(few).promote
-    unpaired = _live().drop(columns="p_stable")                # each arm's own rows compared
-    assert monitoring.canary_verdict(unpaired).promote
+def test_canary_with_too_few_rows_is_extended_not_promoted_nor_rolled_back():
+    few = monitoring.canary_verdict(_live(rows=60))            # 20 canary rows per segment
+    assert few.decision == "extend" and not few.promote
+    assert any("too few rows to judge (20 on the canary, 50 needed)" in reason for reason in few.reasons)
+    worse = monitoring.canary_verdict(_live(rows=60, canary_p_shift=0.3))   # worse, but on 20 rows: not judged
+    assert worse.decision == "extend" and str(worse).startswith("extend: ")
+    erring = monitoring.canary_verdict(_live(rows=60, canary_fails=10))     # failing requests are harm outright
+    assert erring.decision == "roll back"
+    one_arm = _live()
+    one_arm = one_arm[~((one_arm["segment"] == "new") & (one_arm["arm"] == "canary"))]
+    verdict = monitoring.canary_verdict(one_arm)
+    assert verdict.decision == "extend" and verdict.reasons == ["new: one arm saw no traffic"]
+
+
+def test_canary_without_shadow_scores_compares_the_arms_own_rows_with_an_interval():
+    unpaired = _live(rows=3000).drop(columns="p_stable")       # each arm's own rows: more luck, more rows needed
+    verdict = monitoring.canary_verdict(unpaired)
+    assert verdict.decision == "promote" and "diff" in verdict.table.columns
+    row = verdict.table.loc[("old", "canary")]
+    stable = verdict.table.loc[("old", "stable")]
+    assert row["diff"] == pytest.approx(row["log loss"] - stable["log loss"], abs=1e-9)
+    few = monitoring.canary_verdict(_live().drop(columns="p_stable"))   # 100 canary rows: the luck dominates
+    assert few.decision == "extend" and any("its own rows" in reason for reason in few.reasons)
+    worse = monitoring.canary_verdict(_live(canary_p_shift=0.3).drop(columns="p_stable"))
+    assert worse.decision == "roll back" and any("wholly above" in reason for reason in worse.reasons)
+    unlabelled = monitoring.canary_verdict(_live().drop(columns=["y", "p", "p_stable"]))   # outcomes not known yet
+    assert unlabelled.decision == "promote" and "95% low" not in unlabelled.table.columns
