@@ -59,13 +59,14 @@ decreasing order of it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["CourseData", "GroundTruth", "load_credit", "load_reference", "train_test"]
+__all__ = ["CourseData", "GroundTruth", "ground_truth", "load_credit", "load_reference", "train_test"]
 
 TARGET = "default"
 LEAKY_FEATURE = "days_in_collections"
@@ -299,7 +300,9 @@ _TRUTH_TEMPLATE = GroundTruth(
 _POPULATION_SEED, _POPULATION_SIZE = 12345, 200_000
 
 
-def _truth() -> GroundTruth:
+@functools.cache
+def ground_truth() -> GroundTruth:
+    """The generator's ground truth, the same for every sample (``load_credit(...).truth`` is this object)."""
     # The contributions are a property of the generator, not of one sample: measure them on a large draw.
     contribution = _contributions(_generate(_POPULATION_SIZE, _POPULATION_SEED, personal=False))
     important = sorted((f for f, c in contribution.items() if c > 0), key=lambda f: -contribution[f])
@@ -311,9 +314,6 @@ def _truth() -> GroundTruth:
     )
 
 
-_CACHED_TRUTH: GroundTruth | None = None
-
-
 def load_credit(n_samples: int = 4000, seed: int = 0) -> CourseData:
     """The synthetic credit-risk data: the same rows for the same ``n_samples`` and ``seed``.
 
@@ -321,17 +321,14 @@ def load_credit(n_samples: int = 4000, seed: int = 0) -> CourseData:
     ``data.frame`` adds the personal columns and the target ``default``. See the module docstring for the
     generating process and ``data.truth`` for the ground truth.
     """
-    global _CACHED_TRUTH
     if n_samples < 10:
         raise ValueError("n_samples must be at least 10")
-    if _CACHED_TRUTH is None:
-        _CACHED_TRUTH = _truth()
     frame = _generate(int(n_samples), int(seed))
     frame.index.name = "applicant"
     return CourseData(
         frame=frame, X=frame[FEATURES].copy(), y=frame[TARGET].rename(TARGET).copy(),
         feature_names=list(FEATURES), leaky_feature=LEAKY_FEATURE, sensitive_attribute=SENSITIVE_ATTRIBUTE,
-        personal_columns=list(PERSONAL_COLUMNS), truth=_CACHED_TRUTH, description=__doc__ or "",
+        personal_columns=list(PERSONAL_COLUMNS), truth=ground_truth(), description=__doc__ or "",
     )
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from glassbox.checks import choose, exercise, expect, expect_answered, fail
-from glassbox.data import LEAKY_FEATURE, load_credit
+from glassbox.data import LEAKY_FEATURE, ground_truth
 
 BINARY = ("gender", "newsletter_opt_in")
 
@@ -171,26 +171,18 @@ def _scores_of(model, X, y) -> tuple[float, float]:
     return accuracy_score(y, model.predict(X)), roc_auc_score(y, model.predict_proba(X)[:, 1])
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC as the Mann-Whitney statistic (ties counted half), the same number as ``roc_auc_score``."""
-    from scipy.stats import rankdata
-
-    positive = y == 1
-    n_pos = int(positive.sum())
-    ranks = rankdata(score)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(y) - n_pos)))
-
-
 def paired_auc_difference_se(y, first, second, resamples: int = 200, seed: int = 0) -> float:
     """The standard error of ROC AUC(first) - ROC AUC(second) when both score the same rows: the sd of the
     difference over ``resamples`` seeded bootstrap draws of the rows (each draw resamples both together)."""
+    from sklearn.metrics import roc_auc_score
+
     y, first, second = np.asarray(y), np.asarray(first, dtype=float), np.asarray(second, dtype=float)
     rng = np.random.default_rng(seed)
     differences = []
     for _ in range(resamples):
         rows = rng.integers(0, len(y), len(y))
         if 0 < y[rows].sum() < len(rows):
-            differences.append(_auc(y[rows], first[rows]) - _auc(y[rows], second[rows]))
+            differences.append(roc_auc_score(y[rows], first[rows]) - roc_auc_score(y[rows], second[rows]))
     return float(np.std(differences, ddof=1))
 
 
@@ -309,7 +301,7 @@ def check_leak(suspect, single_auc, X_test, y_test, X_train=None, y_train=None):
     expect(suspect in X_test.columns, f"{suspect!r} is not a column of X_test.",
            ("Use the feature's name exactly as in `X_test.columns` (with underscores).",))
     if suspect != LEAKY_FEATURE:
-        truth = load_credit(n_samples=10).truth  # the generator's truth, the same for every sample
+        truth = ground_truth()
         alone = f"on its own it reaches {max(held_out[suspect], 1 - held_out[suspect]):.3f}, not near-perfect"
         if suspect == truth.sensitive_attribute:
             said = f"{suspect} is the sensitive attribute: recorded at application time, no sign of leakage"
