@@ -1,7 +1,8 @@
 """Lab 09's self-checks pass on the solution's values and fail, with a hint, on the stub and on the mistakes
 the lab warns about: seconds for milliseconds, quantiles since start-up, a PSI without shares or without a floor
 for empty bins, a swap that lost requests, a key the agent never rendered or the server never took, a secret ID
-in the clear or out of the agent's reach, a token renewed at every read, rounding pods down."""
+in the clear or out of the agent's reach, a token renewed at every read, rounding pods down; a canary promoted
+on its point estimate or rolled back on harm that was only not ruled out."""
 
 import math
 import secrets
@@ -11,13 +12,14 @@ import httpx
 import hvac
 import hvac.exceptions
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 from glassbox import artifacts, monitoring
 from glassbox.checks import lab09
 from glassbox.checks.lab09 import (
-    LATENCY, check_contract_or_retrain, check_drift_prediction, check_latency_quantiles, check_psi, check_replicas,
+    LATENCY, check_canary_decision, check_contract_or_retrain, check_drift_prediction, check_latency_quantiles, check_psi, check_replicas,
     check_rollout, check_rotation, check_serving_layers, check_token_lifecycle,
 )
 from glassbox.paths import write_private
@@ -228,6 +230,67 @@ def test_contract_or_retrain_passes_on_the_contract_fix():
 
 
 # -- 3. roll-out ---------------------------------------------------------------------------------------------
+
+def _verdict(intervals, rows=180, reasons=()):
+    """A canary verdict whose canary has these ``(paired diff, 95% low, 95% high)`` per segment."""
+    nan = float("nan")
+    table = pd.DataFrame([{"segment": segment, "arm": arm, "rows": rows if arm == "canary" else 2 * rows,
+                           **dict(zip(("paired diff", "95% low", "95% high"),
+                                      figures if arm == "canary" else (nan, nan, nan)))}
+                          for segment, figures in intervals.items() for arm in ("canary", "stable")])
+    return monitoring.CanaryVerdict("extend", list(reasons), table.set_index(["segment", "arm"]).sort_index())
+
+
+LAB_CANARY = {"new": (-0.039, -0.061, -0.021), "old": (0.018, -0.015, 0.047)}   # version 3's first table
+
+
+def test_canary_decision_on_the_labs_intervals_is_extend_and_every_other_reading_is_named():
+    verdict = _verdict(LAB_CANARY)
+    feedback = check_canary_decision("c", verdict)
+    assert feedback and "on old the interval (-0.015 to +0.047) straddles the 0.02 margin" in feedback.message
+    assert_not_yet(check_canary_decision("a", verdict), "reaches +0.047", "does not show the canary within it")
+    assert_not_yet(check_canary_decision("b", verdict), "No interval lies wholly above", "starts at -0.015")
+    assert_not_yet(check_canary_decision("d", verdict), "one draw of the traffic's luck", "+0.018", "+0.047")
+    assert_not_yet(check_canary_decision("e", verdict), "needs evidence of harm", "-0.015")
+
+
+@pytest.mark.parametrize("intervals, reasons, right", [
+    ({"new": (-0.04, -0.06, -0.02), "old": (0.0, -0.01, 0.015)}, (), "a"),           # all below the margin
+    ({"new": (-0.04, -0.06, -0.02), "old": (0.06, 0.03, 0.09)}, (), "b"),            # old wholly above
+    ({"new": (0.06, 0.03, 0.09), "old": (0.018, -0.015, 0.047)}, (), "b"),           # harm beats doubt
+    ({"new": (-0.04, -0.06, -0.02), "old": (0.0, -0.01, 0.015)},
+     ("old: too few rows to judge (20 on the canary, 50 needed)",), "c"),             # no judgement on 20 rows
+])
+def test_canary_decision_follows_the_intervals_it_is_given(intervals, reasons, right):
+    verdict = _verdict(intervals, reasons=reasons)
+    _passes(check_canary_decision(right, verdict))
+    for letter in set("abcde") - {right}:
+        assert_not_yet(check_canary_decision(letter, verdict), "not quite")
+
+
+def test_canary_decision_agrees_with_canary_verdict_on_real_traffic():
+    rng = np.random.default_rng(0)
+    for shift, rows, decision, right in ((0.0, 600, "promote", "a"), (0.3, 600, "roll back", "b"),
+                                         (0.0, 60, "extend", "c")):
+        y = (rng.random(rows) < 0.3).astype(int)
+        p = np.clip(0.3 + 0.4 * (y - 0.3) + rng.normal(0, 0.1, rows), 0.01, 0.99)
+        batch = np.arange(rows) // 10
+        arm = np.where(batch % 3 == 0, "canary", "stable")
+        live = pd.DataFrame({"arm": arm, "batch": batch, "segment": "old", "ok": True, "latency_ms": 5.0, "y": y,
+                             "p": np.where(arm == "canary", np.clip(p + shift, 0.01, 0.99), p), "p_stable": p})
+        verdict = monitoring.canary_verdict(live)
+        assert verdict.decision == decision
+        _passes(check_canary_decision(right, verdict))
+
+
+def test_canary_decision_refuses_stubs_strangers_and_a_missing_verdict():
+    verdict = _verdict(LAB_CANARY)
+    assert_not_yet(check_canary_decision(..., verdict), "still the stub")
+    assert_not_yet(check_canary_decision("f", verdict), "not one of the options")
+    assert_not_yet(check_canary_decision("c", None), "run the canary cells above")
+    assert_not_yet(check_canary_decision("c", monitoring.canary_verdict(pd.DataFrame(
+        {"arm": ["canary", "stable"], "segment": "old", "ok": True, "latency_ms": 5.0}))), "run the canary cells")
+
 
 def _load(n=800, failed=0, status=401):
     statuses = np.full(n, 200)
@@ -545,7 +608,7 @@ def test_the_untouched_lab_runs_on_past_every_stub(untouched_lab):
     """Later cells cope with the stubs (the checks themselves: tests/test_untouched_labs.py)."""
     printed = printed_text(untouched_lab("09-operations.ipynb"))
     assert "Finish Exercise 1" in printed                        # later cells cope with the stubs
-    assert "Finish Exercise 2" in printed and "Finish Exercise 8" in printed
+    assert "Finish Exercise 2" in printed and "Finish Exercise 9" in printed
     assert "now serving version 1" in printed                    # no swap happened
     assert "the stale caller was refused after the rotation: False" in printed
-    assert "Finish Exercise 6: with no new wrapped secret ID, a restarted agent could not log in." in printed
+    assert "Finish Exercise 7: with no new wrapped secret ID, a restarted agent could not log in." in printed

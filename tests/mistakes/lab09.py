@@ -76,7 +76,16 @@ return float(np.sum((actual - expected) * np.log(actual / expected)))''',
             says=("old partners",), to_the_end=True),
     Mistake("contract-or-retrain", "raise the alert threshold", 'answer = "c"', says=("Silencing",)),
     Mistake("contract-or-retrain", "lower the decision threshold", 'answer = "d"', says=("threshold",)),
-    # -- Exercise 5: the swap under load -------------------------------------------------------------------------
+    # -- Exercise 5: the canary's decision -------------------------------------------------------------------
+    Mistake("canary-decision", "promoted on the point estimate inside the margin", 'decision = "d"',
+            says=("one draw of the traffic's luck", "+0.047"), to_the_end=True),
+    Mistake("canary-decision", "rolled back because harm cannot be ruled out", 'decision = "e"',
+            says=("needs evidence of harm", "-0.015")),
+    Mistake("canary-decision", "read the interval as wholly below the margin", 'decision = "a"',
+            says=("does not show the canary within it",)),
+    Mistake("canary-decision", "read the interval as wholly above the margin", 'decision = "b"',
+            says=("No interval lies wholly above the margin",)),
+    # -- Exercise 6: the swap under load -------------------------------------------------------------------------
     Mistake("rollout", "load request without the API key",
             'swap = httpx.post(f"{model_server.url}/v2/repository/models/credit/load", timeout=60)',
             says=("401", "API key"), to_the_end=True),
@@ -86,7 +95,7 @@ return float(np.sum((actual - expected) * np.log(actual / expected)))''',
     Mistake("rollout", "the URL kept instead of the server's answer",
             'swap = f"{model_server.url}/v2/repository/models/credit/load"',
             says=("HTTP response",)),
-    # -- Exercise 6: rotation under load -------------------------------------------------------------------------
+    # -- Exercise 7: rotation under load -------------------------------------------------------------------------
     Mistake("rotation", "key rotated, no new secret ID handed over", _NEW_KEY,
             says=("secret ID was not rotated",), to_the_end=True),
     Mistake("rotation", "new wrapped secret ID not written to the agent's directory",
@@ -115,14 +124,14 @@ write_private(AGENT_DIR / agent.SECRET_ID_FILE, wrapping_token)''',
 wrapping_token = orchestrator.auth.approle.generate_secret_id(setup.role, wrap_ttl="300s")["wrap_info"]["token"]
 write_private(AGENT_DIR / agent.SECRET_ID_FILE, wrapping_token)''',
             says=("not rotated",)),
-    # -- Exercise 7: the agent's token -----------------------------------------------------------------------------
+    # -- Exercise 8: the agent's token -----------------------------------------------------------------------------
     Mistake("token-lifecycle", "a login for every read of the key", 'lifecycle = "a"',
             says=("reuses its token",), to_the_end=True),
     Mistake("token-lifecycle", "a renewal for every read of the key", 'lifecycle = "b"',
             says=("does not renew",)),
     Mistake("token-lifecycle", "a new login for a new key version", 'lifecycle = "d"',
             says=("not a new identity",)),
-    # -- Exercise 8: the autoscaler ------------------------------------------------------------------------------
+    # -- Exercise 9: the autoscaler ------------------------------------------------------------------------------
     Mistake("replicas", "utilisation measured against one core",
             '''pod_request = 1.0
 target = metric["resource"]["target"]["averageUtilization"] / 100
@@ -142,7 +151,7 @@ replicas = 5''',
 target = metric["resource"]["target"]["averageUtilization"] / 100
 replicas = PEAK_RPS / per_replica_rps / (target * pod_request)''',
             says=("whole number",)),
-    # -- Exercise 9: which layer does what -------------------------------------------------------------------
+    # -- Exercise 10: which layer does what -------------------------------------------------------------------
     Mistake("serving-layers", "a storage URI taken for a verified artifact",
             _LAYERS.replace('"checks the artifact before loading": {"course"}',
                             '"checks the artifact before loading": {"course", "kserve", "seldon"}'),

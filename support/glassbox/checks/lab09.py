@@ -20,12 +20,13 @@ import time
 import numpy as np
 
 from glassbox import monitoring
+from glassbox.monitoring.canary import loss_evidence
 from glassbox.checks import choose, exercise, expect, expect_answered, expect_close, fail, is_stub
 from glassbox.checks.vault_tokens import (MAX_WRAP_TTL, ORCHESTRATOR_DISPLAY, is_plain_secret_id, token_display_name,
                                           wrapping_lookup)
 
 __all__ = ["check_latency_quantiles", "check_psi", "check_drift_prediction", "check_contract_or_retrain",
-           "check_rollout", "check_rotation", "check_token_lifecycle", "check_replicas", "check_serving_layers",
+           "check_canary_decision", "check_rollout", "check_rotation", "check_token_lifecycle", "check_replicas", "check_serving_layers",
            "pod_cpu_request", "replicas_at_peak", "cores", "LAYERS", "CAPABILITIES",
            "LATENCY", "QUANTILES", "INJECTOR_DEFAULT_CPU_REQUEST"]
 
@@ -237,6 +238,106 @@ def check_contract_or_retrain(answer):
 
 # -- 3. roll-out -------------------------------------------------------------------------------------------------
 
+CANARY_OPTIONS = {
+    "a": "promote: in every segment the whole interval lies below the margin",
+    "b": "roll back: in some segment the whole interval lies above the margin",
+    "c": "extend: no interval lies wholly above the margin, but one straddles it (or a segment has too few rows): "
+         "keep the split and gather more batches",
+    "d": "promote: the paired difference itself is below the margin in every segment",
+    "e": "roll back: in some segment the interval reaches above the margin, so harm cannot be ruled out",
+}
+_CANARY_HINT = ("For each segment, find where the margin (0.02) falls against the canary's interval: below its lower "
+                "bound, above its upper bound, or between the two.",
+                "Promote and roll back each need the evidence to point one way. Which way does each segment's "
+                "interval point, and is that enough for either?")
+
+
+def _canary_evidence(verdict) -> dict[str, tuple[str, float, float, float]]:
+    """``{segment: (what its interval shows, difference, low, high)}``: ``"within"``, ``"beyond"`` or ``"unclear"``
+    (:func:`glassbox.monitoring.canary.loss_evidence`), ``"few"`` for a segment with too few rows to judge."""
+    column = "paired diff" if "paired diff" in verdict.table.columns else "diff"
+    margin, found = verdict.max_loss_increase, {}
+    for (segment, arm), row in verdict.table.iterrows():
+        if arm == "canary":
+            few = any(reason.startswith(f"{segment}: too few rows") for reason in verdict.reasons)
+            call = "few" if few else loss_evidence(row["95% low"], row["95% high"], margin)
+            found[segment] = (call, float(row[column]), float(row["95% low"]), float(row["95% high"]))
+    return found
+
+
+def _canary_why(evidence: dict, margin: float) -> dict[str, str]:
+    """Why each option is right or wrong on these intervals, with their figures."""
+    def first(condition):
+        return next(((segment, *figures[1:]) for segment, figures in evidence.items()
+                     if figures[0] != "few" and condition(figures)), None)
+
+    beyond, unclear = first(lambda f: f[0] == "beyond"), first(lambda f: f[0] == "unclear")
+    reaching = unclear or first(lambda f: f[3] >= margin)   # an upper bound at or above the margin
+    starting = unclear or first(lambda f: f[2] <= margin)   # a lower bound at or below it
+    few = next((segment for segment, figures in evidence.items() if figures[0] == "few"), None)
+    too_few = f"On {few} the canary saw too few rows to judge"
+    why = {}
+    if reaching:
+        segment, diff, low, high = reaching
+        why["a"] = (f"On {segment} the interval reaches {high:+.3f}, above the {margin:g} margin: the evidence does "
+                    "not show the canary within it.")
+        why["d"] = (f"The point estimate is one draw of the traffic's luck: on {segment} it is {diff:+.3f}, but the "
+                    f"interval reaches {high:+.3f}, so the canary may be worse than the {margin:g} margin allows. "
+                    "The rule reads the whole interval, not its middle.")
+    elif few:
+        why["a"] = f"{too_few}: there is no evidence yet that it is within the margin."
+        why["d"] = f"{too_few}: a point estimate from a handful of rows is no evidence either way."
+    else:
+        why["a"] = ("Right: every interval's upper bound lies below the margin, so the evidence shows the canary "
+                    "within it everywhere.")
+        why["d"] = ("The decision is right here, but not for that reason: a point estimate inside the margin with an "
+                    "interval reaching past it would not be evidence. The rule reads the whole interval.")
+    if beyond:
+        segment, diff, low, high = beyond
+        why["b"] = (f"Right: on {segment} even the interval's lower bound, {low:+.3f}, lies above the {margin:g} "
+                    "margin: the evidence shows the canary worse than you accept. Roll back.")
+        why["e"] = ("The decision is right here, but a roll back needs evidence of harm (the whole interval above the "
+                    "margin), not harm that cannot be ruled out.")
+        why["c"] = "More traffic cannot help a canary whose whole interval lies above the margin: that is harm, shown."
+    elif starting:
+        segment, diff, low, high = starting
+        why["b"] = (f"No interval lies wholly above the margin: on {segment} it starts at {low:+.3f}, below "
+                    f"{margin:g}, so the canary may be within the margin.")
+        why["e"] = (f"A roll back needs evidence of harm: on {segment} the interval starts at {low:+.3f}, below the "
+                    f"{margin:g} margin, so the canary may be no worse than you accept. Every short canary has an "
+                    "interval reaching past the margin: rolling back on that would reject them all.")
+    else:
+        why["b"] = why["e"] = f"{too_few}: too few rows call for more traffic; they are no evidence of harm."
+    if unclear and not beyond:
+        segment, diff, low, high = unclear
+        why["c"] = (f"Right: on {segment} the interval ({low:+.3f} to {high:+.3f}) straddles the {margin:g} margin: "
+                    "not enough evidence either way. Keep the traffic split, gather more batches, and decide again.")
+    elif few and not beyond:
+        why["c"] = (f"Right: {too_few[0].lower()}{too_few[1:]}: not enough evidence either way. Keep the traffic "
+                    "split, gather more batches, and decide again.")
+    elif not beyond:
+        why["c"] = ("Every interval lies below the margin already: the evidence is in, and more traffic would only "
+                    "delay the promotion.")
+    return why
+
+
+@exercise(lab="09", name="canary-decision", title="Predict the canary's decision from its intervals",
+          hint=_CANARY_HINT)
+def check_canary_decision(decision, verdict):
+    """``decision``: the letter of :data:`CANARY_OPTIONS` the learner predicts from the table of ``verdict`` (a
+    :class:`glassbox.monitoring.CanaryVerdict` with intervals), judged on that table's log-loss intervals."""
+    expect(isinstance(verdict, monitoring.CanaryVerdict) and {"95% low", "95% high"} <= set(verdict.table.columns),
+           "The canary's verdict with its intervals is missing: run the canary cells above first.",
+           "Run the cell that loads version 3 into the canary server and prints its table.")
+    expect_answered(decision, "decision")
+    evidence = _canary_evidence(verdict)
+    expect(evidence, "The canary's table has no canary rows: run the canary cells above again.")
+    calls = {call for call, *_ in evidence.values()}
+    correct = "b" if "beyond" in calls else "c" if calls & {"unclear", "few"} else "a"
+    return choose(decision, CANARY_OPTIONS, correct=correct, why=_canary_why(evidence, verdict.max_loss_increase))
+
+
+
 @exercise(lab="09", name="rollout", title="Promote the candidate: swap it in under load",
           hint=("The server's model-repository extension loads a new version from disk while it keeps serving.",
                 "POST to the repository's `load` endpoint for the model `credit`, with the caller's `headers()`."))
@@ -389,7 +490,7 @@ def check_rotation(load, client, version_before: int, wrapping_token, server_url
 
 
 LIFECYCLE_OPTIONS = {
-    "a": "about one login per second: each render of the key logs in with AppRole, and the render after Exercise 6 "
+    "a": "about one login per second: each render of the key logs in with AppRole, and the render after Exercise 7 "
          "used the new wrapped secret ID",
     "b": "one login, and about one renewal per second: each render of the key renews the token",
     "c": "one login, a renewal right after it, and then one renewal every ten minutes or so (two thirds of the "
