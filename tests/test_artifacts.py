@@ -112,6 +112,23 @@ def test_the_card_reports_group_metrics_that_fairlearn_recomputes(course_dir):
         assert (f"| {group} | {row['n']} | {row['selection_rate']:.3f} | {row['true_positive_rate']:.3f} | "
                 f"{row['false_positive_rate']:.3f} |") in section
     assert f"| {groups['difference']['true_positive_rate']:.3f} |" in section
+    # ... with the interval of each gap: the course model's TPR gap (0.075) cannot be told from chance.
+    low, high = groups["difference_interval"]["true_positive_rate"]
+    assert low < 0 < groups["difference"]["true_positive_rate"] < high
+    assert f"| {low:+.3f} to {high:+.3f} |" in section
+
+
+def test_a_gap_interval_excludes_zero_only_when_the_rows_show_a_gap():
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    groups = pd.Series(np.repeat([0, 1], 2000), name="g")
+    y_true = rng.random(4000) < 0.3
+    for flagged_in_group_1, zero_inside in ((0.5, True), (0.7, False)):
+        y_pred = rng.random(4000) < np.where(groups == 1, flagged_in_group_1, 0.5)
+        low, high = artifacts.group_metrics(y_true, y_pred, groups)["difference_interval"]["selection_rate"]
+        assert (low < 0 < high) == zero_inside, (flagged_in_group_1, low, high)
+        assert high - low < 0.07            # about 4 standard errors of a difference of two rates on 2000 rows
 
 
 def test_group_metrics_by_hand():

@@ -241,14 +241,19 @@ def test_the_explanation_exercise_reports_the_largest_contribution(namespace):
 def test_the_thinking_exercises_explain_the_right_answer(namespace, name, stub_letter_hint):
     feedback = _run(name, namespace)
     assert feedback and feedback.message.startswith("Right:")
-    assert_not_yet(_run(name, namespace, code=f"{stub_letter_hint} = 'e'"), "not one of the options")
+    assert_not_yet(_run(name, namespace, code=f"{stub_letter_hint} = 'z'"), "not one of the options")
 
 
 def test_the_group_metrics_exercise_matches_the_card(lab):
-    """Option b says the true positive rates differ the most: the shipped card must say so too."""
-    difference = lab["art"].manifest["group_metrics"]["difference"]
+    """Option e says the true positive rates differ the most and that gap's interval includes 0 and reaches
+    about 0.19: the shipped card must say so too (and b's claim of a disparity must not follow from it)."""
+    groups = lab["art"].manifest["group_metrics"]
+    difference = groups["difference"]
     assert max(difference, key=difference.get) == "true_positive_rate"
     assert min(difference, key=difference.get) == "false_positive_rate"
+    low, high = groups["difference_interval"]["true_positive_rate"]
+    assert low < 0 and high == pytest.approx(0.19, abs=0.01)
+    assert f"{low:+.3f} to {high:+.3f}" in lab["art"].card
 
 
 def test_the_restart_exercise_matches_what_the_agent_does(vault_client, tmp_path):

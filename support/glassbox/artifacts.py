@@ -311,7 +311,8 @@ def group_metrics(y_true, y_pred, groups, *, positive=1) -> dict:
 
     ``groups``: a named ``pandas.Series`` (or array) with one value per row. Returns ``{"attribute",
     "by_group": {group: {"n", "selection_rate", "true_positive_rate", "false_positive_rate"}},
-    "difference": {metric: largest minus smallest over the groups}}``, rounded to 6 decimals: the
+    "difference": {metric: largest minus smallest over the groups}, "difference_interval": {metric: [low,
+    high]}}`` (see :func:`_difference_interval`), rounded to 6 decimals: the
     quantities of fairlearn's ``MetricFrame`` with ``selection_rate``, ``true_positive_rate`` and
     ``false_positive_rate`` (a test checks they agree), computed here with NumPy so that the server's image
     needs no fairlearn.
@@ -319,23 +320,45 @@ def group_metrics(y_true, y_pred, groups, *, positive=1) -> dict:
     y_true = np.asarray(y_true) == positive
     y_pred = np.asarray(y_pred) == positive
     values = np.asarray(groups)
-    by_group = {}
+    by_group, labels = {}, {}
     for group in sorted(set(values.tolist())):
         rows = values == group
         truth, predicted = y_true[rows], y_pred[rows]
         label = int(group) if isinstance(group, float) and group.is_integer() else group   # 0.0 -> "0"
+        labels[str(label)] = group
         by_group[str(label)] = {
             "n": int(rows.sum()),
             "selection_rate": _round(predicted.mean()),
             "true_positive_rate": _round(predicted[truth].mean()) if truth.any() else None,
             "false_positive_rate": _round(predicted[~truth].mean()) if (~truth).any() else None,
         }
-    difference = {}
+    difference, interval = {}, {}
     for metric in ("selection_rate", "true_positive_rate", "false_positive_rate"):
-        rates = [row[metric] for row in by_group.values() if row[metric] is not None]
-        difference[metric] = _round(max(rates) - min(rates)) if rates else None
+        rates = {group: row[metric] for group, row in by_group.items() if row[metric] is not None}
+        difference[metric] = _round(max(rates.values()) - min(rates.values())) if rates else None
+        interval[metric] = (_difference_interval(metric, y_true, y_pred, values, max(rates, key=rates.get),
+                                                 min(rates, key=rates.get), labels) if len(rates) > 1 else None)
     return {"attribute": str(getattr(groups, "name", None) or "group"), "by_group": by_group,
-            "difference": difference}
+            "difference": difference, "difference_interval": interval}
+
+
+def _difference_interval(metric: str, y_true, y_pred, values, high: str, low: str, labels: dict,
+                         resamples: int = 2000, seed: int = 0) -> list[float]:
+    """The 95 % percentile bootstrap interval of ``metric(high) - metric(low)``, the two groups fixed by the
+    point estimate (so the interval may include 0, where largest-minus-smallest never could), over rows drawn
+    with replacement (``resamples``, seeded)."""
+    counted = {"selection_rate": np.ones_like(y_true), "true_positive_rate": y_true,
+               "false_positive_rate": ~y_true}[metric]
+    drawn = np.random.default_rng(seed).integers(0, len(y_true), (resamples, len(y_true)))
+
+    def rate(group: str) -> np.ndarray:
+        rows = (values == labels[group]) & counted
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (rows & y_pred)[drawn].sum(axis=1) / rows[drawn].sum(axis=1)
+
+    differences = rate(high) - rate(low)
+    lower, upper = np.nanpercentile(differences, [2.5, 97.5])
+    return [_round(lower), _round(upper)]
 
 
 # -- the model card ----------------------------------------------------------------------------------------
@@ -379,6 +402,13 @@ def model_card(manifest) -> str:
         difference = groups["difference"]
         lines += [f"| difference (largest - smallest) | | {_fmt(difference['selection_rate'])} "
                   f"| {_fmt(difference['true_positive_rate'])} | {_fmt(difference['false_positive_rate'])} |"]
+        interval = groups.get("difference_interval")
+        if interval:
+            spans = [f"{bounds[0]:+.3f} to {bounds[1]:+.3f}" if bounds else "" for bounds in
+                     (interval[m] for m in ("selection_rate", "true_positive_rate", "false_positive_rate"))]
+            lines += [f"| its 95 % interval | | {' | '.join(spans)} |", "",
+                      "The interval is a bootstrap over the held-out rows, of the same two groups' difference: "
+                      "where it includes 0, these rows cannot tell the gap from chance."]
     lines += ["", "## Top global features", ""]
     if importance.get("values"):
         lines += [f"Ranked by {importance.get('method', 'importance')}.", "", "| rank | feature | importance |",
@@ -456,7 +486,8 @@ def _has_recipe(directory: Path, recipe: dict) -> bool:
         return False
     same_data = all(manifest.get("data", {}).get(key) == value for key, value in recipe.items())
     same_sklearn = manifest.get("libraries", {}).get("scikit-learn") == _version("scikit-learn")
-    return same_data and same_sklearn and manifest.get("name") == COURSE_MODEL_NAME
+    current_card = bool((manifest.get("group_metrics") or {}).get("difference_interval"))  # older cards lack it
+    return same_data and same_sklearn and current_card and manifest.get("name") == COURSE_MODEL_NAME
 
 
 # -- private helpers ---------------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ MISTAKES = [
     # -- exercise 3: the model card's group metrics (each wrong option)
     Mistake("group-metrics", "concluded that leaving `gender` out makes the groups' rates equal", 'reading = "a"',
             ("not its influence",), to_the_end=True),
+    Mistake("group-metrics", "took the largest gap for a proven disparity, without its interval", 'reading = "b"',
+            ("cannot tell that gap from chance",)),
     Mistake("group-metrics", "believed the model reads `gender`", 'reading = "c"', ("cannot read it",)),
     Mistake("group-metrics", "read the false positive rates as the largest gap", 'reading = "d"',
             ("false positive rates are the closest",)),

@@ -179,32 +179,38 @@ def check_changed_files(changed_files, artifact_dir):
 
 _GROUP_OPTIONS = {
     "a": "`gender` is not an input, so the model treats both groups alike: every difference in the table is zero.",
-    "b": "Among applicants who really defaulted, the model flags a larger share of one group than of the other: "
-         "the true positive rates differ the most, even without `gender` as an input.",
+    "b": "The true positive rates differ the most: the model flags one group's real defaulters more often than "
+         "the other's, so it treats the two groups' defaulters differently.",
     "c": "The model flags one group more often because it reads `gender` from the request.",
     "d": "The false positive rates differ the most: the model wrongly flags one group's good payers far more often.",
+    "e": "The true positive rates differ the most, but that gap's interval includes 0: these rows can neither "
+         "show a disparity nor rule out one of about 0.19.",
 }
 _GROUP_WHY = {
     "a": "Leaving an attribute out removes its direct use, not its influence: `income` differs by group and is "
          "an input, so the groups' scores differ too (the table's differences are not zero).",
-    "b": "Right: the true positive rate differs the most (0.075). With about 145 defaulters per group (140 and "
-         "151), its 95 % interval runs from about -0.04 to +0.19: the table alone cannot tell this gap from "
-         "chance. `income` can carry group information into the scores, which is why a card reports group "
-         "metrics, ideally with their intervals, instead of claiming fairness by omission.",
+    "b": "The largest gap is the true positive rate's (0.075), but read the row under it: its 95 % interval runs "
+         "from -0.038 to +0.186. With about 145 defaulters per group, these rows cannot tell that gap from "
+         "chance: they show neither a difference nor its absence.",
     "c": "The model's features (the server's metadata, the card's feature table) do not include `gender`: "
          "it cannot read it.",
     "d": "Read the difference row again: the false positive rates are the closest of the three.",
+    "e": "Right: the true positive rate differs the most (0.075), and its interval (-0.038 to +0.186) includes 0 "
+         "as well as gaps more than twice as large. With about 145 defaulters per group (140 and 151), the card "
+         "can neither claim a disparity nor rule one out: that takes more held-out rows. `income` carries "
+         "group information into the scores, which is why a card reports group metrics with their intervals, "
+         "instead of claiming fairness by omission.",
 }
 
 
 @exercise(lab="07", name="group-metrics", title="Read the model card's group metrics",
-          hint=("Read the card's 'Group metrics' table: each column is a rate per group, and its last row "
-                "is the gap between the groups.",
-                "Which of the three gaps is the largest, and what does that rate count?"))
+          hint=("Read the card's 'Group metrics' table: each column is a rate per group; below them, the gap "
+                "between the groups and that gap's interval.",
+                "Which of the three gaps is the largest, and what does its interval say the rows can tell apart?"))
 def check_group_metrics(answer):
     """``answer``: the letter of the statement the card's group metrics support."""
     expect_answered(answer, "answer")
-    return choose(answer, _GROUP_OPTIONS, correct="b", why=_GROUP_WHY)
+    return choose(answer, _GROUP_OPTIONS, correct="e", why=_GROUP_WHY)
 
 
 # -- exercise 4: probabilities over HTTP ------------------------------------------------------------------
