@@ -197,18 +197,19 @@ def test_lime_seed_given_as_a_random_state_object_passes(lab):
                                      random_state=np.random.RandomState(7))
     explanation = explainer.explain_instance(ns["row"].to_numpy(), ns["predict_proba"], num_features=6,
                                              num_samples=300)
-    assert checks.check_lime_explanation(explainer, explanation, ns["features"], ns["row"])
-    assert not checks.check_lime_explanation({"random_state": 0}, explanation, ns["features"], ns["row"])
+    assert checks.check_lime_explanation(explainer, explanation, ns["features"], ns["row"], ns["X_train"])
+    assert not checks.check_lime_explanation({"random_state": 0}, explanation, ns["features"], ns["row"], ns["X_train"])
 
 
 def test_lime_of_another_row_fails_even_when_it_differs_from_row_only_after_two_decimals(lab):
     ns = lab.ns
     row = ns["row"]
-    _says(checks.check_lime_explanation(ns["lime_explainer"], ns["lime_exp"], ns["features"], ns["X_test"].iloc[0]),
+    _says(checks.check_lime_explanation(ns["lime_explainer"], ns["lime_exp"], ns["features"], ns["X_test"].iloc[0],
+                                        ns["X_train"]),
           "another applicant")
     nudged = row.copy()
     nudged.iloc[0] += 0.001  # lime keeps the row rounded to two decimals: this is still the same applicant
-    assert checks.check_lime_explanation(ns["lime_explainer"], ns["lime_exp"], ns["features"], nudged)
+    assert checks.check_lime_explanation(ns["lime_explainer"], ns["lime_exp"], ns["features"], nudged, ns["X_train"])
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,9 @@ MISTAKES = [
             "lime_exp = lime_explainer.explain_instance(row.to_numpy(), predict_proba, num_features=6,\n"
             "                                           num_samples=2000)\n",
             ("feature name", "feature_names")),
+    Mistake("lime-seeded", "explainer built on the test set",
+            _explained("num_features=6, num_samples=2000").replace("X_train.to_numpy()", "X_test.to_numpy()"),
+            ("not the 3000 training rows", "X_train")),
     Mistake("lime-seeded", "too few features",
             _explained("num_features=2, num_samples=2000"), ("only 2 feature", "num_features")),
     Mistake("lime-seeded", "class 0 explained",

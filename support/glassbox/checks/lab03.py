@@ -20,6 +20,19 @@ def _global_numpy_state():
     return np.random.mtrand._rand  # what lime's check_random_state(None) hands out
 
 
+def _built_on(explainer, X) -> bool:
+    """Whether a ``LimeTabularExplainer`` took its statistics from ``X``: its rows, and each column's range or spread."""
+    X = np.asarray(X, dtype=float)
+    if explainer.scaler.n_samples_seen_ != len(X):
+        return False
+    discretizer = explainer.discretizer
+    if discretizer is not None:
+        return all(np.isclose(discretizer.mins[f][0], X[:, f].min())
+                   and np.isclose(discretizer.maxs[f][-1], X[:, f].max()) for f in discretizer.to_discretize)
+    numeric = [f for f in range(X.shape[1]) if f not in explainer.categorical_features]
+    return bool(np.allclose(explainer.scaler.scale_[numeric], X[:, numeric].std(axis=0)))
+
+
 # ---- Exercise 1: a seeded LIME explanation -----------------------------------------------------------------
 @exercise(lab="03", name="lime-seeded", title="A seeded LIME explanation",
           hint=("LIME draws random made-up applicants: an explanation you can reproduce needs a seed, given when "
@@ -27,8 +40,9 @@ def _global_numpy_state():
                 "`LimeTabularExplainer` takes the training data as a NumPy array, the feature and class names, the "
                 "mode and `random_state`; `explain_instance` takes the row as an array, the prediction function, "
                 "`num_features` and `num_samples`."))
-def check_lime_explanation(lime_explainer, lime_exp, feature_names, row, min_features: int = 5):
-    """``lime_explainer`` must be a seeded ``LimeTabularExplainer``; ``lime_exp`` its explanation of ``row``, class 1."""
+def check_lime_explanation(lime_explainer, lime_exp, feature_names, row, X_train, min_features: int = 5):
+    """``lime_explainer`` must be a seeded ``LimeTabularExplainer`` on ``X_train``; ``lime_exp`` its explanation
+    of ``row``, class 1."""
     from lime.explanation import Explanation
     from lime.lime_tabular import LimeTabularExplainer
 
@@ -47,6 +61,12 @@ def check_lime_explanation(lime_explainer, lime_exp, feature_names, row, min_fea
            f"({list(lime_explainer.feature_names)[:3]}...), the model has {len(feature_names)}.",
            hint=("Without the names, the explanation says `0`, `1`, ... instead of what the features are.",
                  "Pass the model's columns as `feature_names`, in the order of `X_train`."))
+    expect(_built_on(lime_explainer, X_train),
+           f"the explainer was built on {int(lime_explainer.scaler.n_samples_seen_)} row(s) that are not the "
+           f"{len(X_train)} training rows: LIME draws its made-up applicants from the quartiles, means and spreads "
+           "of the data it is given.",
+           hint=("The made-up neighbours should look like the applicants the model learned from.",
+                 "Give `LimeTabularExplainer` the training data, `X_train`, as a NumPy array."))
     expect_answered(lime_exp, "lime_exp")
     if isinstance(lime_exp, list) and lime_exp and isinstance(lime_exp[0], tuple):
         fail("`lime_exp` is a list of (condition, weight) pairs: that is `as_list()` of an explanation, not the "
