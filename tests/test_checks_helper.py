@@ -50,10 +50,14 @@ def test_html_escapes_learner_values():
 def test_progress_keeps_the_best_outcome_and_the_latest_and_reset_forgets(tmp_path):
     check_square(4)
     assert progress.load()["99"]["square"]["passed"] is False
-    check_square(9)
+    check_square(9)   # a pass keeps the counts and the last "not yet" message
+    assert progress.load()["99"]["square"] | {"at": None} == {
+        "title": "Square a number", "passed": True, "latest": True, "attempts": 2, "failures": 1,
+        "feedback": "expected 9, got 4.", "at": None}
     check_square(...)
-    assert progress.load()["99"]["square"] | {"at": None} == {"title": "Square a number", "passed": True,
-                                                             "latest": False, "at": None}
+    assert progress.load()["99"]["square"] | {"at": None} == {
+        "title": "Square a number", "passed": True, "latest": False, "attempts": 3, "failures": 2,
+        "feedback": "`value` is still the stub `...`.", "at": None}
     assert progress.reset("99") == 1 and "99" not in progress.load()
 
 
