@@ -1,0 +1,393 @@
+"""The workshop hub (deploy/hub/): the real JupyterHub, its real configurable-http-proxy and DockerSpawner, three
+learners in containers of the course image on a real Docker engine.
+
+Learners sign up through NativeAuthenticator's form and the instructor approves them; each learner's server
+spawns through the REST API and runs code in its kernel (tests/hub_kernel.py); every way from one learner to
+another is tried and refused; a kernel past its memory limit is killed and restarted while the others run on; an
+idle server is culled; an edited notebook survives a restart of its server. The images are built once
+(.devcontainer/Dockerfile, then deploy/hub/Dockerfile) and reused while their content label matches. Every
+container, volume and network a hub made is removed afterwards (its prefix names them all).
+"""
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+from glassbox import __version__, deploy
+from glassbox.ports import free_ports
+from helpers import REPO, eventually, require_engine
+from hub_kernel import KernelDied, execute, start_kernel
+
+CONFIG = REPO / "deploy" / "hub" / "jupyterhub_config.py"
+PROXY = REPO / "deploy" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
+COURSE_IMAGE = f"glassbox/course:{__version__}"
+LEARNER_IMAGE = f"glassbox/hub-learner:{__version__}"
+COURSE_FILES = ["pyproject.toml", "README.md", "Dockerfile", "support", "labs", "deploy", "benchmarks"]
+LEARNERS = ("ada", "ben", "cleo")
+MEM_LIMIT = "800M"
+PASSWORD = "a-long-workshop-passphrase-"  # + the learner's name: each learner has a password of their own
+
+
+# -- the images ---------------------------------------------------------------------------------------------------
+
+def _image(client, tag: str, key: str, **build) -> str:
+    """``tag`` as built with content ``key`` (its label), built now if the label differs; its tag."""
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        if client.images.get(tag).labels.get("org.glassbox.key") == key:
+            return tag
+    stream = client.api.build(tag=tag, labels={"org.glassbox.key": key}, network_mode="host", rm=True,
+                              forcerm=True, decode=True, **build)
+    deploy.follow_build(client, stream, tag=tag, progress=False, echo=lambda line: None)
+    return tag
+
+
+def _course_files() -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+                             *COURSE_FILES], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return sorted(name for name in set(listed.split("\0")) if name and (REPO / name).is_file())
+
+
+@pytest.fixture(scope="module")
+def learner_image():
+    """The learners' image: the course's environment (the devcontainer's image) with the course on top."""
+    client = require_engine()
+    base = client.images.get("python:3.11-slim-bookworm").id
+    key = hashlib.sha256((base + (REPO / ".devcontainer" / "Dockerfile").read_text()
+                          + (REPO / "requirements.lock").read_text()).encode()).hexdigest()[:16]
+    course = client.images.get(_image(client, COURSE_IMAGE, key, path=str(REPO),
+                                      dockerfile=".devcontainer/Dockerfile"))
+    context, digest = io.BytesIO(), hashlib.sha256(course.id.encode())
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name in _course_files():
+            digest.update(name.encode() + (REPO / name).read_bytes())
+            tar.add(REPO / name, arcname=name)
+    context.seek(0)
+    return _image(client, LEARNER_IMAGE, digest.hexdigest()[:16], fileobj=context, custom_context=True,
+                  dockerfile="deploy/hub/Dockerfile", buildargs={"COURSE_IMAGE": COURSE_IMAGE})
+
+
+# -- a hub and its people -----------------------------------------------------------------------------------------
+
+class Hub:
+    """A running Hub: ``url`` (the proxy's public address on 127.0.0.1), ``prefix``, ``log()``."""
+
+    def __init__(self, url: str, prefix: str, log_path: Path):
+        self.url, self.prefix, self.log_path = url, prefix, log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def container(self, name: str):
+        return docker.from_env().containers.get(f"{self.prefix}-{name}")
+
+
+@contextlib.contextmanager
+def running_hub(root: Path, image: str, **settings):
+    """``jupyterhub -f deploy/hub/jupyterhub_config.py`` with its state in ``root``, free ports and a prefix of its
+    own; ``settings`` are further GLASSBOX_HUB_* values. Removes what it made, even on a failure."""
+    if not PROXY.exists():
+        pytest.skip("no configurable-http-proxy: run `npm ci --prefix deploy/hub`")
+    client = require_engine()
+    prefix = f"gbhubtest-{uuid.uuid4().hex[:8]}"
+    port, api, proxy_api, class_view = free_ports(4)
+    env = {**os.environ, "GLASSBOX_HOME": str(root / "home"), "GLASSBOX_HUB_DIR": str(root / "hub"),
+           "GLASSBOX_HUB_PREFIX": prefix, "GLASSBOX_HUB_IMAGE": image, "GLASSBOX_HUB_PORT": str(port),
+           "GLASSBOX_HUB_API_PORT": str(api), "GLASSBOX_HUB_PROXY_API_PORT": str(proxy_api),
+           "GLASSBOX_HUB_CLASS_VIEW_PORT": str(class_view), "GLASSBOX_HUB_MEM_LIMIT": MEM_LIMIT,
+           **{f"GLASSBOX_HUB_{name}": value for name, value in settings.items()}}
+    log_path = root / "hub.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([str(Path(sys.executable).with_name("jupyterhub")), "-f", str(CONFIG)],
+                                   cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    hub = Hub(f"http://127.0.0.1:{port}", prefix, log_path)
+    try:
+        assert eventually(lambda: process.poll() is not None or _answers(f"{hub.url}/hub/api"), timeout=120)
+        assert process.poll() is None, f"the Hub exited:\n{hub.log()[-4000:]}"
+        yield hub
+    finally:
+        process.terminate()  # the Hub stops its servers (the containers go with them) and its proxy
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        for container in client.containers.list(all=True, filters={"label": f"org.glassbox.hub={prefix}"}):
+            container.remove(force=True)
+        for volume in client.volumes.list(filters={"name": prefix}):
+            volume.remove(force=True)
+        for network in client.networks.list(names=[prefix]):
+            network.remove()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _xsrf(page: str) -> str:
+    return re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)
+
+
+def sign_up(browser: httpx.Client, name: str, password: str) -> str:
+    """The sign-up form, filled in and posted as a browser does; the page it answers."""
+    form = browser.get("/hub/signup")
+    return browser.post("/hub/signup", data={"_xsrf": _xsrf(form.text), "username": name,
+                                             "signup_password": password,
+                                             "signup_password_confirmation": password}).text
+
+
+def log_in(browser: httpx.Client, name: str, password: str) -> httpx.Response:
+    """The login form, posted; a success redirects (302) and sets the Hub's login cookie."""
+    form = browser.get("/hub/login")
+    return browser.post("/hub/login", data={"_xsrf": _xsrf(form.text), "username": name, "password": password})
+
+
+def own_token(browser: httpx.Client, name: str) -> str:
+    """A token the logged-in learner makes for themselves through the REST API (cookie and XSRF header)."""
+    made = browser.post(f"/hub/api/users/{name}/tokens", json={"note": "test_hub", "expires_in": 3600},
+                        headers={"X-XSRFToken": browser.cookies["_xsrf"]})
+    assert made.status_code == 201, made.text
+    return made.json()["token"]
+
+
+def api(hub: Hub, token: str) -> httpx.Client:
+    return httpx.Client(base_url=hub.url, headers={"Authorization": f"token {token}"}, timeout=60)
+
+
+def spawn(hub: Hub, name: str, token: str, timeout: float = 240) -> float:
+    """Start the learner's server through the REST API and wait until the Hub calls it ready; seconds taken."""
+    started = time.monotonic()
+    with api(hub, token) as client:
+        answer = client.post(f"/hub/api/users/{name}/server")
+        assert answer.status_code in (201, 202), answer.text
+        ready = eventually(lambda: client.get(f"/hub/api/users/{name}").json()["servers"].get("", {}).get("ready"),
+                           timeout=timeout)
+    assert ready, f"{name}'s server did not start:\n{hub.log()[-4000:]}"
+    return time.monotonic() - started
+
+
+def stop(hub: Hub, name: str, token: str) -> None:
+    with api(hub, token) as client:
+        assert client.delete(f"/hub/api/users/{name}/server").status_code in (202, 204)
+        assert eventually(lambda: not client.get(f"/hub/api/users/{name}").json()["servers"], timeout=120)
+
+
+class Room:
+    """The module's hub with an approved instructor and three learners, each logged in with a server running."""
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self.browsers, self.tokens, self.startup = {}, {}, {}
+
+    def server(self, name: str) -> str:
+        return f"{self.hub.url}/user/{name}/"
+
+    def run(self, name: str, code: str, kernel: str | None = None) -> str:
+        """What ``code`` prints in a kernel of ``name``'s server (a new kernel unless one is given)."""
+        kernel = kernel or start_kernel(self.server(name), self.tokens[name])
+        return execute(self.server(name), kernel, self.tokens[name], code)
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory, learner_image):
+    with running_hub(tmp_path_factory.mktemp("hub"), learner_image) as hub:
+        room = Room(hub)
+        for name in ("instructor", *LEARNERS):
+            room.browsers[name] = httpx.Client(base_url=hub.url, timeout=60)
+            sign_up(room.browsers[name], name, PASSWORD + name)
+        for name in ("instructor", *LEARNERS):
+            if name != "instructor":   # the instructor approves each learner: the form's link, as on the page
+                assert room.browsers["instructor"].get(f"/hub/authorize/{name}").status_code == 302
+            assert log_in(room.browsers[name], name, PASSWORD + name).status_code == 302, name
+            room.tokens[name] = own_token(room.browsers[name], name)
+        with ThreadPoolExecutor(len(LEARNERS)) as pool:
+            took = pool.map(lambda name: spawn(hub, name, room.tokens[name]), LEARNERS)
+            room.startup = dict(zip(LEARNERS, took))
+        print(f"\nservers started (3 at once), seconds each: {room.startup}")
+        try:
+            yield room
+        finally:
+            for browser in room.browsers.values():
+                browser.close()
+
+
+# -- 1. signing up and logging in ------------------------------------------------------------------------------
+
+def test_each_learner_logs_in_with_their_own_password_and_a_wrong_one_is_refused(room):
+    ada = httpx.Client(base_url=room.hub.url, timeout=60)
+    refused = log_in(ada, "ada", PASSWORD + "ben")     # another learner's password
+    assert refused.status_code == 200 and "Invalid username or password" in refused.text
+    assert "jupyterhub-hub-login" not in ada.cookies
+    accepted = log_in(ada, "ada", PASSWORD + "ada")
+    assert accepted.status_code == 302 and "jupyterhub-hub-login" in ada.cookies
+    assert ada.get("/hub/api/user", headers={"X-XSRFToken": ada.cookies["_xsrf"]}).json()["name"] == "ada"
+
+
+def test_a_learner_the_instructor_has_not_approved_cannot_log_in(room):
+    dana = httpx.Client(base_url=room.hub.url, timeout=60)
+    assert "information has been sent to the admin" in sign_up(dana, "dana", PASSWORD + "dana")
+    refused = log_in(dana, "dana", PASSWORD + "dana")
+    assert refused.status_code == 200 and "has not been authorized" in refused.text
+    assert "jupyterhub-hub-login" not in dana.cookies
+
+
+# -- 2. a server per learner, code in its kernel ---------------------------------------------------------------
+
+def test_each_learner_runs_code_in_a_container_of_their_own_with_their_own_vault(room):
+    probe = ("import json, os; from glassbox import vault; s = vault.status(); print(json.dumps({"
+             "'user': os.environ['JUPYTERHUB_USER'], 'uid': os.getuid(), 'home': os.environ['GLASSBOX_HOME'],"
+             "'vault': [s.healthy, s.backend, s.addr], 'labs': sorted(os.listdir('/home/learner/work'))}))")
+    for name in LEARNERS:
+        seen = json.loads(room.run(name, probe))
+        assert seen["user"] == name and seen["uid"] == 1000
+        assert seen["home"] == "/home/learner/work/.glassbox"
+        assert seen["vault"] == [True, "embedded", "http://127.0.0.1:8200"]
+        assert "00-setup.ipynb" in seen["labs"] and "deploy" in seen["labs"]
+        config = room.hub.container(name).attrs["HostConfig"]
+        assert config["Memory"] == 800 * 2**20 and config["MemorySwap"] == config["Memory"]
+        assert config["CpuQuota"] == config["CpuPeriod"] and config["PidsLimit"] == 512
+
+
+# -- 3. isolation: every way from ada to ben is refused --------------------------------------------------------
+
+def test_ada_cannot_reach_bens_server_with_her_cookie_or_token(room):
+    ada, bens = room.browsers["ada"], room.server("ben")
+    with_cookie = ada.get(f"{bens}api/contents", follow_redirects=True)
+    assert with_cookie.status_code == 403, with_cookie.text[:500]
+    with api(room.hub, room.tokens["ada"]) as client:
+        assert client.get(f"{bens}api/contents").status_code == 403
+        assert client.get(f"{room.server('ada')}api/contents").status_code == 200   # her own: allowed
+        assert client.get("/hub/api/users/ben").status_code == 404                # to her, ben does not exist
+        assert client.post("/hub/api/users/ben/tokens", json={}).status_code in (403, 404)
+        assert client.delete("/hub/api/users/ben/server").status_code in (403, 404)
+    with api(room.hub, room.tokens["ben"]) as client:
+        assert client.get("/hub/api/users/ben").json()["servers"][""]["ready"]   # ben's server still runs
+
+
+def test_from_her_kernel_ada_finds_no_trace_of_bens_files_vault_or_server(room):
+    marker = f"marker-{uuid.uuid4().hex}.txt"
+    room.run("ben", f"open('/home/learner/work/{marker}', 'w').write('ben was here')")
+    ben = room.hub.container("ben")
+    ben_ip = ben.attrs["NetworkSettings"]["Networks"][room.hub.prefix]["IPAddress"]
+    probe = f"""
+import json, os, httpx
+found = [d for d, _, files in os.walk('/') if {marker!r} in files and not d.startswith(('/proc', '/sys'))]
+mounts = open('/proc/self/mountinfo').read()
+def answer(url):
+    try:
+        return httpx.get(url, timeout=3).status_code
+    except httpx.TransportError as error:
+        return type(error).__name__
+print(json.dumps({{'found': found, 'own_volume': {room.hub.prefix + '-work-ada'!r} in mounts,
+                   'ben_volume': {room.hub.prefix + '-work-ben'!r} in mounts,
+                   'ben_vault': answer('http://{ben_ip}:8200/v1/sys/health'),
+                   'ben_server': answer('http://{ben_ip}:8888/user/ben/api/contents'),
+                   'hub': answer(os.environ['JUPYTERHUB_API_URL'])}}))
+"""
+    seen = json.loads(room.run("ada", probe))
+    assert seen["found"] == [] and seen["own_volume"] and not seen["ben_volume"]
+    assert seen["ben_vault"] in ("ConnectError", "ConnectTimeout"), seen     # no route to ben's container at all
+    assert seen["ben_server"] in ("ConnectError", "ConnectTimeout"), seen
+    assert seen["hub"] == 200                                                # while the Hub answers her
+    assert room.run("ben", "print(open(" + repr(f"/home/learner/work/{marker}") + ").read())") == "ben was here\n"
+
+
+def test_bens_progress_reaches_the_instructor_and_not_ada(room):
+    post = """
+import os, httpx
+from glassbox.course import progress
+lab, [(name, _), *_] = next(iter(progress.exercises().items()))
+answer = httpx.post(os.environ['GLASSBOX_CLASS_VIEW_URL'] + 'api/progress', timeout=30,
+                    headers={'Authorization': 'token ' + os.environ['JUPYTERHUB_API_TOKEN']},
+                    json={'lab': lab, 'name': name, 'passed': False, 'message': 'ben tried'})
+print(answer.status_code)
+"""
+    assert eventually(lambda: room.run("ben", post).strip() == "200", timeout=60), room.hub.log()[-3000:]
+    as_ada = room.run("ada", "import os, httpx; print(httpx.get(os.environ['GLASSBOX_CLASS_VIEW_URL'] + 'api/class', "
+                             "headers={'Authorization': 'token ' + os.environ['JUPYTERHUB_API_TOKEN']}).status_code)")
+    assert as_ada.strip() == "403"
+    with api(room.hub, room.tokens["instructor"]) as client:
+        seen = client.get("/services/class-view/api/class")
+        assert seen.status_code == 200 and "ben" in seen.json()["learners"]
+        assert "ada" not in seen.json()["learners"]
+
+
+# -- 4. the memory limit ----------------------------------------------------------------------------------------
+
+def test_a_kernel_past_the_memory_limit_is_killed_and_restarted_while_the_others_run_on(room):
+    server, token = room.server("cleo"), room.tokens["cleo"]
+    kernel = start_kernel(server, token)
+    before = int(execute(server, kernel, token, "import os; print(os.getpid())"))
+    bens_kernel = start_kernel(room.server("ben"), room.tokens["ben"])
+    bens_pid = room.run("ben", "import os; print(os.getpid())", bens_kernel)
+    with pytest.raises(KernelDied):
+        execute(server, kernel, token, "hog = b'x' * (1200 * 2**20)")      # 1.2 GB in a 800 MB container
+    # the same kernel, restarted by the server: a new process
+    assert eventually(lambda: _pid(server, kernel, token) not in (None, before), timeout=90)
+    killed = execute(server, kernel, token, "import pathlib; print(''.join(p.read_text() for p in map(pathlib.Path, ["
+                                            "'/sys/fs/cgroup/memory/memory.oom_control', '/sys/fs/cgroup/memory.events'])"
+                                            " if p.exists()))")                # cgroup v1, v2
+    assert int(re.search(r"oom_kill (\d+)", killed).group(1)) >= 1        # the kernel's end: the OOM killer
+    assert room.run("ben", "print(os.getpid())", bens_kernel) == bens_pid  # ben's kernel never noticed
+    with api(room.hub, token) as client:
+        assert client.get(f"{server}api/status").status_code == 200      # cleo's server itself runs on
+
+
+def _pid(server: str, kernel: str, token: str) -> int | None:
+    try:
+        return int(execute(server, kernel, token, "import os; print(os.getpid())", timeout=20))
+    except Exception:  # still restarting
+        return None
+
+
+# -- 6. the workspace survives a restart -------------------------------------------------------------------------
+
+def test_an_edited_notebook_survives_a_restart_of_the_learners_server(room):
+    name, token = "ada", room.tokens["ada"]
+    path = f"{room.server(name)}api/contents/00-setup.ipynb"
+    with api(room.hub, token) as client:
+        notebook = client.get(path).json()
+        notebook["content"]["cells"][0]["source"] += "\n\nada's note"
+        assert client.put(path, json={"type": "notebook", "content": notebook["content"]}).status_code == 200
+        before = room.hub.container(name).id
+        stop(room.hub, name, token)
+        with pytest.raises(docker.errors.NotFound):
+            room.hub.container(name)                                       # the container went, the volume stayed
+        took = spawn(room.hub, name, token)
+        print(f"\nada's server restarted in {took:.1f} s")
+        assert room.hub.container(name).id != before
+        kept = client.get(path).json()["content"]["cells"][0]["source"]
+        assert kept.endswith("ada's note")
+        listed = {item["name"] for item in client.get(f"{room.server(name)}api/contents").json()["content"]}
+        assert {lab.name for lab in (REPO / "labs").glob("*.ipynb")} <= listed      # and every other lab is there
+
+
+# -- 5. culling ---------------------------------------------------------------------------------------------------
+
+def test_the_culler_stops_an_idle_server(tmp_path, learner_image):
+    with running_hub(tmp_path, learner_image, CULL_TIMEOUT="10", OPEN_SIGNUP="1") as hub:
+        erin = httpx.Client(base_url=hub.url, timeout=60)
+        sign_up(erin, "erin", PASSWORD + "erin")
+        assert log_in(erin, "erin", PASSWORD + "erin").status_code == 302      # open sign-up: no approval
+        token = own_token(erin, "erin")
+        spawn(hub, "erin", token)
+        with api(hub, token) as client:
+            assert eventually(lambda: not client.get("/hub/api/users/erin").json()["servers"], timeout=90)
+        assert "Culling server erin" in hub.log()
+        with pytest.raises(docker.errors.NotFound):
+            hub.container("erin")
