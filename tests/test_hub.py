@@ -286,14 +286,16 @@ def test_from_her_kernel_ada_finds_no_trace_of_bens_files_vault_or_server(room):
     ben_ip = ben.attrs["NetworkSettings"]["Networks"][room.hub.prefix]["IPAddress"]
     probe = f"""
 import json, os, httpx
-found = [d for d, _, files in os.walk('/') if {marker!r} in files and not d.startswith(('/proc', '/sys'))]
+walked = [(d, files) for d, _, files in os.walk('/') if not d.startswith(('/proc', '/sys'))]
+found = [d for d, files in walked if {marker!r} in files]
+vaults = [d for d, files in walked if 'vault.json' in files]   # the dev Vault's record, with its root token
 mounts = open('/proc/self/mountinfo').read()
 def answer(url):
     try:
         return httpx.get(url, timeout=3).status_code
     except httpx.TransportError as error:
         return type(error).__name__
-print(json.dumps({{'found': found, 'own_volume': {room.hub.prefix + '-work-ada'!r} in mounts,
+print(json.dumps({{'found': found, 'vaults': vaults, 'own_volume': {room.hub.prefix + '-work-ada'!r} in mounts,
                    'ben_volume': {room.hub.prefix + '-work-ben'!r} in mounts,
                    'ben_vault': answer('http://{ben_ip}:8200/v1/sys/health'),
                    'ben_server': answer('http://{ben_ip}:8888/user/ben/api/contents'),
@@ -301,6 +303,7 @@ print(json.dumps({{'found': found, 'own_volume': {room.hub.prefix + '-work-ada'!
 """
     seen = json.loads(room.run("ada", probe))
     assert seen["found"] == [] and seen["own_volume"] and not seen["ben_volume"]
+    assert seen["vaults"] == ["/home/learner/work/.glassbox"]                # her own Vault's record, not ben's
     assert seen["ben_vault"] in ("ConnectError", "ConnectTimeout"), seen     # no route to ben's container at all
     assert seen["ben_server"] in ("ConnectError", "ConnectTimeout"), seen
     assert seen["hub"] == 200                                                # while the Hub answers her
