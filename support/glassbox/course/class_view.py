@@ -125,7 +125,7 @@ class Room:
 
 
 class _Roster:
-    """The Hub's learners (users who are not admins), asked at most every 30 s with the service's own token.
+    """The Hub's learners (up to 200 users who are not admins), asked at most every 30 s with the service's token.
 
     The service needs ``list:users`` and ``read:users``; without them the room shows only who has posted.
     """
@@ -138,7 +138,7 @@ class _Roster:
         if time.monotonic() - self._asked >= ROSTER_EVERY_S:
             self._asked = time.monotonic()
             answer = await AsyncHTTPClient().fetch(
-                os.environ["JUPYTERHUB_API_URL"] + "/users", raise_error=False, request_timeout=5,
+                os.environ["JUPYTERHUB_API_URL"] + "/users?limit=200", raise_error=False, request_timeout=5,
                 headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"})
             if answer.code == 200:
                 self.names = [user["name"] for user in json.loads(answer.body) if not user.get("admin")]
