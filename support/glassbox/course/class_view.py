@@ -2,6 +2,7 @@
 
 The Hub runs it as the managed service ``class-view`` (``python -m glassbox.course.class_view``) with its
 service environment (``JUPYTERHUB_SERVICE_URL``, ``JUPYTERHUB_SERVICE_PREFIX``, ``JUPYTERHUB_API_TOKEN``, ...).
+It listens on the port of ``JUPYTERHUB_SERVICE_URL``, at its host or at ``GLASSBOX_CLASS_VIEW_BIND``.
 Learners' kernels post each self-check's outcome (:func:`glassbox.course.progress.record`).
 
 | route, under the prefix | who may | what |
@@ -211,7 +212,8 @@ def main() -> None:
         (prefix + "api/progress", _Progress, {"room": room, "hub_auth": HubAuth()}),
         (prefix + "oauth_callback", HubOAuthCallbackHandler),
     ], cookie_secret=os.urandom(32), template_path=str(Path(__file__).parent))
-    app.listen(address.port, address.hostname)
+    # where the service's URL names another host (a Kubernetes Service), GLASSBOX_CLASS_VIEW_BIND gives its own
+    app.listen(address.port, os.environ.get("GLASSBOX_CLASS_VIEW_BIND") or address.hostname)
     enable_pretty_logging()   # its requests in the Hub's log
     try:
         ioloop.IOLoop.current().start()
