@@ -4,188 +4,28 @@ learners in containers of the course image on a real Docker engine.
 Learners sign up through NativeAuthenticator's form and the instructor approves them; each learner's server
 spawns through the REST API and runs code in its kernel (tests/hub_kernel.py); every way from one learner to
 another is tried and refused; a kernel past its memory limit is killed and restarted while the others run on; an
-idle server is culled; an edited notebook survives a restart of its server. The images are built once
-(.devcontainer/Dockerfile, then deploy/hub/Dockerfile) and reused while their content label matches. Every
-container, volume and network a hub made is removed afterwards (its prefix names them all).
+idle server is culled; an edited notebook survives a restart of its server. The images are built by `make
+hub-image` (tests/hub_room.py), as an instructor builds them. Every container, volume and network a hub made is
+removed afterwards (its prefix names them all).
 """
 
-import contextlib
-import hashlib
-import io
 import json
-import os
 import re
-import subprocess
-import sys
-import tarfile
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import docker
 import httpx
 import pytest
 
-from glassbox import __version__, deploy
 from glassbox.course import progress
-from glassbox.ports import free_ports
-from helpers import REPO, eventually, require_engine
+from helpers import REPO, eventually
 from hub_kernel import KernelDied, execute, start_kernel
+from hub_room import Hub, api, learner_image, log_in, own_token, running_hub, sign_up, spawn, stop
 
-CONFIG = REPO / "deploy" / "hub" / "jupyterhub_config.py"
-PROXY = REPO / "deploy" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
-COURSE_IMAGE = f"glassbox/course:{__version__}"
-LEARNER_IMAGE = f"glassbox/hub-learner:{__version__}"
-COURSE_FILES = ["pyproject.toml", "README.md", "Dockerfile", "support", "labs", "deploy", "benchmarks"]
 LEARNERS = ("ada", "ben", "cleo")
 MEM_LIMIT = "800M"
 PASSWORD = "a-long-workshop-passphrase-"  # + the learner's name: each learner has a password of their own
-
-
-# -- the images ---------------------------------------------------------------------------------------------------
-
-def _image(client, tag: str, key: str, **build) -> str:
-    """``tag`` as built with content ``key`` (its label), built now if the label differs; its tag."""
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        if client.images.get(tag).labels.get("org.glassbox.key") == key:
-            return tag
-    stream = client.api.build(tag=tag, labels={"org.glassbox.key": key}, network_mode="host", rm=True,
-                              forcerm=True, decode=True, **build)
-    deploy.follow_build(client, stream, tag=tag, progress=False, echo=lambda line: None)
-    return tag
-
-
-def _course_files() -> list[str]:
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-                             *COURSE_FILES], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    return sorted(name for name in set(listed.split("\0")) if name and (REPO / name).is_file())
-
-
-@pytest.fixture(scope="module")
-def learner_image():
-    """The learners' image: the course's environment (the devcontainer's image) with the course on top."""
-    client = require_engine()
-    base = client.images.get("python:3.11-slim-bookworm").id
-    key = hashlib.sha256((base + (REPO / ".devcontainer" / "Dockerfile").read_text()
-                          + (REPO / "requirements.lock").read_text()).encode()).hexdigest()[:16]
-    course = client.images.get(_image(client, COURSE_IMAGE, key, path=str(REPO),
-                                      dockerfile=".devcontainer/Dockerfile"))
-    context, digest = io.BytesIO(), hashlib.sha256(course.id.encode())
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        for name in _course_files():
-            digest.update(name.encode() + (REPO / name).read_bytes())
-            tar.add(REPO / name, arcname=name)
-    context.seek(0)
-    return _image(client, LEARNER_IMAGE, digest.hexdigest()[:16], fileobj=context, custom_context=True,
-                  dockerfile="deploy/hub/Dockerfile", buildargs={"COURSE_IMAGE": COURSE_IMAGE})
-
-
-# -- a hub and its people -----------------------------------------------------------------------------------------
-
-class Hub:
-    """A running Hub: ``url`` (the proxy's public address on 127.0.0.1), ``prefix``, ``log()``."""
-
-    def __init__(self, url: str, prefix: str, log_path: Path):
-        self.url, self.prefix, self.log_path = url, prefix, log_path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def container(self, name: str):
-        return docker.from_env().containers.get(f"{self.prefix}-{name}")
-
-
-@contextlib.contextmanager
-def running_hub(root: Path, image: str, **settings):
-    """``jupyterhub -f deploy/hub/jupyterhub_config.py`` with its state in ``root``, free ports and a prefix of its
-    own; ``settings`` are further GLASSBOX_HUB_* values. Removes what it made, even on a failure."""
-    if not PROXY.exists():
-        pytest.skip("no configurable-http-proxy: run `npm ci --prefix deploy/hub`")
-    client = require_engine()
-    prefix = f"gbhubtest-{uuid.uuid4().hex[:8]}"
-    port, api, proxy_api, class_view = free_ports(4)
-    env = {**os.environ, "GLASSBOX_HOME": str(root / "home"), "GLASSBOX_HUB_DIR": str(root / "hub"),
-           "GLASSBOX_HUB_PREFIX": prefix, "GLASSBOX_HUB_IMAGE": image, "GLASSBOX_HUB_PORT": str(port),
-           "GLASSBOX_HUB_API_PORT": str(api), "GLASSBOX_HUB_PROXY_API_PORT": str(proxy_api),
-           "GLASSBOX_HUB_CLASS_VIEW_PORT": str(class_view), "GLASSBOX_HUB_MEM_LIMIT": MEM_LIMIT,
-           **{f"GLASSBOX_HUB_{name}": value for name, value in settings.items()}}
-    log_path = root / "hub.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([str(Path(sys.executable).with_name("jupyterhub")), "-f", str(CONFIG)],
-                                   cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    hub = Hub(f"http://127.0.0.1:{port}", prefix, log_path)
-    try:
-        assert eventually(lambda: process.poll() is not None or _answers(f"{hub.url}/hub/api"), timeout=120)
-        assert process.poll() is None, f"the Hub exited:\n{hub.log()[-4000:]}"
-        yield hub
-    finally:
-        process.terminate()  # the Hub stops its servers (the containers go with them) and its proxy
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        for container in client.containers.list(all=True, filters={"label": f"org.glassbox.hub={prefix}"}):
-            container.remove(force=True)
-        for volume in client.volumes.list(filters={"name": prefix}):
-            volume.remove(force=True)
-        for network in client.networks.list(names=[prefix]):
-            network.remove()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=5).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def _xsrf(page: str) -> str:
-    return re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)
-
-
-def sign_up(browser: httpx.Client, name: str, password: str) -> str:
-    """The sign-up form, filled in and posted as a browser does; the page it answers."""
-    form = browser.get("/hub/signup")
-    return browser.post("/hub/signup", data={"_xsrf": _xsrf(form.text), "username": name,
-                                             "signup_password": password,
-                                             "signup_password_confirmation": password}).text
-
-
-def log_in(browser: httpx.Client, name: str, password: str) -> httpx.Response:
-    """The login form, posted; a success redirects (302) and sets the Hub's login cookie."""
-    form = browser.get("/hub/login")
-    return browser.post("/hub/login", data={"_xsrf": _xsrf(form.text), "username": name, "password": password})
-
-
-def own_token(browser: httpx.Client, name: str) -> str:
-    """A token the logged-in learner makes for themselves through the REST API (cookie and XSRF header)."""
-    made = browser.post(f"/hub/api/users/{name}/tokens", json={"note": "test_hub", "expires_in": 3600},
-                        headers={"X-XSRFToken": browser.cookies["_xsrf"]})
-    assert made.status_code == 201, made.text
-    return made.json()["token"]
-
-
-def api(hub: Hub, token: str) -> httpx.Client:
-    return httpx.Client(base_url=hub.url, headers={"Authorization": f"token {token}"}, timeout=60)
-
-
-def spawn(hub: Hub, name: str, token: str, timeout: float = 240) -> float:
-    """Start the learner's server through the REST API and wait until the Hub calls it ready; seconds taken."""
-    started = time.monotonic()
-    with api(hub, token) as client:
-        answer = client.post(f"/hub/api/users/{name}/server")
-        assert answer.status_code in (201, 202), answer.text
-        ready = eventually(lambda: client.get(f"/hub/api/users/{name}").json()["servers"].get("", {}).get("ready"),
-                           timeout=timeout)
-    assert ready, f"{name}'s server did not start:\n{hub.log()[-4000:]}"
-    return time.monotonic() - started
-
-
-def stop(hub: Hub, name: str, token: str) -> None:
-    with api(hub, token) as client:
-        assert client.delete(f"/hub/api/users/{name}/server").status_code in (202, 204)
-        assert eventually(lambda: not client.get(f"/hub/api/users/{name}").json()["servers"], timeout=120)
 
 
 class Room:
@@ -205,8 +45,13 @@ class Room:
 
 
 @pytest.fixture(scope="module")
-def room(tmp_path_factory, learner_image):
-    with running_hub(tmp_path_factory.mktemp("hub"), learner_image) as hub:
+def image():
+    return learner_image()
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory, image):
+    with running_hub(tmp_path_factory.mktemp("hub"), image, MEM_LIMIT=MEM_LIMIT) as hub:
         room = Room(hub)
         for name in ("instructor", *LEARNERS):
             room.browsers[name] = httpx.Client(base_url=hub.url, timeout=60)
@@ -384,8 +229,8 @@ def test_an_edited_notebook_survives_a_restart_of_the_learners_server(room):
 
 # -- 5. culling ---------------------------------------------------------------------------------------------------
 
-def test_the_culler_stops_an_idle_server(tmp_path, learner_image):
-    with running_hub(tmp_path, learner_image, CULL_TIMEOUT="10", OPEN_SIGNUP="1") as hub:
+def test_the_culler_stops_an_idle_server(tmp_path, image):
+    with running_hub(tmp_path, image, CULL_TIMEOUT="10", OPEN_SIGNUP="1") as hub:
         erin = httpx.Client(base_url=hub.url, timeout=60)
         sign_up(erin, "erin", PASSWORD + "erin")
         assert log_in(erin, "erin", PASSWORD + "erin").status_code == 302      # open sign-up: no approval
