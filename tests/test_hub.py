@@ -109,6 +109,17 @@ def test_each_learner_runs_code_in_a_container_of_their_own_with_their_own_vault
         assert config["CpuQuota"] == config["CpuPeriod"] and config["PidsLimit"] == 512
 
 
+def test_the_learners_jupyterlab_has_the_course_settings_and_stops_left_behind_kernels(room):
+    with api(room.hub, room.tokens["ada"]) as client:
+        settings = client.get(f"{room.server('ada')}lab/api/settings/@jupyterlab/apputils-extension:notification")
+        assert settings.status_code == 200, settings.text[:300]
+        defaults = settings.json()["schema"]["properties"]
+        assert defaults["fetchNews"]["default"] == "false" and defaults["checkForUpdates"]["default"] is False
+    start_kernel(room.server("ada"), room.tokens["ada"])   # the server's kernel culler starts with a first kernel
+    assert eventually(lambda: "Culling kernels with idle durations > 1200 seconds"
+                      in room.hub.container("ada").logs().decode(errors="replace"), timeout=60)
+
+
 # -- 3. isolation: every way from ada to ben is refused --------------------------------------------------------
 
 def test_ada_cannot_reach_bens_server_with_her_cookie_or_token(room):
