@@ -18,6 +18,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from glassbox.masking import mask
 from glassbox.paths import home
 
 POST_TIMEOUT = 2.0  # seconds: a class view that does not answer must not hold up a lab
@@ -64,10 +65,7 @@ def merge(earlier: dict | None, title: str, passed: bool, message: str) -> dict:
 
 def _outcome(feedback) -> dict:
     """What a check's outcome tells the class view: no details (tracebacks), known secrets masked."""
-    from glassbox import masking
-
-    return {"lab": feedback.lab, "name": feedback.name, "passed": feedback.passed,
-            "message": masking.mask(feedback.message)}
+    return {"lab": feedback.lab, "name": feedback.name, "passed": feedback.passed, "message": mask(feedback.message)}
 
 
 def record(feedback) -> None:
