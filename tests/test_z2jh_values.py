@@ -6,6 +6,7 @@ closed to each other, and the class-view service with the scopes JupyterHub itse
 
 import copy
 import os
+import json
 import shlex
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -24,7 +25,7 @@ from glassbox.cli import _parser
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "z2jh"
 VALUES_FILE = REPO / "deploy" / "hub" / "z2jh-values.yaml"
-SCHEMA = yaml.safe_load((DATA / "values.schema.yaml").read_text())
+SCHEMA = json.loads((DATA / "values.schema.json").read_text())
 DEFAULTS = yaml.safe_load((DATA / "values.yaml").read_text())
 VALUES = yaml.safe_load(VALUES_FILE.read_text())
 SERVICE = "class-view"
