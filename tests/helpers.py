@@ -148,7 +148,7 @@ def quantity(text) -> float:
 # bearer credentials, and cloud keys.
 SECRET_PATTERNS = [
     re.compile(r"\b(hv[sbr]|s|b|r)\.[A-Za-z0-9]{24,}"),
-    re.compile(r"-----BEGIN (RSA |EC |OPENSSH )?PRIVATE KEY-----(?:\s|\\n)+[A-Za-z0-9+/=]{40,}"),  # with key material (also in a repr)
+    re.compile(r"-----BEGIN (RSA |EC |OPENSSH )?PRIVATE KEY-----"),
     re.compile(r"secret_id\W{1,6}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
     re.compile(r"Bearer\s+[A-Za-z0-9_\-\.=]{20,}"),
     re.compile(r"AKIA[0-9A-Z]{16}"),

@@ -49,9 +49,5 @@ def test_the_scan_finds_what_it_must():
     notebook = {"cells": [{"outputs": [{"output_type": "stream", "text": f"token {token}"}]},
                           {"outputs": [{"data": {"text/plain": "'password': 'q7Zr2LmX9vTt4Kp0sWd8Yb3N'"}}]}]}
     assert leaks_in_outputs(notebook) == [token, "q7Zr2LmX9vTt4Kp0sWd8Yb3N"]
-    header = "-----BEGIN RSA " + "PRIVATE KEY-----"
-    assert leaks_in_text(f"key: |\n  {header}\n  " + "MIIEowIBAAKCAQEA" * 4 + "\n")   # a key's first line
-    assert leaks_in_text(repr(f"{header}\n" + "MIIEowIBAAKCAQEA" * 4))                       # a printed repr
-    assert leaks_in_text(f"key: |\n  {header}\n  ...\n") == []   # a documented placeholder, as in a chart's schema
     assert leaks_in_outputs({"cells": [{"outputs": [{"text": "hmac-sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 "
                                                               "3f2504e0-4f89-11d3-9a0c-0305e82c3301"}]}]}) == []
