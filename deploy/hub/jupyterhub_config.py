@@ -33,6 +33,7 @@ import docker
 import nativeauthenticator
 
 from glassbox import __version__
+from glassbox.course import class_view_hub
 from glassbox.paths import home
 from glassbox.ports import free_port
 
@@ -114,21 +115,16 @@ c.Spawner.environment = {
     "GLASSBOX_CLASS_VIEW_URL": f"http://{GATEWAY}:{PUBLIC_PORT}/services/class-view/",
 }
 # JupyterHub's own server scopes, and the right to post progress to the class view
-c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", "access:services!service=class-view"]
+c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", class_view_hub.ACCESS_SCOPE]
 
 # -- services: the instructor's class view, and the idle culler ---------------------------------------------------
 CULL_TIMEOUT = int(setting("CULL_TIMEOUT", "3600"))
 c.JupyterHub.services = [
-    {"name": "class-view", "command": [sys.executable, "-m", "glassbox.course.class_view"],
-     "url": f"http://127.0.0.1:{CLASS_VIEW_PORT}", "oauth_no_confirm": True, "cwd": str(STATE)},  # its records
+    class_view_hub.service(f"http://127.0.0.1:{CLASS_VIEW_PORT}", cwd=str(STATE)),  # its records in STATE
     {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler",
                                         f"--timeout={CULL_TIMEOUT}", f"--cull-every={max(5, min(300, CULL_TIMEOUT // 4))}"]},
 ]
-c.JupyterHub.load_roles = [
-    # A server token holds only scopes its user holds, so every learner may reach the class view (to post their
-    # progress); admins reach it through the admin role. The class view itself shows the room to admins only.
-    {"name": "user", "scopes": ["self", "access:services!service=class-view"]},
-    {"name": "class-view", "scopes": ["list:users", "read:users"], "services": ["class-view"]},
+c.JupyterHub.load_roles = class_view_hub.roles() + [
     {"name": "idle-culler", "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
      "services": ["idle-culler"]},
 ]
