@@ -6,11 +6,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Tests use their own state directory and port, so they never touch a learner's running course.
 TEST_ENV := GLASSBOX_HOME=$(CURDIR)/.glassbox-test GLASSBOX_VAULT_PORT=8210 GLASSBOX_VAULT_BACKEND=embedded
-# The workshop hub's images: the course's environment (the devcontainer's), and the learners' (it plus the course).
+# The course image's tag (make course-image).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-COURSE_FILES := pyproject.toml README.md Dockerfile support labs deploy benchmarks
 
-.PHONY: lab test labs html bench lock vault-down clean hub hub-image
+.PHONY: lab test labs html bench lock vault-down clean hub course-image
 
 $(BIN)/glassbox: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,13 +39,10 @@ lock:                           ## re-resolve requirements.lock from pyproject.t
 	$(PYTHON) -m uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 	  --custom-compile-command "make lock" -o requirements.lock
 
-hub-image:                      ## build the workshop's learner image (deploy/hub/Dockerfile) on the course's environment
-	docker build --network=host --quiet -f .devcontainer/Dockerfile -t glassbox/course:$(VERSION) .
-	git ls-files -z --cached --others --exclude-standard -- $(COURSE_FILES) | tar --null -T - -c \
-	  | docker build --network=host --quiet -f deploy/hub/Dockerfile \
-	    --build-arg COURSE_IMAGE=glassbox/course:$(VERSION) -t glassbox/hub-learner:$(VERSION) -
+course-image:                   ## build the course image (binder/Dockerfile): the workshop's learners', Binder's, the devcontainer's
+	docker build --network=host --quiet -f binder/Dockerfile -t glassbox/course:$(VERSION) .
 
-hub: $(BIN)/glassbox hub-image  ## run a workshop on this machine: JupyterHub, a container per learner (README: Run a workshop)
+hub: $(BIN)/glassbox course-image  ## run a workshop on this machine: JupyterHub, a container per learner (README: Run a workshop)
 	npm ci --prefix deploy/hub --silent --no-audit --no-fund
 	$(BIN)/jupyterhub -f deploy/hub/jupyterhub_config.py
 

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/hub_capacity.py                        # N = 2, 4, 8, 12, labs 00-03
     .venv/bin/python benchmarks/hub_capacity.py --learners 4 --labs 00 01
 
-Needs a Docker engine and `npm ci --prefix deploy/hub`; builds the learners' image with `make hub-image`. For
+Needs a Docker engine and `npm ci --prefix deploy/hub`; builds the course image with `make course-image`. For
 each N, a fresh Hub (open sign-up): N learners sign up and log in through the real forms, and their servers
 start at once through the Hub's REST API (a learner's start-up time: until the Hub calls the server ready). Then
 every learner, at the same time, runs each code cell of solutions/NN-*.ipynb, lab after lab, one kernel per lab,
@@ -31,7 +31,7 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the hub's test helpers: one way to start a hub and its learners
 from hub_kernel import CellError, KernelDied, aexecute, start_kernel  # noqa: E402
-from hub_room import learner_image, log_in, own_token, running_hub, sign_up, spawn  # noqa: E402
+from hub_room import course_image, log_in, own_token, running_hub, sign_up, spawn  # noqa: E402
 
 PEAK = ("import pathlib\n"
         "for name in ('/sys/fs/cgroup/memory.peak', '/sys/fs/cgroup/memory/memory.max_usage_in_bytes'):\n"
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--learners", type=int, nargs="+", default=[2, 4, 8, 12])
     parser.add_argument("--labs", nargs="+", default=["00", "01", "02", "03"])
     args = parser.parse_args()
-    image = learner_image()
+    image = course_image()
     print(f"labs {' '.join(args.labs)}: {sum(len(cells(lab)) for lab in args.labs)} code cells per learner; "
           f"{os.cpu_count()} cores")
     print(f"{'N':>3} {'start s (mean/max)':>19} {'cells':>6} {'failed':>6} {'p50 s':>6} {'p95 s':>6} "

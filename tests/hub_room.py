@@ -1,6 +1,6 @@
-"""The workshop hub for tests and benchmarks: its learners' image, a running Hub, and what a learner does on it.
+"""The workshop hub for tests and benchmarks: the course image, a running Hub, and what a learner does on it.
 
-    image = learner_image()                          # `make hub-image`: Docker's layer cache makes a rebuild quick
+    image = course_image()                           # `make course-image`: Docker's layer cache makes a rebuild quick
     with running_hub(tmp_path, image) as hub:        # deploy/hub/jupyterhub_config.py on free ports, its own prefix
         browser = httpx.Client(base_url=hub.url)
         sign_up(browser, "ada", password); log_in(browser, "ada", password)
@@ -28,15 +28,16 @@ from helpers import REPO, eventually, require_engine
 
 CONFIG = REPO / "deploy" / "hub" / "jupyterhub_config.py"
 PROXY = REPO / "deploy" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
-LEARNER_IMAGE = f"glassbox/hub-learner:{__version__}"
+COURSE_IMAGE = f"glassbox/course:{__version__}"
 
 
-def learner_image() -> str:
-    """The learners' image, built by `make hub-image` (the course's environment, then the course on top); its tag."""
+def course_image() -> str:
+    """The course image (binder/Dockerfile: the learners', Binder's, the devcontainer's), built by `make course-image`;
+    its tag."""
     require_engine()
-    built = subprocess.run(["make", "--no-print-directory", "hub-image"], cwd=REPO, capture_output=True, text=True)
-    assert built.returncode == 0, f"make hub-image failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
-    return LEARNER_IMAGE
+    built = subprocess.run(["make", "--no-print-directory", "course-image"], cwd=REPO, capture_output=True, text=True)
+    assert built.returncode == 0, f"make course-image failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
+    return COURSE_IMAGE
 
 
 class Hub:

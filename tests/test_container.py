@@ -128,7 +128,10 @@ def test_build_context_leaves_state_and_the_venv_out():
                 if line and not line.startswith("#")]
     assert patterns[0] == "*"      # everything stays out unless named
     allowed = {p.lstrip("!") for p in patterns if p.startswith("!")}
-    assert allowed == {"requirements.lock", "pyproject.toml", "README.md", "support/"}
+    # the model server's files, and the course image's (binder/Dockerfile): the labs, what they read, its entrypoint
+    assert allowed == {"requirements.lock", "pyproject.toml", "README.md", "support/",
+                       "Dockerfile", "docker-compose.yml", "labs/", "deploy/", "benchmarks/", "binder/start"}
+    assert {"**/node_modules", "**/*.egg-info"} <= set(patterns)
 
 
 # -- the running container ----------------------------------------------------------------------------------

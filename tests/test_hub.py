@@ -4,8 +4,8 @@ learners in containers of the course image on a real Docker engine.
 Learners sign up through NativeAuthenticator's form and the instructor approves them; each learner's server
 spawns through the REST API and runs code in its kernel (tests/hub_kernel.py); every way from one learner to
 another is tried and refused; a kernel past its memory limit is killed and restarted while the others run on; an
-idle server is culled; an edited notebook survives a restart of its server. The images are built by `make
-hub-image` (tests/hub_room.py), as an instructor builds them. Every container, volume and network a hub made is
+idle server is culled; an edited notebook survives a restart of its server. The course image is built by `make
+course-image` (tests/hub_room.py), as an instructor builds it. Every container, volume and network a hub made is
 removed afterwards (its prefix names them all).
 """
 
@@ -21,7 +21,7 @@ import pytest
 from glassbox.course import progress
 from helpers import REPO, eventually
 from hub_kernel import KernelDied, execute, start_kernel
-from hub_room import Hub, api, learner_image, log_in, own_token, running_hub, sign_up, spawn, stop
+from hub_room import Hub, api, course_image, log_in, own_token, running_hub, sign_up, spawn, stop
 
 LEARNERS = ("ada", "ben", "cleo")
 MEM_LIMIT = "800M"
@@ -46,7 +46,7 @@ class Room:
 
 @pytest.fixture(scope="module")
 def image():
-    return learner_image()
+    return course_image()
 
 
 @pytest.fixture(scope="module")

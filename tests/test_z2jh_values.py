@@ -137,30 +137,37 @@ def test_a_misspelt_service_field_passes_the_schema_but_not_jupyterhub():
 
 # -- what the values mean --------------------------------------------------------------------------------------
 
+def _dockerfile_instruction(name: str) -> str:
+    """The argument of the course image's last NAME instruction (binder/Dockerfile)."""
+    lines = (REPO / "binder" / "Dockerfile").read_text().splitlines()
+    return [line.split(None, 1)[1] for line in lines if line.startswith(f"{name} ")][-1]
+
+
 def test_the_singleuser_image_is_the_course_image_placeholder():
     for image in (SINGLEUSER["image"], HUB["image"]):
         assert "REPLACE" in image["name"] and image["tag"] == __version__
     assert SINGLEUSER["image"]["name"].endswith("/glassbox-labs")
-    dockerfile = (REPO / ".devcontainer" / "Dockerfile").read_text()
-    assert "--uid 1000" in dockerfile and SINGLEUSER["uid"] == 1000 == SINGLEUSER["fsGid"]
+    assert "--uid 1000" in (REPO / "binder" / "Dockerfile").read_text() and SINGLEUSER["uid"] == 1000 == SINGLEUSER["fsGid"]
+    assert _dockerfile_instruction("USER") == "learner"
 
 
-def test_the_start_command_is_the_one_machine_hubs():
-    """The pod runs the image's deploy/hub/start.sh: sync the workspace, start the learner's Vault, then
-    jupyterhub-singleuser with KubeSpawner's arguments; each glassbox call parses with the real CLI."""
-    (command,) = SINGLEUSER["cmd"]
-    assert command == "/opt/course/deploy/hub/start.sh"
-    assert "COPY . /opt/course" in (REPO / "deploy" / "hub" / "Dockerfile").read_text()
-    script = REPO / "deploy" / "hub" / "start.sh"
+def test_the_command_is_the_one_machine_hubs_and_the_image_entrypoint_fills_the_volume():
+    """The pod runs jupyterhub-singleuser, as the one-machine Hub and Binder do, after the image's entrypoint
+    (binder/start): it syncs the labs into its working folder, which is where the learner's volume is mounted, then
+    starts the learner's Vault; each glassbox call parses with the real CLI."""
+    assert SINGLEUSER["cmd"] == "jupyterhub-singleuser" == json.loads(_dockerfile_instruction("CMD"))[0]
+    (entrypoint,) = json.loads(_dockerfile_instruction("ENTRYPOINT"))
+    assert entrypoint == "/opt/course/binder/start" and _dockerfile_instruction("COPY") == ". /opt/course"
+    assert Path(_dockerfile_instruction("WORKDIR")) == Path(SINGLEUSER["storage"]["homeMountPath"])
+    script = REPO / "binder" / "start"
     assert os.access(script, os.X_OK)
-    lines = [shlex.split(line) for line in script.read_text().splitlines() if line.strip().startswith(
-        ("glassbox", "exec"))]
+    lines = [[word for word in shlex.split(line.removeprefix("if ").split("&&")[0]) if not word.startswith(">")]
+             for line in script.read_text().splitlines() if line.startswith(("glassbox", "if glassbox", "exec"))]
     calls = [line[1:3] if line[0] == "glassbox" else line for line in lines]
-    assert calls[:2] == [["workspace", "sync"], ["vault", "up"]] and calls[-1][:2] == ["exec", "jupyterhub-singleuser"]
-    assert lines[-1][-1] == "$@"
+    assert calls[:2] == [["workspace", "sync"], ["vault", "up"]] and lines[-1] == ["exec", "$@"]
     sync = _parser().parse_args(lines[0][1:])
-    assert sync.labs == "/opt/course/labs"
-    assert Path(sync.workspace) == Path(SINGLEUSER["storage"]["homeMountPath"])
+    assert sync.labs == "$course/labs" and "course=/opt/course" in script.read_text() and sync.workspace == "$PWD"
+    assert _parser().parse_args(lines[1][1:]).action == "up"
 
 
 def test_each_learner_has_limits_and_a_volume_for_their_work():

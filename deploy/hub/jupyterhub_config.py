@@ -12,7 +12,7 @@ Settings (environment variables, defaults in brackets):
     GLASSBOX_HUB_CLASS_VIEW_PORT  the class view service, on 127.0.0.1 [a free port]
     GLASSBOX_HUB_ADMIN            the instructor's user name, an admin who approves sign-ups [instructor]
     GLASSBOX_HUB_OPEN_SIGNUP      1: learners who sign up may log in at once, no approval [0]
-    GLASSBOX_HUB_IMAGE            the learners' image (deploy/hub/Dockerfile) [glassbox/hub-learner:VERSION]
+    GLASSBOX_HUB_IMAGE            the learners' image (binder/Dockerfile, make course-image) [glassbox/course:VERSION]
     GLASSBOX_HUB_MEM_LIMIT        memory per learner, swap included [2G]
     GLASSBOX_HUB_CPU_LIMIT        CPUs per learner [1]
     GLASSBOX_HUB_PIDS_LIMIT       processes and threads per learner [512]
@@ -89,8 +89,8 @@ c.NativeAuthenticator.check_common_password = True
 
 # -- one container per learner ------------------------------------------------------------------------------------
 c.JupyterHub.spawner_class = "docker"
-c.DockerSpawner.image = setting("IMAGE", f"glassbox/hub-learner:{__version__}")
-c.DockerSpawner.pull_policy = "never"  # built here (deploy/hub/Dockerfile), never fetched
+c.DockerSpawner.image = setting("IMAGE", f"glassbox/course:{__version__}")
+c.DockerSpawner.pull_policy = "never"  # built here (make course-image), never fetched
 c.DockerSpawner.network_name = PREFIX
 c.DockerSpawner.prefix = PREFIX
 c.DockerSpawner.remove = True  # a stopped server's container goes; the learner's volume stays

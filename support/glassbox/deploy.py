@@ -123,8 +123,10 @@ def engine_status(client=None) -> str:
 
 def project_dir(start=None) -> Path:
     """The repository holding the course's Dockerfile: searched upwards from ``start`` (default: the
-    current directory), then from this package's own location (an editable install)."""
-    for origin in ([Path(start)] if start else []) + [Path.cwd(), Path(__file__).resolve()]:
+    current directory), then from ``$GLASSBOX_COURSE`` (the course image's /opt/course, beside the learner's
+    workspace), then from this package's own location (an editable install)."""
+    course = [Path(os.environ["GLASSBOX_COURSE"])] if os.environ.get("GLASSBOX_COURSE") else []
+    for origin in ([Path(start)] if start else []) + [Path.cwd(), *course, Path(__file__).resolve()]:
         for folder in [origin.resolve(), *origin.resolve().parents]:
             if (folder / "Dockerfile").is_file() and (folder / "pyproject.toml").is_file():
                 return folder
