@@ -4,6 +4,8 @@ in-process, explanations that add up, per-feature inputs, errors shaped {"error"
 A real server process (uvicorn, API key from a key file) on a free loopback port; real HTTP with httpx.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import httpx
@@ -11,12 +13,14 @@ import numpy as np
 import orjson
 import pytest
 import shap
+from threadpoolctl import threadpool_info
 
 from glassbox import artifacts
 from glassbox.data import LEAKY_FEATURE, load_credit, train_test
 from glassbox.serving import protocol
 from glassbox.serving.protocol import ModelSchema, ProtocolError, parse_infer_request
 from glassbox.serving.runtime import ModelRuntime
+from glassbox.serving.service import batch_workers
 
 from helpers import course_model_server
 
@@ -288,6 +292,25 @@ def test_predictions_match_the_model_in_process(server, reference):
         assert out["predict_proba"][1]["datatype"] == "FP64" and out["predict"][1]["datatype"] == "INT64"
         np.testing.assert_allclose(out["predict_proba"][0], expected, rtol=0, atol=1e-9)
         np.testing.assert_array_equal(out["predict"][0], reference.model.predict(rows))
+
+
+def test_concurrent_large_batches_each_get_their_own_rows_answers(server, reference):
+    """Batches over COMPILED_MAX_ROWS rows go to the batch workers, side by side: no answer goes to another."""
+    X = reference.X.to_numpy()
+    starts = range(0, 8 * 100, 100)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda start: _infer(server, X[start:start + 300]), starts))
+    for start, out in zip(starts, answers):
+        np.testing.assert_allclose(out["predict_proba"][0], reference.model.predict_proba(reference.X[start:start + 300]),
+                                   rtol=0, atol=1e-9)
+
+
+def test_the_batch_workers_are_one_per_cpu_with_one_openmp_thread_each(reference):  # the model loads OpenMP
+    workers = batch_workers()
+    assert workers._max_workers == len(os.sched_getaffinity(0)) and workers is batch_workers()
+    threads = {info["user_api"]: info["num_threads"]
+               for info in workers.submit(threadpool_info).result(timeout=30)}
+    assert threads.get("openmp") == 1, threads
 
 
 def test_one_tensor_per_feature_gives_the_same_answer(server, reference):

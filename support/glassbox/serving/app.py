@@ -41,7 +41,6 @@ import os
 import signal
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -130,10 +129,7 @@ def create_app(runtime, guard=None, *, model_name: str | None = None, max_body_b
         body = await _read_body(request, max_body_bytes, body_timeout)
         parsed = protocol.parse_infer_request(body, schema, None if header_length is None else int(header_length))
         service.check_names(parsed)
-        if service.needs_worker(parsed):
-            outputs = await run_in_threadpool(service.compute, parsed)
-        else:
-            outputs = service.compute(parsed)
+        outputs = await service.infer(parsed)
         body, json_length = protocol.infer_response(name, service.version, parsed.id, outputs,
                                                     parsed.binary_outputs)
         if json_length is None:

@@ -2,7 +2,7 @@
 
 scikit-learn scores a batch with one Python-level call per tree; :class:`CompiledTrees` walks every tree at
 once with a handful of vectorised numpy steps. It is used for batches up to :data:`COMPILED_MAX_ROWS` rows
-(beyond, scikit-learn's OpenMP predictor is faster) and only when :meth:`CompiledTrees.build` has proved it
+(beyond, scikit-learn's predictor is faster) and only when :meth:`CompiledTrees.build` has proved it
 equal to scikit-learn.
 
 It relies on these **private scikit-learn internals**, which any release may change:
@@ -38,7 +38,7 @@ __all__ = ["COMPILED_MAX_ROWS", "PROBE_ROWS", "CompiledTrees", "probe_rows"]
 
 _log = logging.getLogger("glassbox.serving")
 # Batches up to this many rows use the compiled trees on the serving thread; larger ones scikit-learn's
-# OpenMP predictor on a worker thread (the compiled path's cost grows with rows x trees).
+# predictor on a batch worker (the compiled path's cost grows with rows x trees; :mod:`.service`).
 COMPILED_MAX_ROWS = 64
 PROBE_ROWS = 512
 

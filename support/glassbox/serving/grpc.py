@@ -43,7 +43,6 @@ the same package, service, messages and field numbers, so the kserve SDK's clien
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Callable
@@ -149,10 +148,7 @@ class _Servicer(pb_grpc.GRPCInferenceServiceServicer):
             service.check_model(request.model_name, request.model_version or None)
             document, raw = _document(request)
             parsed = protocol.check_infer_request(document, service.schema, raw)
-            if service.needs_worker(parsed):
-                outputs = await asyncio.to_thread(service.compute, parsed)
-            else:
-                outputs = service.compute(parsed)
+            outputs = await service.infer(parsed)
             return _response(service, request.id, outputs)
         return await self._call("infer", context, True, infer)
 

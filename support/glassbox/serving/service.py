@@ -9,6 +9,11 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from glassbox import __version__
@@ -58,6 +63,12 @@ class ModelService:
         X = request.X
         return self.runtime.is_large(X) or ("explanation" in request.outputs and X.shape[0] > _EXPLAIN_INLINE_ROWS)
 
+    async def infer(self, request: InferenceRequest) -> list[dict]:
+        """:meth:`compute`, on one of the batch workers when :meth:`needs_worker`, else on the serving loop."""
+        if not self.needs_worker(request):
+            return self.compute(request)
+        return await asyncio.get_running_loop().run_in_executor(batch_workers(), self.compute, request)
+
     def compute(self, request: InferenceRequest) -> list[dict]:
         """The outputs the request asks for, in its order: ``name``, ``datatype``, ``data`` (an array) and, for the
         explanation, ``parameters``. Counts the predictions in the metrics."""
@@ -81,3 +92,14 @@ class ModelService:
                 outputs.append({"name": "explanation", "datatype": "FP64", "data": runtime.explain(X),
                                 "parameters": self.explanation_parameters})
         return outputs
+
+
+@functools.cache
+def batch_workers() -> ThreadPoolExecutor:
+    """The process's threads for heavy requests: one per CPU it may use, each with one OpenMP thread, so that
+    concurrent batches share the cores instead of oversubscribing them (scikit-learn's predictor and SHAP's
+    release the GIL while they compute)."""
+    from glassbox.serving.runtime import ModelRuntime
+
+    return ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="glassbox-batch",
+                              initializer=ModelRuntime.limit_threads)
