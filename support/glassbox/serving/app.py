@@ -28,8 +28,8 @@ Bodies are JSON, or Triton's binary tensor extension (``Inference-Header-Content
 when binary outputs are asked for: see :mod:`.protocol`).
 
 The hot path: auth check, body read (capped), :func:`.protocol.parse_infer_request`, the runtime's compiled
-trees on the serving thread for small batches (large batches and explanations of many rows go to a worker
-thread), one ``orjson.dumps`` with numpy support.
+trees on the serving thread for small batches (large batches and explanations of many rows go to the batch
+workers, :func:`.service.batch_workers`), one ``orjson.dumps`` with numpy support.
 """
 
 from __future__ import annotations
