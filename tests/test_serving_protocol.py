@@ -313,6 +313,13 @@ def test_the_batch_workers_are_one_per_cpu_with_one_openmp_thread_each(reference
     assert threads.get("openmp") == 1, threads
 
 
+def test_the_batch_workers_count_the_cpus_where_there_is_no_cpu_affinity(monkeypatch):  # macOS
+    monkeypatch.delattr(os, "sched_getaffinity")
+    workers = batch_workers.__wrapped__()
+    assert workers._max_workers == os.cpu_count()
+    workers.shutdown()
+
+
 def test_one_tensor_per_feature_gives_the_same_answer(server, reference):
     rows = reference.X.iloc[:4]
     inputs = [{"name": name, "shape": [4], "datatype": "FP64", "data": rows[name].tolist()}

@@ -97,9 +97,10 @@ class ModelService:
 @functools.cache
 def batch_workers() -> ThreadPoolExecutor:
     """The process's threads for heavy requests: one per CPU it may use, each with one OpenMP thread, so that
-    concurrent batches share the cores instead of oversubscribing them (scikit-learn's predictor and SHAP's
-    release the GIL while they compute)."""
+    concurrent batches share the cores instead of oversubscribing them (scikit-learn's predictor releases the GIL
+    while it computes)."""
     from glassbox.serving.runtime import ModelRuntime
 
-    return ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="glassbox-batch",
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # macOS
+    return ThreadPoolExecutor(max_workers=cpus, thread_name_prefix="glassbox-batch",
                               initializer=ModelRuntime.limit_threads)
