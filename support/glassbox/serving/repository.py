@@ -185,7 +185,6 @@ def with_repository(app, config, model_dir) -> ModelRepository:
             raise LoadError("the new model expects other features than the one served; callers would break "
                             f"(served: {len(current.feature_names)} features, new: {len(artifact.feature_names)})")
         runtime = ModelRuntime(artifact, max_rows=config.max_batch_rows)
-        runtime.limit_threads()
         return create_app(runtime, guard, model_name=config.model_name, max_body_bytes=config.max_body_bytes,
                           metrics=metrics, body_timeout=config.body_timeout_seconds, extensions=extensions)
 
